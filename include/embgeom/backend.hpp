@@ -1,0 +1,107 @@
+#pragma once
+// The compute interface the driver talks to. The driver streams row blocks and never knows which
+// backend runs; CPU and CUDA implement the same calls and must give the same answers.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "embgeom/config.hpp"
+#include "embgeom/matrix_view.hpp"
+#include "embgeom/row_source.hpp"
+
+namespace embgeom {
+
+/// Receives the cosine matrix tile by tile when --write-matrix is on.
+class MatrixSink {
+  public:
+    virtual ~MatrixSink() = default;
+    /// tile holds cos(x_{row0 + r}, x_{col0 + c}); called once per tile with row0 <= col0. The
+    /// sink writes the tile and, when row0 != col0, its transpose. Rows or columns of invalid
+    /// (non-finite) tokens hold NaN.
+    virtual void write_tile(std::int64_t row0, std::int64_t col0, MatrixView<const float> tile) = 0;
+};
+
+/// One pair of tokens whose cosine reached --dup-threshold; i < j.
+struct DuplicatePair {
+    std::int64_t i = 0;
+    std::int64_t j = 0;
+    float cosine = 0.0f;
+};
+
+struct AllPairsOptions {
+    std::int64_t k = 10;                  ///< neighbours per row (self excluded)
+    int hist_bins = 2000;                 ///< even bins over [-1, 1], see histogram_binning.hpp
+    double dup_threshold = 0.999;         ///< pairs with cosine >= this are listed
+    std::int64_t max_dup_pairs = 1000000; ///< list is cut (and flagged) beyond this many
+    std::int64_t block_rows = 0;          ///< tile side in rows; 0 = chosen from memory_budget
+    std::uint64_t memory_budget = 0;      ///< bytes the engine may hold; 0 = 1 GiB
+    bool accumulate_row_sums = false;     ///< also sum cosines per row in the tiled pass (tests)
+    std::optional<std::vector<double>> center;  ///< [d] subtracted from every row before normalising
+    MatrixSink* matrix = nullptr;         ///< optional receiver of every tile
+};
+
+struct AllPairsResult {
+    std::int64_t rows = 0;
+    std::int64_t k = 0;
+    /// [rows, k] row-major: neighbours by descending cosine, ties by lower index; self excluded.
+    /// Invalid rows, and slots beyond the number of other valid rows, hold index -1 and NaN.
+    std::vector<std::int64_t> neighbor_index;
+    std::vector<float> neighbor_sim;
+    /// [rows] mean cosine to every other valid row, from the identity
+    /// (x^_i . S - 1) / (n_valid - 1) with S = sum of normalised valid rows (float64). NaN if invalid.
+    std::vector<float> row_mean;
+    /// [rows] tiled sum of cosines to every other valid row (only with accumulate_row_sums).
+    std::vector<double> row_sum_tiled;
+    /// [hist_bins] counts of cos(x_i, x_j) over valid pairs i < j.
+    std::vector<std::int64_t> histogram;
+    /// sum over valid pairs i < j of cos^2 (accumulated exactly in fixed point).
+    double pair_cos_sq_sum = 0.0;
+    /// [d] S = sum of normalised valid rows, float64, summed in row order.
+    std::vector<double> normalized_sum;
+    std::vector<DuplicatePair> duplicates;  ///< sorted by (i, j)
+    bool duplicates_truncated = false;
+    std::int64_t valid_rows = 0;
+    double gflop = 0.0;                   ///< GEMM work done (for the log and benchmarks)
+    double seconds = 0.0;                 ///< wall time of the all-pairs phase
+};
+
+class Backend {
+  public:
+    virtual ~Backend() = default;
+    /// e.g. "cpu (OpenBLAS 0.3.21 SkylakeX, 2 threads)".
+    virtual std::string name() const = 0;
+
+    /// Pass 1 over one block [rows, d]: norms[r] = ||x_r|| (float64 accumulation), finite[r] = 1
+    /// when every element is finite; finite rows are added into column_sums[d] (float64, in row
+    /// order, so the sum does not depend on the block size). Non-finite rows get norm NaN.
+    virtual void row_norms_and_sums(MatrixView<const float> block, float* norms,
+                                    std::uint8_t* finite, double* column_sums) = 0;
+
+    /// Pass 2 over one block: out[r] = ||x_r - point|| in float64 (point [d]).
+    virtual void distances_to_point(MatrixView<const float> block, const double* point,
+                                    float* out) = 0;
+
+    /// The all-pairs cosine engine over every row of source; valid[V] masks out non-finite rows.
+    /// Streams row blocks from source when the normalised table exceeds opt.memory_budget.
+    virtual AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                     const AllPairsOptions& opt) = 0;
+};
+
+/// Number of usable CUDA devices; 0 when built without CUDA, without a driver or without a GPU.
+int cuda_device_count();
+
+/// True when this binary contains the CUDA backend.
+bool cuda_built();
+
+/// Makes the backend for kind. kAuto picks CUDA when cuda_device_count() > 0, else the CPU (and
+/// says so in `notice`). @throws ResourceError for kCuda without a usable device.
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, std::string* notice = nullptr);
+
+/// CPU backend (BLAS + OpenMP); threads = 0 uses every core.
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+/// CUDA backend; throws NotBuiltWithCuda in CPU-only builds.
+std::unique_ptr<Backend> make_cuda_backend();
+
+}  // namespace embgeom

@@ -1,0 +1,39 @@
+#pragma once
+// The resolved configuration of one `embgeom analyze` job. Filled by the CLI (flags over config
+// file), validated once, and printed back into the results as the root attribute "config".
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace embgeom {
+
+enum class BackendKind { kAuto, kCpu, kCuda };
+enum class MatrixDtype { kFloat16, kFloat32 };
+
+struct AnalyzeConfig {
+    std::string input;                   ///< HDF5 file with the table
+    std::string dataset;                 ///< 2-D dataset [V, d] in `input`
+    std::string output;                  ///< HDF5 file to create (atomically)
+    std::optional<std::string> vocab_dataset;  ///< string dataset [V] in `input`
+    std::optional<std::string> vocab_file;     ///< text file, one token per line
+    std::optional<std::string> bias_dataset;   ///< 1-D dataset [d] in `input`
+    std::int64_t topk = 10;              ///< neighbours per token
+    std::int64_t outliers = 100;         ///< rows per outlier list
+    BackendKind backend = BackendKind::kAuto;
+    int threads = 0;                     ///< 0 = all cores
+    std::uint64_t memory_budget = 0;     ///< host bytes; 0 = half of physical memory
+    std::int64_t block_rows = 0;         ///< rows per streamed block / tile side; 0 = from budget
+    bool all_pairs = true;               ///< run the V x V cosine engine
+    int hist_bins = 2000;
+    double dup_threshold = 0.999;
+    std::int64_t max_dup_pairs = 1000000;
+    bool center = false;                 ///< also analyse x - mu
+    bool write_matrix = false;
+    MatrixDtype matrix_dtype = MatrixDtype::kFloat32;
+    std::uint64_t max_matrix_bytes = 64ull << 30;
+};
+
+const char* to_string(BackendKind k);
+const char* to_string(MatrixDtype k);
+
+}  // namespace embgeom

@@ -1,0 +1,73 @@
+#pragma once
+// Writing results. Everything goes to a temporary file beside the target, which commit() flushes,
+// fsyncs and renames over the target: a failed run leaves no partial file and never touches an
+// existing file at the output path.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "embgeom/backend.hpp"
+#include "embgeom/config.hpp"
+
+namespace embgeom {
+
+/// One row of an /outliers/<list> table (HDF5 compound, token as a variable-length UTF-8 string).
+struct OutlierRow {
+    std::int64_t token_id = 0;
+    std::string token;
+    double score = 0.0;
+    double zscore = 0.0;
+};
+
+/// One row of a pair table such as /outliers/near_duplicates.
+struct PairRow {
+    std::int64_t token_id_a = 0;
+    std::int64_t token_id_b = 0;
+    std::string token_a;
+    std::string token_b;
+    double cosine = 0.0;
+};
+
+class ResultFile {
+  public:
+    /// Creates "<dir>/.<name>.tmp.<pid>" beside final_path.
+    /// @throws ResourceError naming the folder when it does not exist or is not writable.
+    explicit ResultFile(const std::string& final_path);
+    /// Without commit(): closes and deletes the temporary file; the target is untouched.
+    ~ResultFile();
+    ResultFile(const ResultFile&) = delete;
+    ResultFile& operator=(const ResultFile&) = delete;
+
+    // 1-D datasets; intermediate groups in path ("/a/b/c") are created as needed.
+    void write(const std::string& path, const std::vector<float>& v);
+    void write(const std::string& path, const std::vector<double>& v);
+    void write(const std::string& path, const std::vector<std::int64_t>& v);
+    void write(const std::string& path, const std::vector<std::int32_t>& v);
+    void write_strings(const std::string& path, const std::vector<std::string>& v);  ///< vlen UTF-8
+    // 2-D row-major datasets [rows, cols].
+    void write_matrix(const std::string& path, const float* data, std::int64_t rows,
+                      std::int64_t cols);
+    void write_matrix(const std::string& path, const std::int64_t* data, std::int64_t rows,
+                      std::int64_t cols);
+    // Attributes on a group or dataset (created as a group if it does not exist; "/" = root).
+    void set_attribute(const std::string& object, const std::string& name, const std::string& v);
+    void set_attribute(const std::string& object, const std::string& name, double v);
+    void set_attribute(const std::string& object, const std::string& name, std::int64_t v);
+    void write_outliers(const std::string& path, const std::vector<OutlierRow>& rows);
+    void write_pairs(const std::string& path, const std::vector<PairRow>& rows);
+    /// A chunked [n, n] dataset (float16 as IEEE half, or float32; gzip level 0 = none) that the
+    /// all-pairs engine fills tile by tile. Valid until commit() or destruction.
+    std::unique_ptr<MatrixSink> create_square_matrix(const std::string& path, std::int64_t n,
+                                                     MatrixDtype dtype, int gzip_level);
+
+    /// Flush, fsync, rename onto the final path. @throws ResourceError on failure (temp removed).
+    void commit();
+    const std::string& final_path() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace embgeom
