@@ -1,0 +1,11 @@
+// CPU-only builds: the CUDA entry points exist and say clearly that CUDA was not built in.
+#include "embgeom/backend.hpp"
+#include "embgeom/errors.hpp"
+
+namespace embgeom {
+
+int cuda_device_count() { return 0; }
+bool cuda_built() { return false; }
+std::unique_ptr<Backend> make_cuda_backend() { throw NotBuiltWithCuda(); }
+
+}  // namespace embgeom

@@ -1,0 +1,25 @@
+#include "embgeom/backend.hpp"
+#include "embgeom/errors.hpp"
+
+namespace embgeom {
+
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, std::string* notice) {
+    switch (kind) {
+        case BackendKind::kCpu:
+            return make_cpu_backend(threads);
+        case BackendKind::kCuda:
+            if (!cuda_built()) throw NotBuiltWithCuda();
+            if (cuda_device_count() == 0)
+                throw ResourceError("--backend cuda: no usable CUDA device (no GPU or no driver)");
+            return make_cuda_backend();
+        case BackendKind::kAuto:
+            if (cuda_device_count() > 0) return make_cuda_backend();
+            if (notice)
+                *notice = cuda_built() ? "no usable CUDA device: running on the CPU backend"
+                                       : "built without CUDA: running on the CPU backend";
+            return make_cpu_backend(threads);
+    }
+    throw ResourceError("unknown backend kind");
+}
+
+}  // namespace embgeom

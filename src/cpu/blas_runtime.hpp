@@ -1,0 +1,20 @@
+#pragma once
+// Getting OpenBLAS's fast kernels without the user doing anything.
+// Debian's OpenBLAS 0.3.21 does not recognise some AVX-512 CPUs and falls back to its "Prescott"
+// kernels (about 6x slower SGEMM). OpenBLAS reads OPENBLAS_CORETYPE only when it loads, so when
+// it runs slow kernels on a CPU whose features allow fast ones, the process re-executes itself
+// once with OPENBLAS_CORETYPE set. A choice already in the environment is always respected.
+#include <string>
+
+namespace embgeom {
+
+/// Call first thing in main(). May replace the process (execv) and never returns in that case.
+void ensure_fast_blas_kernels(char** argv);
+
+/// e.g. "OpenBLAS 0.3.21 SkylakeX kernels (auto-selected from CPU features: avx512f)".
+std::string blas_description();
+
+/// Sets the number of threads OpenBLAS uses (0 = leave as is).
+void set_blas_threads(int threads);
+
+}  // namespace embgeom

@@ -1,0 +1,83 @@
+// The CPU backend: per-token passes with OpenMP, the all-pairs engine with BLAS (cpu_all_pairs).
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu/blas_runtime.hpp"
+#include "cpu/cpu_all_pairs.hpp"
+#include "embgeom/backend.hpp"
+#include "embgeom/errors.hpp"
+
+namespace embgeom {
+namespace {
+
+class CpuBackend final : public Backend {
+  public:
+    explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {
+        set_blas_threads(threads_);
+    }
+
+    std::string name() const override {
+        return "cpu (" + blas_description() + ", " + std::to_string(threads_) + " threads)";
+    }
+
+    void row_norms_and_sums(MatrixView<const float> block, float* norms, std::uint8_t* finite,
+                            double* column_sums) override {
+        const std::int64_t n = block.rows, d = block.cols;
+#pragma omp parallel for num_threads(threads_) schedule(static)
+        for (std::int64_t r = 0; r < n; ++r) {
+            const float* x = block.row(r);
+            double s = 0.0;
+            bool ok = true;
+            for (std::int64_t c = 0; c < d; ++c) {
+                ok &= std::isfinite(x[c]);
+                s += static_cast<double>(x[c]) * x[c];
+            }
+            finite[r] = ok ? 1 : 0;
+            norms[r] = ok ? static_cast<float>(std::sqrt(s)) : std::nanf("");
+        }
+        // Each thread owns a slice of columns and adds rows in order, so the float64 sums do not
+        // depend on the block size or the thread count.
+#pragma omp parallel num_threads(threads_)
+        {
+            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            const std::int64_t c0 = d * t / nt, c1 = d * (t + 1) / nt;
+            for (std::int64_t r = 0; r < n; ++r) {
+                if (!finite[r]) continue;
+                const float* x = block.row(r);
+                for (std::int64_t c = c0; c < c1; ++c) column_sums[c] += x[c];
+            }
+        }
+    }
+
+    void distances_to_point(MatrixView<const float> block, const double* point,
+                            float* out) override {
+#pragma omp parallel for num_threads(threads_) schedule(static)
+        for (std::int64_t r = 0; r < block.rows; ++r) {
+            const float* x = block.row(r);
+            double s = 0.0;
+            for (std::int64_t c = 0; c < block.cols; ++c) {
+                const double diff = x[c] - point[c];
+                s += diff * diff;
+            }
+            out[r] = static_cast<float>(std::sqrt(s));
+        }
+    }
+
+    AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
+                             const AllPairsOptions& opt) override {
+        return cpu_all_pairs(source, valid, opt, threads_);
+    }
+
+  private:
+    int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+    return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace embgeom

@@ -1,0 +1,1 @@
+namespace embgeom { void pipeline_placeholder() {} }
