@@ -30,6 +30,7 @@ struct AnalyzeConfig {
     bool center = false;                 ///< also analyse x - mu
     bool write_matrix = false;
     MatrixDtype matrix_dtype = MatrixDtype::kFloat32;
+    int matrix_gzip = 0;                 ///< gzip level of /cosine/matrix (0 = uncompressed)
     std::uint64_t max_matrix_bytes = 64ull << 30;
 };
 

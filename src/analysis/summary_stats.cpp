@@ -1,0 +1,77 @@
+#include "analysis/summary_stats.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace embgeom {
+namespace {
+
+/// numpy "linear" quantile of sorted values.
+double quantile_sorted(const std::vector<double>& s, double q) {
+    const double pos = q * static_cast<double>(s.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const std::size_t hi = std::min(lo + 1, s.size() - 1);
+    const double frac = pos - static_cast<double>(lo);
+    return s[lo] + (s[hi] - s[lo]) * frac;
+}
+
+}  // namespace
+
+template <class T>
+Summary summarize(const std::vector<T>& v, const std::vector<std::uint8_t>& mask) {
+    std::vector<double> x;
+    x.reserve(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (!mask.empty() && !mask[i]) continue;
+        const double d = static_cast<double>(v[i]);
+        if (std::isfinite(d)) x.push_back(d);
+    }
+    Summary s;
+    s.count = static_cast<std::int64_t>(x.size());
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    if (x.empty()) {
+        s.mean = s.std = s.min = s.max = s.median = s.mad = s.skewness = nan;
+        s.quantiles.fill(nan);
+        return s;
+    }
+    double sum = 0.0;
+    for (double d : x) sum += d;
+    s.mean = sum / static_cast<double>(x.size());
+    double m2 = 0.0, m3 = 0.0;
+    for (double d : x) {
+        const double c = d - s.mean;
+        m2 += c * c;
+        m3 += c * c * c;
+    }
+    m2 /= static_cast<double>(x.size());
+    m3 /= static_cast<double>(x.size());
+    s.std = std::sqrt(m2);
+    s.skewness = m2 > 0.0 ? m3 / (m2 * s.std) : 0.0;
+    std::sort(x.begin(), x.end());
+    s.min = x.front();
+    s.max = x.back();
+    for (std::size_t i = 0; i < kQuantileLevels.size(); ++i)
+        s.quantiles[i] = quantile_sorted(x, kQuantileLevels[i]);
+    s.median = quantile_sorted(x, 0.5);
+    for (double& d : x) d = std::fabs(d - s.median);
+    std::sort(x.begin(), x.end());
+    s.mad = quantile_sorted(x, 0.5);
+    return s;
+}
+
+template Summary summarize<float>(const std::vector<float>&, const std::vector<std::uint8_t>&);
+template Summary summarize<double>(const std::vector<double>&, const std::vector<std::uint8_t>&);
+template Summary summarize<std::int32_t>(const std::vector<std::int32_t>&,
+                                         const std::vector<std::uint8_t>&);
+
+double robust_zscore(double x, const Summary& s) {
+    const double scale = 1.4826 * s.mad;  // MAD -> std for a normal distribution
+    const double diff = x - s.median;
+    if (scale > 0.0) return diff / scale;
+    if (diff == 0.0) return 0.0;
+    return diff > 0 ? std::numeric_limits<double>::infinity()
+                    : -std::numeric_limits<double>::infinity();
+}
+
+}  // namespace embgeom
