@@ -60,6 +60,14 @@ CommandResult run_python(const std::string& script, const std::string& args) {
     return r;
 }
 
+CommandResult run_python_file(const std::string& name, const std::string& args) {
+    const std::string path = std::string(EMBGEOM_SOURCE_DIR) + "/tests/python/" + name;
+    CommandResult r = run_command(shell_quote(EMBGEOM_PYTHON) + " " + shell_quote(path) + " " + args);
+    if (r.exit_code != 0)
+        ADD_FAILURE() << name << " failed (" << r.exit_code << "):\n" << r.out << "\n" << r.err;
+    return r;
+}
+
 std::uint64_t fresh_seed() {
     std::uint64_t seed;
     if (const char* s = std::getenv("EMBGEOM_TEST_SEED")) {

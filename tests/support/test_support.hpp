@@ -38,6 +38,9 @@ CommandResult run_embgeom(const std::string& args);
 /// Fails the current test (ADD_FAILURE) if python exits non-zero, and returns its result anyway.
 CommandResult run_python(const std::string& script, const std::string& args = "");
 
+/// Runs tests/python/<name> from the source tree with args (python failure -> ADD_FAILURE).
+CommandResult run_python_file(const std::string& name, const std::string& args);
+
 /// Single-quotes s for /bin/sh.
 std::string shell_quote(const std::string& s);
 

@@ -1,0 +1,116 @@
+#include <CLI/CLI.hpp>
+
+#include <map>
+
+#include "cli/cli.hpp"
+#include "embgeom/build_info.hpp"
+#include "embgeom/errors.hpp"
+#include "pipeline/memory_plan.hpp"
+
+namespace embgeom {
+namespace {
+
+void add_analyze(CLI::App& app, CliState& st) {
+    AnalyzeConfig& c = st.analyze;
+    CLI::App* a = app.add_subcommand("analyze", "Analyse an embedding table: norms, centroid, "
+                                                "all-pairs cosines, statistics, outliers");
+    // The last value wins, so command-line flags override the keys of --config.
+    a->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    a->add_option("--config", "TOML file whose keys are these options without '--' "
+                              "(e.g. topk = 20); flags on the command line override it");
+    a->add_option("-i,--input", c.input, "HDF5 file holding the table (required)");
+    a->add_option("-d,--dataset", c.dataset, "2-D [tokens, dims] float16/bfloat16/float32/float64 "
+                                             "dataset in --input (required)");
+    a->add_option("-o,--output", c.output, "HDF5 file to write; created atomically (required)");
+    a->add_option("--vocab", c.vocab_dataset, "1-D string dataset in --input naming the tokens");
+    a->add_option("--vocab-file", c.vocab_file, "text file naming the tokens, one per line");
+    a->add_option("--bias-dataset", c.bias_dataset, "1-D [dims] dataset in --input: also report "
+                                                    "every token's distance to this vector");
+    a->add_option("-k,--topk", c.topk, "nearest neighbours per token")->capture_default_str();
+    a->add_option("--outliers", c.outliers, "rows per outlier list")->capture_default_str();
+    const std::map<std::string, BackendKind> backends{
+        {"auto", BackendKind::kAuto}, {"cpu", BackendKind::kCpu}, {"cuda", BackendKind::kCuda}};
+    a->add_option("--backend", c.backend, "auto (CUDA when a GPU is usable, else CPU), cpu, cuda")
+        ->transform(CLI::CheckedTransformer(backends, CLI::ignore_case))
+        ->default_str("auto");
+    a->add_option("--threads", c.threads, "CPU threads (0 = every core)")->capture_default_str();
+    a->add_option("--memory-budget", st.memory_budget_text,
+                  "host memory the run may hold, e.g. 8G (default: half of physical memory)");
+    a->add_option("--block-rows", c.block_rows, "rows per streamed block and tile side "
+                                                "(0 = chosen from the memory budget)")
+        ->capture_default_str();
+    a->add_flag("--all-pairs,!--no-all-pairs", c.all_pairs,
+                "run the all-pairs cosine engine (neighbours, histogram, hubness); default on");
+    a->add_option("--hist-bins", c.hist_bins, "bins of the pairwise cosine histogram over [-1, 1]")
+        ->capture_default_str();
+    a->add_option("--dup-threshold", c.dup_threshold, "list pairs with cosine >= this as near-duplicates")
+        ->capture_default_str();
+    a->add_option("--max-dup-pairs", c.max_dup_pairs, "cap on the near-duplicate list")->capture_default_str();
+    a->add_flag("--center", c.center, "also analyse the centred vectors x - mean (under /centered)");
+    a->add_flag("--write-matrix", c.write_matrix, "write the full cosine matrix to /cosine/matrix");
+    const std::map<std::string, MatrixDtype> dtypes{{"float16", MatrixDtype::kFloat16},
+                                                    {"float32", MatrixDtype::kFloat32}};
+    a->add_option("--matrix-dtype", c.matrix_dtype, "float16 or float32")
+        ->transform(CLI::CheckedTransformer(dtypes, CLI::ignore_case))
+        ->default_str("float32");
+    a->add_option("--matrix-gzip", c.matrix_gzip, "gzip level of /cosine/matrix (0 = none)")->capture_default_str();
+    a->add_option_function<std::string>(
+        "--max-matrix-bytes",
+        [&c](const std::string& v) { c.max_matrix_bytes = parse_byte_size(v, "--max-matrix-bytes"); },
+        "refuse --write-matrix above this size (default 64G)");
+}
+
+void add_synth(CLI::App& app, CliState& st) {
+    CLI::App* s = app.add_subcommand("synth", "Generate a synthetic embedding table with known answers");
+    const std::map<std::string, SynthKind> kinds{{"gaussian", SynthKind::kGaussian},
+                                                 {"trained", SynthKind::kTrained}};
+    s->add_option("--kind", st.synth.kind, "gaussian (isotropic null model) or trained (bias, simplex, "
+                                           "planted under-trained tokens and near-duplicates)")
+        ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case))
+        ->default_str("trained");
+    s->add_option("--rows", st.synth.rows, "tokens V")->capture_default_str();
+    s->add_option("--dim", st.synth.dims, "dimensions d")->capture_default_str();
+    s->add_option("--seed", st.synth.seed, "random seed")->capture_default_str();
+    s->add_option("--undertrained", st.synth.undertrained,
+                  "planted under-trained tokens (trained; -1 = max(8, V/500))")->capture_default_str();
+    s->add_option("--duplicate-pairs", st.synth.duplicate_pairs,
+                  "planted near-duplicate pairs (trained; -1 = max(4, V/2000))")->capture_default_str();
+    s->add_option("-o,--output", st.synth_output, "HDF5 file to write")->required();
+}
+
+void add_inspect(CLI::App& app, CliState& st) {
+    CLI::App* i = app.add_subcommand("inspect", "List the datasets of an HDF5 file (what to pass "
+                                                "to --dataset and --vocab)");
+    i->add_option("file", st.inspect_file, "HDF5 file")->required();
+}
+
+void add_demo(CLI::App& app, CliState& st) {
+    CLI::App* d = app.add_subcommand("demo", "Synthesize a trained-like table, analyse it and "
+                                             "print the summary (no files needed)");
+    d->add_option("--rows", st.demo_rows, "tokens")->capture_default_str();
+    d->add_option("--dim", st.demo_dims, "dimensions")->capture_default_str();
+    d->add_option("--dir", st.demo_dir, "folder for the demo's files (default: a new temporary folder)");
+    d->add_option("--threads", st.demo_threads, "CPU threads (0 = every core)")->capture_default_str();
+}
+
+}  // namespace
+
+void build_cli(CLI::App& app, CliState& st) {
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "embgeom " + std::string(kVersion));
+    add_analyze(app, st);
+    add_synth(app, st);
+    add_inspect(app, st);
+    add_demo(app, st);
+    app.footer("Exit codes: 0 ok, 2 usage or config error, 3 bad input, 4 resource or runtime error.");
+}
+
+void parse_cli(CLI::App& app, CliState& st, const std::vector<std::string>& args) {
+    std::vector<std::string> expanded = expand_config_file(app, args);
+    std::reverse(expanded.begin(), expanded.end());  // CLI11 takes the vector reversed
+    app.parse(expanded);
+    if (!st.memory_budget_text.empty())
+        st.analyze.memory_budget = parse_byte_size(st.memory_budget_text, "--memory-budget");
+}
+
+}  // namespace embgeom

@@ -1,0 +1,274 @@
+#include "pipeline/analyze_job.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <limits>
+#include <memory>
+#include <sstream>
+
+#include "analysis/hubness.hpp"
+#include "analysis/null_model.hpp"
+#include "analysis/outlier_ranking.hpp"
+#include "analysis/summary_stats.hpp"
+#include "embgeom/backend.hpp"
+#include "embgeom/build_info.hpp"
+#include "embgeom/errors.hpp"
+#include "engine/k_occurrence.hpp"
+#include "io/result_file.hpp"
+#include "io/table_reader.hpp"
+#include "pipeline/memory_plan.hpp"
+#include "pipeline/result_layout.hpp"
+
+namespace embgeom {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+/// Per-token results of passes 1 and 2.
+struct PerToken {
+    std::vector<float> norms, centered_norms, bias_norms;
+    std::vector<std::uint8_t> finite;  ///< every element finite
+    std::vector<std::uint8_t> valid;   ///< finite and non-zero: enters cosine statistics
+    std::vector<double> centroid;
+    std::int64_t finite_rows = 0, zero_rows = 0;
+};
+
+/// Row-block size for the streamed per-token passes: a block buffer of at most 1/8 of the budget.
+std::int64_t per_token_block_rows(const AnalyzeConfig& cfg, std::uint64_t budget, std::int64_t V,
+                                  std::int64_t d) {
+    if (cfg.block_rows > 0) return std::min(cfg.block_rows, V);
+    const std::uint64_t by_budget = budget / 8 / (static_cast<std::uint64_t>(d) * sizeof(float));
+    return std::clamp<std::int64_t>(static_cast<std::int64_t>(by_budget), 1, std::min<std::int64_t>(V, 65536));
+}
+
+PerToken per_token_passes(RowSource& table, Backend& backend, std::int64_t block_rows,
+                          const std::vector<double>* bias) {
+    const std::int64_t V = table.rows(), d = table.cols();
+    PerToken t;
+    t.norms.resize(V);
+    t.finite.resize(V);
+    t.centroid.assign(d, 0.0);
+    std::vector<float> block(static_cast<std::size_t>(block_rows * d));
+    for (std::int64_t r0 = 0; r0 < V; r0 += block_rows) {
+        const std::int64_t n = std::min(block_rows, V - r0);
+        table.read_rows(r0, n, block.data());
+        backend.row_norms_and_sums(MatrixView<const float>(block.data(), n, d), t.norms.data() + r0,
+                                   t.finite.data() + r0, t.centroid.data());
+    }
+    t.valid.resize(V);
+    for (std::int64_t i = 0; i < V; ++i) {
+        t.finite_rows += t.finite[i];
+        t.zero_rows += t.finite[i] && t.norms[i] == 0.0f;
+        t.valid[i] = t.finite[i] && t.norms[i] > 0.0f;
+    }
+    if (t.finite_rows == 0)
+        throw InputError(table.describe() + ": every row holds NaN or Inf; nothing to analyse");
+    for (double& c : t.centroid) c /= static_cast<double>(t.finite_rows);
+
+    // Pass 2 needs the centroid of pass 1, hence a second read of the table.
+    t.centered_norms.resize(V);
+    if (bias) t.bias_norms.resize(V);
+    for (std::int64_t r0 = 0; r0 < V; r0 += block_rows) {
+        const std::int64_t n = std::min(block_rows, V - r0);
+        table.read_rows(r0, n, block.data());
+        const MatrixView<const float> view(block.data(), n, d);
+        backend.distances_to_point(view, t.centroid.data(), t.centered_norms.data() + r0);
+        if (bias) backend.distances_to_point(view, bias->data(), t.bias_norms.data() + r0);
+    }
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (std::int64_t i = 0; i < V; ++i) {
+        if (t.finite[i]) continue;
+        t.centered_norms[i] = nan;
+        if (bias) t.bias_norms[i] = nan;
+    }
+    return t;
+}
+
+std::vector<std::string> load_vocab(const AnalyzeConfig& cfg, const RowSource& table) {
+    std::vector<std::string> vocab;
+    std::string from;
+    if (cfg.vocab_dataset) {
+        vocab = read_string_dataset(cfg.input, *cfg.vocab_dataset);
+        from = cfg.input + ":" + *cfg.vocab_dataset;
+    } else if (cfg.vocab_file) {
+        vocab = read_vocab_file(*cfg.vocab_file);
+        from = *cfg.vocab_file;
+    } else {
+        return vocab;
+    }
+    if (static_cast<std::int64_t>(vocab.size()) != table.rows())
+        throw InputError(from + ": has " + std::to_string(vocab.size()) + " tokens but " +
+                         table.describe() + " has " + std::to_string(table.rows()) + " rows");
+    return vocab;
+}
+
+/// Everything read into memory once, when the table fits comfortably in the budget; the
+/// per-token passes and the all-pairs engine then read memory instead of the file.
+class CachedTable {
+  public:
+    CachedTable(RowSource& file, std::uint64_t budget) : file_(file) {
+        const std::uint64_t bytes = std::uint64_t(file.rows()) * file.cols() * sizeof(float);
+        if (bytes > budget / 2) return;
+        data_.resize(static_cast<std::size_t>(file.rows() * file.cols()));
+        file.read_rows(0, file.rows(), data_.data());
+        memory_ = std::make_unique<MemoryRowSource>(
+            MatrixView<const float>(data_.data(), file.rows(), file.cols()), file.describe());
+    }
+    RowSource& source() { return memory_ ? *memory_ : file_; }
+    std::uint64_t bytes_held() const { return data_.size() * sizeof(float); }
+
+  private:
+    RowSource& file_;
+    std::vector<float> data_;
+    std::unique_ptr<MemoryRowSource> memory_;
+};
+
+}  // namespace
+
+void validate_config(const AnalyzeConfig& cfg) {
+    if (cfg.input.empty()) throw UsageError("--input is required");
+    if (cfg.dataset.empty()) throw UsageError("--dataset is required");
+    if (cfg.output.empty()) throw UsageError("--output is required");
+    if (cfg.vocab_dataset && cfg.vocab_file)
+        throw UsageError("--vocab and --vocab-file exclude each other");
+    if (cfg.topk < 1) throw UsageError("--topk must be at least 1");
+    if (cfg.outliers < 0) throw UsageError("--outliers must not be negative");
+    if (cfg.threads < 0) throw UsageError("--threads must not be negative");
+    if (cfg.block_rows < 0) throw UsageError("--block-rows must not be negative");
+    if (cfg.hist_bins < 1 || cfg.hist_bins > 10000000)
+        throw UsageError("--hist-bins must be between 1 and 10000000");
+    if (!(cfg.dup_threshold >= -1.0 && cfg.dup_threshold <= 1.0))
+        throw UsageError("--dup-threshold must be in [-1, 1]");
+    if (cfg.max_dup_pairs < 0) throw UsageError("--max-dup-pairs must not be negative");
+    if (cfg.matrix_gzip < 0 || cfg.matrix_gzip > 9)
+        throw UsageError("--matrix-gzip must be between 0 and 9");
+}
+
+AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
+    const auto t_start = Clock::now();
+    validate_config(cfg);
+    Hdf5TableReader reader(cfg.input, cfg.dataset);
+    const std::int64_t V = reader.rows(), d = reader.cols();
+    if (cfg.all_pairs && cfg.topk >= V)
+        throw UsageError("--topk " + std::to_string(cfg.topk) + " must be smaller than the number "
+                         "of tokens (" + std::to_string(V) + " in " + reader.describe() + ")");
+    const std::vector<std::string> vocab = load_vocab(cfg, reader);
+    std::vector<double> bias;
+    if (cfg.bias_dataset) bias = read_vector(cfg.input, *cfg.bias_dataset, d);
+    if (cfg.all_pairs && cfg.write_matrix) {
+        const double bytes = double(V) * double(V) * (cfg.matrix_dtype == MatrixDtype::kFloat16 ? 2 : 4);
+        if (bytes > double(cfg.max_matrix_bytes))
+            throw UsageError("--write-matrix: the " + std::to_string(V) + " x " + std::to_string(V) +
+                             " " + to_string(cfg.matrix_dtype) + " matrix would take " +
+                             format_bytes(bytes) + ", over --max-matrix-bytes " +
+                             format_bytes(double(cfg.max_matrix_bytes)));
+    }
+    const std::uint64_t budget = cfg.memory_budget ? cfg.memory_budget : default_memory_budget();
+
+    ResultFile out(cfg.output);  // fails now, before any compute, if the folder is unwritable
+    std::string notice;
+    std::unique_ptr<Backend> backend = make_backend(cfg.backend, cfg.threads, &notice);
+    if (!notice.empty()) log << "embgeom: note: " << notice << "\n";
+
+    AnalyzeReport report;
+    report.output = cfg.output;
+    report.backend = backend->name();
+    report.rows = V;
+    report.dims = d;
+    log << "embgeom analyze: " << reader.describe() << " (" << V << " tokens x " << d << " dims, "
+        << to_string(reader.stored_dtype()) << ")\n  backend: " << report.backend << "\n";
+
+    CachedTable table(reader, budget);
+    const auto t_tokens = Clock::now();
+    const PerToken tok = per_token_passes(table.source(), *backend,
+                                          per_token_block_rows(cfg, budget, V, d),
+                                          bias.empty() ? nullptr : &bias);
+    report.seconds_per_token = seconds_since(t_tokens);
+    report.valid_rows = std::count(tok.valid.begin(), tok.valid.end(), 1);
+
+    ResultLayout layout(out, vocab, cfg.outliers);
+    layout.write_per_token(tok.norms, tok.centered_norms, tok.bias_norms, tok.centroid, tok.finite,
+                           tok.valid, tok.zero_rows);
+    report.closest_to_centroid = layout.closest_to_centroid_ids();
+
+    if (cfg.all_pairs) {
+        std::unique_ptr<MatrixSink> sink;
+        if (cfg.write_matrix)
+            sink = out.create_square_matrix("/cosine/matrix", V, cfg.matrix_dtype, cfg.matrix_gzip);
+        AllPairsOptions opt;
+        opt.k = cfg.topk;
+        opt.hist_bins = cfg.hist_bins;
+        opt.dup_threshold = cfg.dup_threshold;
+        opt.max_dup_pairs = cfg.max_dup_pairs;
+        opt.block_rows = cfg.block_rows;
+        opt.memory_budget = budget > table.bytes_held() + (64ull << 20)
+                                ? budget - table.bytes_held() : (64ull << 20);
+        opt.matrix = sink.get();
+        const auto t_pairs = Clock::now();
+        AllPairsResult raw = backend->all_pairs(table.source(), tok.valid, opt);
+        report.seconds_all_pairs = seconds_since(t_pairs);
+        report.all_pairs_gflops = raw.seconds > 0 ? raw.gflop / raw.seconds : 0.0;
+        layout.write_all_pairs("", raw, tok.valid, k_occurrence(raw));
+        if (cfg.center) {
+            opt.center = tok.centroid;
+            opt.matrix = nullptr;
+            AllPairsResult centered = backend->all_pairs(table.source(), tok.valid, opt);
+            layout.write_all_pairs("/centered", centered, tok.valid, k_occurrence(centered));
+        }
+    }
+
+    layout.write_headline(V, d);
+    out.set_attribute("/", "embgeom_version", std::string(kVersion));
+    out.set_attribute("/", "input_file", cfg.input);
+    out.set_attribute("/", "input_dataset", cfg.dataset);
+    out.set_attribute("/", "input_dtype", std::string(to_string(reader.stored_dtype())));
+    out.set_attribute("/", "rows", V);
+    out.set_attribute("/", "dims", d);
+    out.set_attribute("/", "backend", report.backend);
+    out.set_attribute("/", "config", config_to_toml(cfg));
+    out.commit();
+    report.seconds_total = seconds_since(t_start);
+
+    layout.print_summary(log);
+    log << std::fixed << std::setprecision(2) << "  time: per-token passes "
+        << report.seconds_per_token << " s";
+    if (cfg.all_pairs)
+        log << ", all pairs " << report.seconds_all_pairs << " s (" << std::setprecision(1)
+            << report.all_pairs_gflops << " GFLOP/s)";
+    log << std::setprecision(2) << ", total " << report.seconds_total << " s\n"
+        << "  wrote " << cfg.output << "\n";
+    return report;
+}
+
+std::string config_to_toml(const AnalyzeConfig& c) {
+    std::ostringstream s;
+    auto q = [](const std::string& v) {
+        std::string r = "\"";
+        for (char ch : v) {
+            if (ch == '"' || ch == '\\') r += '\\';
+            r += ch;
+        }
+        return r + "\"";
+    };
+    s << std::setprecision(17);
+    s << "input = " << q(c.input) << "\ndataset = " << q(c.dataset) << "\noutput = " << q(c.output) << "\n";
+    if (c.vocab_dataset) s << "vocab = " << q(*c.vocab_dataset) << "\n";
+    if (c.vocab_file) s << "vocab-file = " << q(*c.vocab_file) << "\n";
+    if (c.bias_dataset) s << "bias-dataset = " << q(*c.bias_dataset) << "\n";
+    s << "topk = " << c.topk << "\noutliers = " << c.outliers << "\nbackend = " << q(to_string(c.backend))
+      << "\nthreads = " << c.threads << "\nmemory-budget = " << c.memory_budget
+      << "\nblock-rows = " << c.block_rows << "\nall-pairs = " << (c.all_pairs ? "true" : "false")
+      << "\nhist-bins = " << c.hist_bins << "\ndup-threshold = " << c.dup_threshold
+      << "\nmax-dup-pairs = " << c.max_dup_pairs << "\ncenter = " << (c.center ? "true" : "false")
+      << "\nwrite-matrix = " << (c.write_matrix ? "true" : "false")
+      << "\nmatrix-dtype = " << q(to_string(c.matrix_dtype)) << "\nmatrix-gzip = " << c.matrix_gzip
+      << "\nmax-matrix-bytes = " << c.max_matrix_bytes << "\n";
+    return s.str();
+}
+
+}  // namespace embgeom

@@ -1,0 +1,18 @@
+#pragma once
+// How much of the host's memory a job may hold, and the row-block size that follows from it.
+#include <cstdint>
+#include <string>
+
+namespace embgeom {
+
+/// Default --memory-budget: half of the physical memory (at least 256 MiB).
+std::uint64_t default_memory_budget();
+
+/// Parses "4G", "512M", "1.5GiB", "1000000" (bytes; K/M/G/T are powers of 1024).
+/// @throws UsageError naming `what` on a malformed value.
+std::uint64_t parse_byte_size(const std::string& text, const std::string& what);
+
+/// "1.50 GiB" style.
+std::string format_bytes(double bytes);
+
+}  // namespace embgeom

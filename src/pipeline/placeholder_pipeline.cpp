@@ -1,1 +1,0 @@
-namespace embgeom { void pipeline_placeholder() {} }

@@ -1,0 +1,57 @@
+#pragma once
+// Where every result goes in the output file (docs/output-schema.md describes the same layout),
+// and the headline table printed to the terminal. One place, so the schema has one home.
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "analysis/outlier_ranking.hpp"
+#include "analysis/summary_stats.hpp"
+#include "embgeom/backend.hpp"
+#include "io/result_file.hpp"
+
+namespace embgeom {
+
+class ResultLayout {
+  public:
+    /// vocab may be empty (tokens are then named by their id).
+    ResultLayout(ResultFile& out, const std::vector<std::string>& vocab, std::int64_t outliers);
+
+    /// /norms, /centroid, /centered_norms, /bias_norms, /stats/<quantity>, per-token outlier lists.
+    void write_per_token(const std::vector<float>& norms, const std::vector<float>& centered_norms,
+                         const std::vector<float>& bias_norms, const std::vector<double>& centroid,
+                         const std::vector<std::uint8_t>& finite,
+                         const std::vector<std::uint8_t>& valid, std::int64_t zero_rows);
+
+    /// /neighbors, /cosine, /hubness and the pair/hub outlier lists, under prefix ("" or "/centered").
+    void write_all_pairs(const std::string& prefix, const AllPairsResult& r,
+                         const std::vector<std::uint8_t>& valid,
+                         const std::vector<std::int32_t>& k_occurrence);
+
+    /// /stats/headline: every headline figure beside its isotropic-Gaussian value.
+    void write_headline(std::int64_t rows, std::int64_t dims);
+
+    void print_summary(std::ostream& log) const;
+    std::vector<std::int64_t> closest_to_centroid_ids() const { return closest_ids_; }
+
+  private:
+    struct Figure {
+        std::string name;
+        double value;
+        double isotropic;
+    };
+    std::string token(std::int64_t id) const;
+    void write_summary(const std::string& path, const Summary& s);
+    void write_list(const std::string& path, const std::vector<RankedToken>& ranked);
+
+    ResultFile& out_;
+    const std::vector<std::string>& vocab_;
+    std::int64_t outliers_;
+    std::vector<Figure> figures_;
+    std::vector<std::int64_t> closest_ids_;
+    std::vector<std::string> closest_names_;
+    std::int64_t rows_ = 0, dims_ = 0;
+};
+
+}  // namespace embgeom

@@ -1,0 +1,135 @@
+// Distribution summaries, robust z-scores, outlier ranking, null-model figures and hubness,
+// against float64 references (numpy for quantiles and moments) on fresh random inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <sstream>
+
+#include "analysis/hubness.hpp"
+#include "analysis/null_model.hpp"
+#include "analysis/outlier_ranking.hpp"
+#include "analysis/summary_stats.hpp"
+#include "support/test_support.hpp"
+
+namespace embgeom {
+namespace {
+
+TEST(SummaryStats, MatchesNumpy) {
+    const std::uint64_t seed = test::fresh_seed();
+    std::mt19937_64 rng(seed);
+    std::lognormal_distribution<double> dist(0.0, 0.7);
+    for (int n : {1, 2, 5, 1001}) {
+        std::vector<float> v(static_cast<std::size_t>(n));
+        for (float& x : v) x = static_cast<float>(dist(rng));
+        std::vector<std::uint8_t> mask(v.size(), 1);
+        if (n > 3) {  // masked and non-finite values must be ignored
+            mask[1] = 0;
+            v[2] = std::nanf("");
+        }
+        const Summary s = summarize(v, mask);
+        test::TempDir dir;
+        std::ostringstream text;
+        text.precision(9);
+        for (std::size_t i = 0; i < v.size(); ++i)
+            if (mask[i] && std::isfinite(v[i])) text << v[i] << "\n";
+        test::write_text_file(dir.file("v.txt"), text.str());
+        const auto r = test::run_python(R"(
+import sys, numpy as np
+v = np.atleast_1d(np.loadtxt(sys.argv[1], dtype=np.float32).astype(np.float64))
+q = np.quantile(v, [0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999])
+c = v - v.mean()
+m2, m3 = (c**2).mean(), (c**3).mean()
+skew = m3 / m2**1.5 if m2 > 0 else 0.0
+med = np.median(v)
+print(len(v), repr(v.mean()), repr(v.std()), repr(v.min()), repr(v.max()), *map(repr, q), repr(med), repr(np.median(np.abs(v - med))), repr(skew))
+)", test::shell_quote(dir.file("v.txt")));
+        std::istringstream in(r.out);
+        double count, mean, stdev, mn, mx, med, mad, skew;
+        in >> count >> mean >> stdev >> mn >> mx;
+        std::array<double, 9> q{};
+        for (double& x : q) in >> x;
+        in >> med >> mad >> skew;
+        ASSERT_TRUE(in) << r.out;
+        EXPECT_EQ(s.count, static_cast<std::int64_t>(count));
+        EXPECT_NEAR(s.mean, mean, 1e-12 * std::fabs(mean));
+        EXPECT_NEAR(s.std, stdev, 1e-9 * stdev + 1e-15);
+        EXPECT_EQ(s.min, mn);
+        EXPECT_EQ(s.max, mx);
+        for (std::size_t i = 0; i < q.size(); ++i) EXPECT_NEAR(s.quantiles[i], q[i], 1e-12 * q[i]) << i;
+        EXPECT_NEAR(s.median, med, 1e-12 * med);
+        EXPECT_NEAR(s.mad, mad, 1e-12 * mad + 1e-15);
+        EXPECT_NEAR(s.skewness, skew, 1e-9 * std::fabs(skew) + 1e-12);
+    }
+}
+
+TEST(SummaryStats, EmptyGivesNaN) {
+    const Summary s = summarize(std::vector<float>{std::nanf("")});
+    EXPECT_EQ(s.count, 0);
+    EXPECT_TRUE(std::isnan(s.mean));
+    EXPECT_TRUE(std::isnan(s.quantiles[4]));
+}
+
+TEST(RobustZscore, UsesMedianAndScaledMad) {
+    const Summary s = summarize(std::vector<double>{1, 2, 3, 4, 100});
+    EXPECT_DOUBLE_EQ(s.median, 3.0);
+    EXPECT_DOUBLE_EQ(s.mad, 1.0);
+    EXPECT_DOUBLE_EQ(robust_zscore(100.0, s), 97.0 / 1.4826);
+    const Summary flat = summarize(std::vector<double>{2, 2, 2});
+    EXPECT_EQ(robust_zscore(2.0, flat), 0.0);
+    EXPECT_TRUE(std::isinf(robust_zscore(3.0, flat)));
+}
+
+TEST(OutlierRanking, OrdersByScoreThenIdAndSkipsMaskedAndNaN) {
+    const std::vector<float> score = {5, 1, 3, 1, std::nanf(""), 0, 9};
+    const std::vector<std::uint8_t> mask = {1, 1, 1, 1, 1, 0, 1};
+    const auto small = rank_tokens(score, mask, 3, Tail::kSmallest);
+    ASSERT_EQ(small.size(), 3u);
+    EXPECT_EQ(small[0].token_id, 1);
+    EXPECT_EQ(small[1].token_id, 3);
+    EXPECT_EQ(small[2].token_id, 2);
+    const auto large = rank_tokens(score, mask, 100, Tail::kLargest);
+    ASSERT_EQ(large.size(), 5u);
+    EXPECT_EQ(large[0].token_id, 6);
+    EXPECT_EQ(large[4].token_id, 3);
+}
+
+TEST(NullModel, MatchesMonteCarloOfIsotropicGaussian) {
+    std::mt19937_64 rng(test::fresh_seed());
+    std::normal_distribution<double> n01;
+    for (int d : {1, 3, 64, 768}) {
+        const IsotropicGaussianExpectation e = isotropic_gaussian_expectation(1000, d);
+        const int samples = 20000;
+        double s = 0, s2 = 0;
+        for (int i = 0; i < samples; ++i) {
+            double q = 0;
+            for (int c = 0; c < d; ++c) {
+                const double x = n01(rng);
+                q += x * x;
+            }
+            const double r = std::sqrt(q);
+            s += r;
+            s2 += r * r;
+        }
+        const double mean = s / samples, width = std::sqrt(s2 / samples - mean * mean) / mean;
+        EXPECT_NEAR(e.norm_relative_width, width, 0.03 * width) << d;
+        if (d >= 64) EXPECT_NEAR(e.norm_relative_width, 1.0 / std::sqrt(2.0 * d), 0.02 / std::sqrt(d));
+        EXPECT_DOUBLE_EQ(e.pair_cosine_std, 1.0 / std::sqrt(d));
+        EXPECT_DOUBLE_EQ(e.centroid_norm_over_mean_norm, 1.0 / std::sqrt(1000.0));
+    }
+}
+
+TEST(Hubness, FiguresFromKOccurrence) {
+    // 4 valid tokens, k = 1: token 0 is everyone's neighbour; token 3 is masked out.
+    const std::vector<std::int32_t> occ = {3, 1, 0, 7};
+    const std::vector<std::uint8_t> valid = {1, 1, 1, 0};
+    const HubnessFigures h = hubness_figures(occ, valid, 1);
+    EXPECT_EQ(h.antihubs, 1);
+    EXPECT_EQ(h.hubs, 1);  // N_k >= 2k = 2
+    // mean 4/3; sum |N - mean| = 5/3 + 1/3 + 4/3 = 10/3; RH = (10/3) / (2 * 4)
+    EXPECT_NEAR(h.robin_hood_index, (10.0 / 3.0) / 8.0, 1e-12);
+    EXPECT_GT(h.skewness, 0.0);
+}
+
+}  // namespace
+}  // namespace embgeom

@@ -1,0 +1,206 @@
+// The analyze job end to end through the real binary: real HDF5 files written by h5py, results
+// read back by h5py and checked against a float64 numpy reference.
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include "support/test_support.hpp"
+
+namespace embgeom {
+namespace {
+
+using test::file_exists;
+using test::run_embgeom;
+using test::run_python;
+using test::run_python_file;
+using test::shell_quote;
+using test::TempDir;
+
+/// Writes a random table (with a NaN row, an Inf row and a zero row), a vocab and a bias.
+void write_random_input(const std::string& path, int rows, int dims, std::uint64_t seed,
+                        const std::string& dtype = "float32") {
+    run_python(R"(
+import sys, h5py, numpy as np
+path, V, d, seed, dtype = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+rng = np.random.default_rng(seed)
+X = rng.normal(size=(V, d)) + rng.normal(size=d) * 0.5
+X[3, 1 % d] = np.nan
+X[5, 0] = np.inf
+X[7] = 0.0
+with h5py.File(path, "w") as f:
+    f.create_dataset("emb", data=X.astype(dtype), chunks=(min(V, 16), d), compression="gzip")
+    f.create_dataset("vocab", data=np.array(["tok%d_é" % i for i in range(V)], dtype=h5py.string_dtype()))
+    f.create_dataset("bias", data=rng.normal(size=d))
+)", path + " " + std::to_string(rows) + " " + std::to_string(dims) + " " + std::to_string(seed) + " " + dtype);
+}
+
+std::string analyze_args(const std::string& in, const std::string& out) {
+    return "analyze --input " + shell_quote(in) + " --dataset emb --output " + shell_quote(out) +
+           " --vocab vocab --bias-dataset bias --backend cpu";
+}
+
+/// Files in dir other than the expected ones (a failed run must leave no temp file behind).
+std::vector<std::string> listing(const std::string& dir) {
+    std::vector<std::string> names;
+    if (DIR* d = opendir(dir.c_str())) {
+        while (dirent* e = readdir(d))
+            if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") names.push_back(e->d_name);
+        closedir(d);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+TEST(AnalyzeJob, MatchesFloat64Reference) {
+    TempDir dir;
+    const std::string in = dir.file("in.h5"), out = dir.file("out.h5");
+    write_random_input(in, 300, 24, test::fresh_seed());
+    const auto r = run_embgeom(analyze_args(in, out) + " --topk 6 --outliers 20");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    run_python_file("check_analysis.py", shell_quote(in) + " emb " + shell_quote(out) +
+                                             " --bias bias --vocab vocab --topk 6");
+}
+
+TEST(AnalyzeJob, Float16AndFloat64InputsMatchReference) {
+    for (const char* dtype : {"float16", "float64"}) {
+        TempDir dir;
+        const std::string in = dir.file("in.h5"), out = dir.file("out.h5");
+        write_random_input(in, 120, 9, test::fresh_seed(), dtype);
+        const auto r = run_embgeom(analyze_args(in, out) + " --topk 4");
+        ASSERT_EQ(r.exit_code, 0) << dtype << r.err;
+        run_python_file("check_analysis.py", shell_quote(in) + " emb " + shell_quote(out) +
+                                                 " --bias bias --vocab vocab --topk 4");
+    }
+}
+
+TEST(AnalyzeJob, IdenticalForAnyBlockSizeThreadsAndBudget) {
+    TempDir dir;
+    const std::string in = dir.file("in.h5");
+    write_random_input(in, 257, 33, test::fresh_seed());
+    const std::string base = dir.file("base.h5");
+    ASSERT_EQ(run_embgeom(analyze_args(in, base) + " --threads 2 --center").exit_code, 0);
+    const char* variants[] = {"--block-rows 7 --threads 1", "--block-rows 64 --threads 2",
+                              "--memory-budget 64K --threads 2", "--block-rows 1000 --threads 1"};
+    int n = 0;
+    for (const char* v : variants) {
+        const std::string out = dir.file("v" + std::to_string(n++) + ".h5");
+        const auto r = run_embgeom(analyze_args(in, out) + " --center " + v);
+        ASSERT_EQ(r.exit_code, 0) << v << "\n" << r.err;
+        run_python_file("compare_outputs.py", shell_quote(base) + " " + shell_quote(out));
+    }
+}
+
+TEST(AnalyzeJob, OutputIsAtomicAndEarlierResultSurvivesFailure) {
+    TempDir dir;
+    const std::string in = dir.file("in.h5"), out = dir.file("out.h5");
+    write_random_input(in, 50, 4, 1);
+    test::write_text_file(out, "an earlier result");
+    const auto r = run_embgeom(analyze_args(in, out) + " --topk 60");  // topk >= V fails
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(test::read_text_file(out), "an earlier result");
+    EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"in.h5", "out.h5"}));
+    ASSERT_EQ(run_embgeom(analyze_args(in, out) + " --topk 5").exit_code, 0);
+    EXPECT_NE(test::read_text_file(out), "an earlier result");
+    EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"in.h5", "out.h5"}));
+}
+
+struct BadInputCase {
+    const char* name;
+    const char* setup_python;  ///< writes argv[1] (the input file); may be empty
+    const char* args;          ///< {in} and {out} are replaced
+    int exit_code;
+    const char* message_part;  ///< must appear in the one-line message; {in} replaced
+};
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+    for (std::size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
+        s.replace(p, from.size(), to);
+    return s;
+}
+
+const char* kGoodTable = R"(
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    f["emb"] = np.random.default_rng(0).normal(size=(20, 4)).astype("f4")
+    f["vocab"] = np.array(["a"] * 19, dtype=h5py.string_dtype())
+    f["bias"] = np.zeros(3)
+    f["r1"] = np.zeros(5, dtype="f4")
+    f["r3"] = np.zeros((2, 2, 2), dtype="f4")
+    f["ints"] = np.zeros((4, 4), dtype="i4")
+    f["zero_rows"] = np.zeros((0, 4), dtype="f4")
+    f["zero_cols"] = np.zeros((4, 0), dtype="f4")
+    f["nan_all"] = np.full((4, 4), np.nan, dtype="f4")
+)";
+
+TEST(AnalyzeJob, BadInputGivesOneLineErrorCodeAndNoOutput) {
+    const BadInputCase cases[] = {
+        {"missing file", "", "--input {in}.nope --dataset emb", 3, "{in}.nope"},
+        {"not HDF5", "open(__import__('sys').argv[1], 'w').write('hello')", "--input {in} --dataset emb", 3, "{in}"},
+        {"truncated", "import sys, h5py, numpy as np, os\nwith h5py.File(sys.argv[1], 'w') as f: f['emb'] = np.ones((4000, 8), 'f4')\nos.truncate(sys.argv[1], os.path.getsize(sys.argv[1]) // 2)", "--input {in} --dataset emb", 3, "{in}"},
+        {"missing dataset", kGoodTable, "--input {in} --dataset nothere", 3, "nothere"},
+        {"rank 1", kGoodTable, "--input {in} --dataset r1", 3, "r1"},
+        {"rank 3", kGoodTable, "--input {in} --dataset r3", 3, "r3"},
+        {"integer dataset", kGoodTable, "--input {in} --dataset ints", 3, "ints"},
+        {"zero rows", kGoodTable, "--input {in} --dataset zero_rows", 3, "zero_rows"},
+        {"zero columns", kGoodTable, "--input {in} --dataset zero_cols", 3, "zero_cols"},
+        {"all rows NaN", kGoodTable, "--input {in} --dataset nan_all --topk 1", 3, "nan_all"},
+        {"vocab length", kGoodTable, "--input {in} --dataset emb --vocab vocab", 3, "vocab"},
+        {"missing vocab", kGoodTable, "--input {in} --dataset emb --vocab nov", 3, "nov"},
+        {"vocab file missing", kGoodTable, "--input {in} --dataset emb --vocab-file {in}.txt", 3, "{in}.txt"},
+        {"bias length", kGoodTable, "--input {in} --dataset emb --bias-dataset bias", 3, "bias"},
+        {"topk >= V", kGoodTable, "--input {in} --dataset emb --topk 20", 2, "--topk"},
+        {"matrix too big", kGoodTable, "--input {in} --dataset emb --write-matrix --max-matrix-bytes 1K", 2, "--max-matrix-bytes"},
+        {"unwritable folder", kGoodTable, "--input {in} --dataset emb --output /nonexistent-dir/o.h5", 4, "/nonexistent-dir"},
+    };
+    for (const BadInputCase& c : cases) {
+        SCOPED_TRACE(c.name);
+        TempDir dir;
+        const std::string in = dir.file("in.h5"), out = dir.file("out.h5");
+        if (*c.setup_python) run_python(c.setup_python, shell_quote(in));
+        std::string args = replace_all(c.args, "{in}", shell_quote(in));
+        if (args.find("--output") == std::string::npos) args += " --output " + shell_quote(out);
+        const auto r = run_embgeom("analyze --backend cpu " + args);
+        EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+        EXPECT_NE(r.err.find(replace_all(c.message_part, "{in}", in)), std::string::npos) << r.err;
+        EXPECT_EQ(r.err.find("HDF5-DIAG"), std::string::npos) << r.err;
+        EXPECT_FALSE(file_exists(out));
+        for (const std::string& f : listing(dir.path()))
+            EXPECT_TRUE(f == "in.h5") << "left behind: " << f;
+    }
+}
+
+TEST(AnalyzeJob, DemoFindsEveryPlantedUndertrainedToken) {
+    TempDir dir;
+    const auto r = run_embgeom("demo --rows 3000 --dim 48 --dir " + shell_quote(dir.path()));
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("8 of 8 planted under-trained tokens"), std::string::npos) << r.out;
+    run_python(R"(
+import sys, h5py, numpy as np
+d = sys.argv[1]
+truth = h5py.File(d + "/demo_table.h5")["truth/undertrained"][...]
+top = h5py.File(d + "/demo_results.h5")["outliers/closest_to_centroid"]["token_id"][: len(truth)]
+assert sorted(top) == sorted(truth), (top, truth)
+dups = h5py.File(d + "/demo_table.h5")["truth/duplicate_pairs"][...]
+found = h5py.File(d + "/demo_results.h5")["outliers/near_duplicates"][...]
+got = set(zip(found["token_id_a"], found["token_id_b"]))
+assert all((a, b) in got for a, b in dups), "planted duplicate pair missing"
+)", shell_quote(dir.path()));
+}
+
+TEST(AnalyzeJob, EveryExampleConfigRuns) {
+    TempDir dir;
+    const std::string in = dir.file("table.h5");
+    ASSERT_EQ(run_embgeom("synth --rows 400 --dim 16 --seed 3 --output " + shell_quote(in)).exit_code, 0);
+    for (const char* cfg : {"default", "glitch-tokens", "large-vocab", "write-matrix"}) {
+        SCOPED_TRACE(cfg);
+        const std::string out = dir.file(std::string(cfg) + ".h5");
+        const auto r = run_embgeom("analyze --config " + shell_quote(std::string(EMBGEOM_SOURCE_DIR) +
+                                   "/configs/" + cfg + ".toml") + " --input " + shell_quote(in) +
+                                   " --output " + shell_quote(out) + " --backend cpu");
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_TRUE(file_exists(out));
+    }
+}
+
+}  // namespace
+}  // namespace embgeom

@@ -1,0 +1,143 @@
+// The command line as users meet it: options, config files, overrides, exit codes.
+#include <CLI/CLI.hpp>
+#include <gtest/gtest.h>
+
+#include "cli/cli.hpp"
+#include "embgeom/errors.hpp"
+#include "support/test_support.hpp"
+
+namespace embgeom {
+namespace {
+
+using test::run_embgeom;
+using test::shell_quote;
+using test::TempDir;
+using test::write_text_file;
+
+CliState parse(const std::vector<std::string>& args) {
+    CLI::App app;
+    CliState st;
+    build_cli(app, st);
+    parse_cli(app, st, args);
+    return st;
+}
+
+TEST(Cli, AnalyzeDefaults) {
+    const CliState st = parse({"analyze", "--input", "a.h5", "--dataset", "/e", "--output", "o.h5"});
+    EXPECT_EQ(st.analyze.input, "a.h5");
+    EXPECT_EQ(st.analyze.dataset, "/e");
+    EXPECT_EQ(st.analyze.topk, 10);
+    EXPECT_EQ(st.analyze.outliers, 100);
+    EXPECT_EQ(st.analyze.hist_bins, 2000);
+    EXPECT_DOUBLE_EQ(st.analyze.dup_threshold, 0.999);
+    EXPECT_EQ(st.analyze.backend, BackendKind::kAuto);
+    EXPECT_TRUE(st.analyze.all_pairs);
+    EXPECT_FALSE(st.analyze.center);
+    EXPECT_EQ(st.analyze.max_matrix_bytes, 64ull << 30);
+}
+
+TEST(Cli, EveryOptionParses) {
+    const CliState st = parse({"analyze", "-i", "a.h5", "-d", "/e", "-o", "o.h5", "--vocab", "/v",
+                               "--bias-dataset", "/b", "-k", "5", "--outliers", "7", "--backend",
+                               "CPU", "--threads", "3", "--memory-budget", "1.5G", "--block-rows",
+                               "128", "--no-all-pairs", "--hist-bins", "100", "--dup-threshold",
+                               "0.9", "--max-dup-pairs", "12", "--center", "--write-matrix",
+                               "--matrix-dtype", "float16", "--matrix-gzip", "4",
+                               "--max-matrix-bytes", "2G"});
+    const AnalyzeConfig& c = st.analyze;
+    EXPECT_EQ(*c.vocab_dataset, "/v");
+    EXPECT_EQ(*c.bias_dataset, "/b");
+    EXPECT_EQ(c.topk, 5);
+    EXPECT_EQ(c.outliers, 7);
+    EXPECT_EQ(c.backend, BackendKind::kCpu);
+    EXPECT_EQ(c.threads, 3);
+    EXPECT_EQ(c.memory_budget, static_cast<std::uint64_t>(1.5 * (1ull << 30)));
+    EXPECT_EQ(c.block_rows, 128);
+    EXPECT_FALSE(c.all_pairs);
+    EXPECT_EQ(c.hist_bins, 100);
+    EXPECT_DOUBLE_EQ(c.dup_threshold, 0.9);
+    EXPECT_EQ(c.max_dup_pairs, 12);
+    EXPECT_TRUE(c.center);
+    EXPECT_TRUE(c.write_matrix);
+    EXPECT_EQ(c.matrix_dtype, MatrixDtype::kFloat16);
+    EXPECT_EQ(c.matrix_gzip, 4);
+    EXPECT_EQ(c.max_matrix_bytes, 2ull << 30);
+}
+
+TEST(Cli, ConfigFileKeysAndCommandLineOverride) {
+    TempDir dir;
+    const std::string cfg = dir.file("job.toml");
+    write_text_file(cfg, "# a job\ninput = \"in file.h5\"\ndataset = \"/emb\"\noutput = \"o.h5\"\n"
+                         "topk = 20\ncenter = true\nmemory_budget = \"512M\"\nall-pairs = false\n"
+                         "backend = \"cpu\"\n");
+    CliState st = parse({"analyze", "--config", cfg});
+    EXPECT_EQ(st.analyze.input, "in file.h5");
+    EXPECT_EQ(st.analyze.topk, 20);
+    EXPECT_TRUE(st.analyze.center);
+    EXPECT_FALSE(st.analyze.all_pairs);
+    EXPECT_EQ(st.analyze.memory_budget, 512ull << 20);
+    EXPECT_EQ(st.analyze.backend, BackendKind::kCpu);
+    st = parse({"analyze", "--topk", "3", "--config=" + cfg, "--all-pairs", "--output", "x.h5"});
+    EXPECT_EQ(st.analyze.topk, 3);
+    EXPECT_TRUE(st.analyze.all_pairs);
+    EXPECT_EQ(st.analyze.output, "x.h5");
+    EXPECT_EQ(st.analyze.dataset, "/emb");
+}
+
+TEST(Cli, ConfigUnderAnalyzeSection) {
+    TempDir dir;
+    write_text_file(dir.file("s.toml"), "[analyze]\ntopk = 4\n");
+    EXPECT_EQ(parse({"analyze", "--config", dir.file("s.toml")}).analyze.topk, 4);
+}
+
+TEST(Cli, UnknownConfigKeyIsNamed) {
+    TempDir dir;
+    write_text_file(dir.file("bad.toml"), "topk = 4\ntop_kk = 5\n");
+    try {
+        parse({"analyze", "--config", dir.file("bad.toml")});
+        FAIL() << "expected a UsageError";
+    } catch (const UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("top_kk"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("bad.toml"), std::string::npos) << e.what();
+    }
+    write_text_file(dir.file("sec.toml"), "[synth]\nrows = 5\n");
+    EXPECT_THROW(parse({"analyze", "--config", dir.file("sec.toml")}), UsageError);
+    EXPECT_THROW(parse({"analyze", "--config", dir.file("missing.toml")}), UsageError);
+}
+
+TEST(Cli, BadValuesAreUsageErrors) {
+    EXPECT_THROW(parse({"analyze", "--memory-budget", "lots"}), UsageError);
+    EXPECT_THROW(parse({"analyze", "--max-matrix-bytes", "3Q"}), UsageError);
+    EXPECT_THROW(parse({"analyze", "--backend", "tpu"}), CLI::ParseError);
+    EXPECT_THROW(parse({"analyze", "--topk", "ten"}), CLI::ParseError);
+    EXPECT_THROW(parse({"frobnicate"}), CLI::ParseError);
+}
+
+TEST(CliBinary, HelpListsEveryOptionAndExitsZero) {
+    const auto r = run_embgeom("analyze --help");
+    EXPECT_EQ(r.exit_code, 0);
+    for (const char* opt : {"--input", "--dataset", "--output", "--vocab", "--vocab-file",
+                            "--bias-dataset", "--topk", "--outliers", "--backend", "--threads",
+                            "--memory-budget", "--config", "--hist-bins", "--dup-threshold",
+                            "--center", "--write-matrix", "--matrix-dtype", "--max-matrix-bytes"})
+        EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+    for (const char* sub : {"synth --help", "inspect --help", "demo --help", "--help"})
+        EXPECT_EQ(run_embgeom(sub).exit_code, 0) << sub;
+}
+
+TEST(CliBinary, UsageErrorsExitTwoWithOneLine) {
+    TempDir dir;
+    write_text_file(dir.file("bad.toml"), "nonsense_key = 1\n");
+    for (const std::string args :
+         {std::string("analyze --backend tpu"), std::string("frobnicate"),
+          "analyze --config " + shell_quote(dir.file("bad.toml")),
+          std::string("analyze --input x.h5 --dataset /e")}) {
+        const auto r = run_embgeom(args);
+        EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\n" << r.err;
+        EXPECT_NE(r.err.find("embgeom: error:"), std::string::npos) << r.err;
+    }
+}
+
+}  // namespace
+}  // namespace embgeom
