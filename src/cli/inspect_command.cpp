@@ -25,7 +25,11 @@ int run_inspect_command(const CliState& st, std::ostream& out) {
         std::string layout = d.layout;
         if (!d.chunk.empty()) layout += " [" + join(d.chunk, "x") + "]";
         if (!d.filters.empty()) layout += " " + join(d.filters, "+");
-        const char* use = d.usable_as_table ? "--dataset" : d.usable_as_vocab ? "--vocab" : "";
+        const bool vector = d.shape.size() == 1 && d.type.rfind("float", 0) == 0;
+        const char* use = d.usable_as_table   ? "--dataset"
+                          : d.usable_as_vocab ? "--vocab"
+                          : vector            ? "--bias-dataset"
+                                              : "";
         out << "  " << std::setw(30) << d.path << std::setw(18) << ("[" + join(d.shape, ", ") + "]")
             << std::setw(24) << d.type << std::setw(28) << layout << use << "\n";
     }

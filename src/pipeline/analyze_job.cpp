@@ -213,12 +213,12 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
         AllPairsResult raw = backend->all_pairs(table.source(), tok.valid, opt);
         report.seconds_all_pairs = seconds_since(t_pairs);
         report.all_pairs_gflops = raw.seconds > 0 ? raw.gflop / raw.seconds : 0.0;
-        layout.write_all_pairs("", raw, tok.valid, k_occurrence(raw));
+        layout.write_all_pairs("", raw, tok.valid, engine::k_occurrence(raw));
         if (cfg.center) {
             opt.center = tok.centroid;
             opt.matrix = nullptr;
             AllPairsResult centered = backend->all_pairs(table.source(), tok.valid, opt);
-            layout.write_all_pairs("/centered", centered, tok.valid, k_occurrence(centered));
+            layout.write_all_pairs("/centered", centered, tok.valid, engine::k_occurrence(centered));
         }
     }
 
