@@ -20,8 +20,12 @@ const char* to_string(StoredDtype t);
 /// type with an 8-bit exponent and 7-bit mantissa; float16 as IEEE half (5/10).
 class Hdf5TableReader final : public RowSource {
   public:
+    /// @param[in] chunk_cache_bytes HDF5 chunk cache for this dataset; raised (up to 1 GiB) to
+    ///            hold one band of chunks across all columns, so that reading row blocks
+    ///            decompresses every chunk once.
     /// @throws InputError: missing file, not HDF5, corrupt, missing dataset, rank != 2,
-    ///         non-float type, zero rows or columns, external storage, unsupported filter.
+    ///         non-float type, zero rows or columns, external storage, virtual layout,
+    ///         external link, unsupported filter. Messages are one line, "FILE:/dataset ...".
     Hdf5TableReader(const std::string& file, const std::string& dataset,
                     std::uint64_t chunk_cache_bytes = 64ull << 20);
     ~Hdf5TableReader() override;
@@ -30,6 +34,9 @@ class Hdf5TableReader final : public RowSource {
 
     std::int64_t rows() const override;
     std::int64_t cols() const override;
+    /// Rows [first, first + count) as float32, row-major [count, cols()]. float64 values outside
+    /// the float32 range become +-inf. Not thread-safe: use one reader per thread.
+    /// @throws InputError "FILE:/ds: read failed at rows a..b (corrupt data?)".
     void read_rows(std::int64_t first, std::int64_t count, float* out) override;
     std::string describe() const override;  ///< "file.h5:/dataset"
     StoredDtype stored_dtype() const;
@@ -40,7 +47,10 @@ class Hdf5TableReader final : public RowSource {
 };
 
 /// Reads a 1-D float dataset of exactly expected_len elements as float64 (e.g. a bias vector).
-/// A [1, n] or [n, 1] 2-D dataset is accepted too. @throws InputError naming file, dataset, shape.
+/// A [1, n] or [n, 1] 2-D dataset is accepted too, in any float format (16-bit ones included).
+/// @param[in] expected_len required length; a negative value accepts any length.
+/// @throws InputError naming file, dataset, shape, e.g.
+///         "FILE:/bias has shape [5], expected [768] (the table's dimension)".
 std::vector<double> read_vector(const std::string& file, const std::string& dataset,
                                 std::int64_t expected_len);
 
