@@ -29,6 +29,9 @@ struct PairRow {
     double cosine = 0.0;
 };
 
+/// Every write throws ResourceError "OUTPUT: failed writing /path" when HDF5 refuses it (the
+/// path exists already, the disk is full, ...), and after commit(). Numbers are stored as
+/// little-endian IEEE/two's-complement types, strings as variable-length UTF-8.
 class ResultFile {
   public:
     /// Creates "<dir>/.<name>.tmp.<pid>" beside final_path.
@@ -57,7 +60,9 @@ class ResultFile {
     void write_outliers(const std::string& path, const std::vector<OutlierRow>& rows);
     void write_pairs(const std::string& path, const std::vector<PairRow>& rows);
     /// A chunked [n, n] dataset (float16 as IEEE half, or float32; gzip level 0 = none) that the
-    /// all-pairs engine fills tile by tile. Valid until commit() or destruction.
+    /// all-pairs engine fills tile by tile. Valid until commit() or destruction; afterwards its
+    /// write_tile throws ResourceError. float16 values are rounded to nearest even (overflow to
+    /// +-inf, NaN kept). 256 x 256 chunks, shuffle + deflate when gzip_level > 0.
     std::unique_ptr<MatrixSink> create_square_matrix(const std::string& path, std::int64_t n,
                                                      MatrixDtype dtype, int gzip_level);
 

@@ -1,0 +1,511 @@
+#include "io/result_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include "embgeom/errors.hpp"
+#include "io/half_float.hpp"
+#include "io/hdf5_handle.hpp"
+
+namespace embgeom {
+
+using namespace io;
+
+namespace {
+
+// Element types as stored in the result file: fixed little-endian so files are identical on every
+// host; HDF5 converts from the native memory types (a no-op on x86-64 and aarch64).
+DatatypeHandle make_vlen_utf8() {
+    DatatypeHandle t(H5Tcopy(H5T_C_S1));
+    if (t && (H5Tset_size(t.get(), H5T_VARIABLE) < 0 || H5Tset_cset(t.get(), H5T_CSET_UTF8) < 0))
+        t.reset();
+    return t;
+}
+
+// IEEE binary16 little-endian, the layout h5py/numpy read as float16. HDF5 1.10 has no
+// predefined half type; this is how h5py builds its own.
+DatatypeHandle make_half_le() {
+    DatatypeHandle t(H5Tcopy(H5T_IEEE_F32LE));
+    if (t && (H5Tset_fields(t.get(), 15, 10, 5, 0, 10) < 0 || H5Tset_size(t.get(), 2) < 0 ||
+              H5Tset_ebias(t.get(), 15) < 0))
+        t.reset();
+    return t;
+}
+
+std::string parent_dir(const std::string& path) {
+    const std::size_t slash = path.find_last_of('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+std::string base_name(const std::string& path) {
+    const std::size_t slash = path.find_last_of('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool fsync_path(const std::string& path, int flags) {
+    const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool ok = ::fsync(fd) == 0;
+    return ::close(fd) == 0 && ok;
+}
+
+struct OutlierMem {
+    std::int64_t token_id;
+    const char* token;
+    double score;
+    double zscore;
+};
+
+struct PairMem {
+    std::int64_t token_id_a;
+    std::int64_t token_id_b;
+    const char* token_a;
+    const char* token_b;
+    double cosine;
+};
+
+}  // namespace
+
+namespace io {
+
+/// State of one square matrix, shared by its sink and the file so that commit() and the
+/// file's destructor can close the dataset even while the caller still holds the sink.
+struct SquareMatrixState {
+    std::string path;
+    DatasetHandle dataset;
+    DataspaceHandle file_space;
+    DatatypeHandle half_type;  // set for float16 matrices
+    std::int64_t n = 0;
+    std::vector<float> f32;
+    std::vector<std::uint16_t> f16;
+};
+
+}  // namespace io
+
+struct ResultFile::Impl {
+    std::string final_path;
+    std::string dir;
+    std::string temp_path;
+    FileHandle file;
+    PlistHandle lcpl;  // creates missing intermediate groups
+    DatatypeHandle vlen_utf8;
+    std::vector<std::weak_ptr<SquareMatrixState>> matrices;
+    bool committed = false;
+
+    [[noreturn]] void fail(const std::string& path) const {
+        throw ResourceError(final_path + ": failed writing " + path);
+    }
+    hid_t fid(const std::string& path) const {
+        if (!file)
+            throw ResourceError(final_path + ": cannot write " + path +
+                                " (file already committed or closed)");
+        return file.get();
+    }
+    void write_dataset(const std::string& path, hid_t file_type, hid_t mem_type, int rank,
+                       const hsize_t* dims, const void* data);
+    hid_t open_or_create_object(const std::string& object, ObjectHandle& holder);
+    void close_matrices();
+    bool close_file();
+};
+
+namespace {
+
+class SquareMatrixSink final : public MatrixSink {
+  public:
+    SquareMatrixSink(std::shared_ptr<SquareMatrixState> st, std::string final_path)
+        : st_(std::move(st)), final_path_(std::move(final_path)) {}
+
+    void write_tile(std::int64_t row0, std::int64_t col0, MatrixView<const float> tile) override {
+        SquareMatrixState& s = *st_;
+        if (!s.dataset)
+            throw ResourceError(final_path_ + ": cannot write " + s.path +
+                                " (the result file was already committed or closed)");
+        EMBGEOM_EXPECTS(row0 >= 0 && col0 >= 0 && tile.rows >= 0 && tile.cols >= 0 &&
+                            row0 + tile.rows <= s.n && col0 + tile.cols <= s.n &&
+                            tile.ld >= tile.cols,
+                        "matrix tile inside [n, n]");
+        if (tile.rows == 0 || tile.cols == 0) return;
+        silence_hdf5_errors();
+        write_block(row0, col0, tile, false);
+        if (row0 != col0) write_block(col0, row0, tile, true);
+    }
+
+  private:
+    // Packs the tile (or its transpose) contiguously in the stored element type, then writes it.
+    void write_block(std::int64_t r0, std::int64_t c0, MatrixView<const float> tile,
+                     bool transpose) {
+        SquareMatrixState& s = *st_;
+        const std::int64_t rows = transpose ? tile.cols : tile.rows;
+        const std::int64_t cols = transpose ? tile.rows : tile.cols;
+        const std::size_t count = static_cast<std::size_t>(rows * cols);
+        const bool half = static_cast<bool>(s.half_type);
+        if (half)
+            s.f16.resize(count);
+        else
+            s.f32.resize(count);
+        for (std::int64_t r = 0; r < rows; ++r) {
+            for (std::int64_t c = 0; c < cols; ++c) {
+                const float v = transpose ? tile.data[c * tile.ld + r] : tile.data[r * tile.ld + c];
+                const std::size_t at = static_cast<std::size_t>(r * cols + c);
+                if (half)
+                    s.f16[at] = float_to_half(v);
+                else
+                    s.f32[at] = v;
+            }
+        }
+        const hsize_t start[2] = {static_cast<hsize_t>(r0), static_cast<hsize_t>(c0)};
+        const hsize_t extent[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+        DataspaceHandle mem(H5Screate_simple(2, extent, nullptr));
+        const bool ok = mem &&
+                        H5Sselect_hyperslab(s.file_space.get(), H5S_SELECT_SET, start, nullptr,
+                                            extent, nullptr) >= 0 &&
+                        H5Dwrite(s.dataset.get(), half ? s.half_type.get() : H5T_NATIVE_FLOAT,
+                                 mem.get(), s.file_space.get(), H5P_DEFAULT,
+                                 half ? static_cast<const void*>(s.f16.data()) : s.f32.data()) >= 0;
+        if (!ok)
+            throw ResourceError(final_path_ + ": failed writing " + s.path + " at [" +
+                                std::to_string(r0) + ", " + std::to_string(c0) + "]");
+    }
+
+    std::shared_ptr<SquareMatrixState> st_;
+    std::string final_path_;
+};
+
+}  // namespace
+
+ResultFile::ResultFile(const std::string& final_path) : impl_(std::make_unique<Impl>()) {
+    silence_hdf5_errors();
+    Impl& m = *impl_;
+    m.final_path = final_path;
+    m.dir = parent_dir(final_path);
+    const std::string base = base_name(final_path);
+    if (base.empty() || base == "." || base == "..")
+        throw ResourceError("cannot write " + final_path + ": not a file name");
+    struct stat st;
+    if (::stat(m.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        throw ResourceError("cannot write " + final_path + ": folder " + m.dir + " does not exist");
+    if (::access(m.dir.c_str(), W_OK | X_OK) != 0)
+        throw ResourceError("cannot write " + final_path + ": folder " + m.dir +
+                            " is not writable");
+    if (::stat(final_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        throw ResourceError("cannot write " + final_path + ": it is a folder");
+    m.temp_path = m.dir + "/." + base + ".tmp." + std::to_string(::getpid());
+
+    PlistHandle fapl(H5Pcreate(H5P_FILE_ACCESS));
+    if (fapl) {
+        H5Pset_file_locking(fapl.get(), true, true);
+        // Closing the file closes anything still open in it, so commit() never renames a file
+        // that HDF5 still holds.
+        H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
+    }
+    m.file = FileHandle(H5Fcreate(m.temp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT,
+                                  fapl ? fapl.get() : H5P_DEFAULT));
+    if (!m.file) {
+        ::unlink(m.temp_path.c_str());
+        throw ResourceError("cannot write " + final_path + ": cannot create a file in folder " +
+                            m.dir + " (not writable or full?)");
+    }
+    m.lcpl = PlistHandle(H5Pcreate(H5P_LINK_CREATE));
+    m.vlen_utf8 = make_vlen_utf8();
+    if (!m.lcpl || H5Pset_create_intermediate_group(m.lcpl.get(), 1) < 0 ||
+        H5Pset_char_encoding(m.lcpl.get(), H5T_CSET_UTF8) < 0 || !m.vlen_utf8) {
+        m.close_file();
+        ::unlink(m.temp_path.c_str());
+        throw ResourceError("cannot write " + final_path + ": HDF5 property setup failed");
+    }
+}
+
+ResultFile::~ResultFile() {
+    if (!impl_ || impl_->committed) return;
+    impl_->close_matrices();
+    impl_->close_file();
+    ::unlink(impl_->temp_path.c_str());
+}
+
+const std::string& ResultFile::final_path() const { return impl_->final_path; }
+
+void ResultFile::Impl::close_matrices() {
+    for (auto& w : matrices)
+        if (auto s = w.lock()) {
+            s->file_space.reset();
+            s->half_type.reset();
+            s->dataset.reset();
+        }
+    matrices.clear();
+}
+
+bool ResultFile::Impl::close_file() {
+    vlen_utf8.reset();
+    lcpl.reset();
+    return file.close();
+}
+
+void ResultFile::Impl::write_dataset(const std::string& path, hid_t file_type, hid_t mem_type,
+                                     int rank, const hsize_t* dims, const void* data) {
+    silence_hdf5_errors();
+    const hid_t f = fid(path);
+    DataspaceHandle space(H5Screate_simple(rank, dims, nullptr));
+    if (!space) fail(path);
+    DatasetHandle ds(
+        H5Dcreate2(f, path.c_str(), file_type, space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT));
+    if (!ds) fail(path);
+    hsize_t total = 1;
+    for (int i = 0; i < rank; ++i) total *= dims[i];
+    // A zero-length dataset has nothing to write, and H5Dwrite rejects a null buffer.
+    if (total > 0 && H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        fail(path);
+    if (!ds.close()) fail(path);
+}
+
+void ResultFile::write(const std::string& path, const std::vector<float>& v) {
+    const hsize_t dims[1] = {v.size()};
+    impl_->write_dataset(path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, dims, v.data());
+}
+
+void ResultFile::write(const std::string& path, const std::vector<double>& v) {
+    const hsize_t dims[1] = {v.size()};
+    impl_->write_dataset(path, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dims, v.data());
+}
+
+void ResultFile::write(const std::string& path, const std::vector<std::int64_t>& v) {
+    const hsize_t dims[1] = {v.size()};
+    impl_->write_dataset(path, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims, v.data());
+}
+
+void ResultFile::write(const std::string& path, const std::vector<std::int32_t>& v) {
+    const hsize_t dims[1] = {v.size()};
+    impl_->write_dataset(path, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, v.data());
+}
+
+void ResultFile::write_strings(const std::string& path, const std::vector<std::string>& v) {
+    std::vector<const char*> ptrs;
+    ptrs.reserve(v.size());
+    for (const std::string& s : v) ptrs.push_back(s.c_str());
+    const hsize_t dims[1] = {v.size()};
+    impl_->fid(path);
+    impl_->write_dataset(path, impl_->vlen_utf8.get(), impl_->vlen_utf8.get(), 1, dims,
+                         ptrs.data());
+}
+
+void ResultFile::write_matrix(const std::string& path, const float* data, std::int64_t rows,
+                              std::int64_t cols) {
+    EMBGEOM_EXPECTS(rows >= 0 && cols >= 0 && (data || rows * cols == 0), "matrix shape");
+    const hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+    impl_->write_dataset(path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, data);
+}
+
+void ResultFile::write_matrix(const std::string& path, const std::int64_t* data, std::int64_t rows,
+                              std::int64_t cols) {
+    EMBGEOM_EXPECTS(rows >= 0 && cols >= 0 && (data || rows * cols == 0), "matrix shape");
+    const hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+    impl_->write_dataset(path, H5T_STD_I64LE, H5T_NATIVE_INT64, 2, dims, data);
+}
+
+hid_t ResultFile::Impl::open_or_create_object(const std::string& object, ObjectHandle& holder) {
+    const hid_t f = fid(object);
+    const std::string path = normalize_path(object);
+    if (path == "/") {
+        holder = ObjectHandle(H5Oopen(f, "/", H5P_DEFAULT));
+        if (!holder) fail(path);
+        return holder.get();
+    }
+    // H5Lexists errors (rather than saying no) when a parent group is missing.
+    bool exists = true;
+    for (std::size_t pos = 0; exists && pos != std::string::npos;) {
+        pos = path.find('/', pos + 1);
+        exists = H5Lexists(f, path.substr(0, pos).c_str(), H5P_DEFAULT) > 0;
+    }
+    if (exists) {
+        holder = ObjectHandle(H5Oopen(f, path.c_str(), H5P_DEFAULT));
+    } else {
+        GroupHandle g(H5Gcreate2(f, path.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT));
+        if (g) holder = ObjectHandle(H5Oopen(f, path.c_str(), H5P_DEFAULT));
+    }
+    if (!holder) fail(path);
+    return holder.get();
+}
+
+namespace {
+
+// Replaces attribute name on obj with a scalar of file_type written from value (mem_type).
+bool put_attribute(hid_t obj, const std::string& name, hid_t file_type, hid_t mem_type,
+                   const void* value) {
+    if (H5Aexists(obj, name.c_str()) > 0 && H5Adelete(obj, name.c_str()) < 0) return false;
+    DataspaceHandle scalar(H5Screate(H5S_SCALAR));
+    PlistHandle acpl(H5Pcreate(H5P_ATTRIBUTE_CREATE));
+    if (!scalar || !acpl || H5Pset_char_encoding(acpl.get(), H5T_CSET_UTF8) < 0) return false;
+    AttributeHandle a(
+        H5Acreate2(obj, name.c_str(), file_type, scalar.get(), acpl.get(), H5P_DEFAULT));
+    return a && H5Awrite(a.get(), mem_type, value) >= 0 && a.close();
+}
+
+}  // namespace
+
+void ResultFile::set_attribute(const std::string& object, const std::string& name,
+                               const std::string& v) {
+    silence_hdf5_errors();
+    ObjectHandle obj;
+    const hid_t o = impl_->open_or_create_object(object, obj);
+    const char* p = v.c_str();
+    if (!put_attribute(o, name, impl_->vlen_utf8.get(), impl_->vlen_utf8.get(), &p))
+        impl_->fail(normalize_path(object) + " attribute " + name);
+}
+
+void ResultFile::set_attribute(const std::string& object, const std::string& name, double v) {
+    silence_hdf5_errors();
+    ObjectHandle obj;
+    const hid_t o = impl_->open_or_create_object(object, obj);
+    if (!put_attribute(o, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v))
+        impl_->fail(normalize_path(object) + " attribute " + name);
+}
+
+void ResultFile::set_attribute(const std::string& object, const std::string& name, std::int64_t v) {
+    silence_hdf5_errors();
+    ObjectHandle obj;
+    const hid_t o = impl_->open_or_create_object(object, obj);
+    if (!put_attribute(o, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v))
+        impl_->fail(normalize_path(object) + " attribute " + name);
+}
+
+void ResultFile::write_outliers(const std::string& path, const std::vector<OutlierRow>& rows) {
+    silence_hdf5_errors();
+    impl_->fid(path);
+    const hid_t str = impl_->vlen_utf8.get();
+    const std::size_t ssize = H5Tget_size(str);
+    // Memory layout follows the C struct; the file layout is packed little-endian.
+    DatatypeHandle mem(H5Tcreate(H5T_COMPOUND, sizeof(OutlierMem)));
+    DatatypeHandle file(H5Tcreate(H5T_COMPOUND, 8 + ssize + 8 + 8));
+    const bool ok =
+        mem && file &&
+        H5Tinsert(mem.get(), "token_id", offsetof(OutlierMem, token_id), H5T_NATIVE_INT64) >= 0 &&
+        H5Tinsert(mem.get(), "token", offsetof(OutlierMem, token), str) >= 0 &&
+        H5Tinsert(mem.get(), "score", offsetof(OutlierMem, score), H5T_NATIVE_DOUBLE) >= 0 &&
+        H5Tinsert(mem.get(), "zscore", offsetof(OutlierMem, zscore), H5T_NATIVE_DOUBLE) >= 0 &&
+        H5Tinsert(file.get(), "token_id", 0, H5T_STD_I64LE) >= 0 &&
+        H5Tinsert(file.get(), "token", 8, str) >= 0 &&
+        H5Tinsert(file.get(), "score", 8 + ssize, H5T_IEEE_F64LE) >= 0 &&
+        H5Tinsert(file.get(), "zscore", 16 + ssize, H5T_IEEE_F64LE) >= 0;
+    if (!ok) impl_->fail(path);
+    std::vector<OutlierMem> buf;
+    buf.reserve(rows.size());
+    for (const OutlierRow& r : rows)
+        buf.push_back({r.token_id, r.token.c_str(), r.score, r.zscore});
+    const hsize_t dims[1] = {rows.size()};
+    impl_->write_dataset(path, file.get(), mem.get(), 1, dims, buf.data());
+}
+
+void ResultFile::write_pairs(const std::string& path, const std::vector<PairRow>& rows) {
+    silence_hdf5_errors();
+    impl_->fid(path);
+    const hid_t str = impl_->vlen_utf8.get();
+    const std::size_t ssize = H5Tget_size(str);
+    DatatypeHandle mem(H5Tcreate(H5T_COMPOUND, sizeof(PairMem)));
+    DatatypeHandle file(H5Tcreate(H5T_COMPOUND, 16 + 2 * ssize + 8));
+    const bool ok =
+        mem && file &&
+        H5Tinsert(mem.get(), "token_id_a", offsetof(PairMem, token_id_a), H5T_NATIVE_INT64) >= 0 &&
+        H5Tinsert(mem.get(), "token_id_b", offsetof(PairMem, token_id_b), H5T_NATIVE_INT64) >= 0 &&
+        H5Tinsert(mem.get(), "token_a", offsetof(PairMem, token_a), str) >= 0 &&
+        H5Tinsert(mem.get(), "token_b", offsetof(PairMem, token_b), str) >= 0 &&
+        H5Tinsert(mem.get(), "cosine", offsetof(PairMem, cosine), H5T_NATIVE_DOUBLE) >= 0 &&
+        H5Tinsert(file.get(), "token_id_a", 0, H5T_STD_I64LE) >= 0 &&
+        H5Tinsert(file.get(), "token_id_b", 8, H5T_STD_I64LE) >= 0 &&
+        H5Tinsert(file.get(), "token_a", 16, str) >= 0 &&
+        H5Tinsert(file.get(), "token_b", 16 + ssize, str) >= 0 &&
+        H5Tinsert(file.get(), "cosine", 16 + 2 * ssize, H5T_IEEE_F64LE) >= 0;
+    if (!ok) impl_->fail(path);
+    std::vector<PairMem> buf;
+    buf.reserve(rows.size());
+    for (const PairRow& r : rows)
+        buf.push_back({r.token_id_a, r.token_id_b, r.token_a.c_str(), r.token_b.c_str(), r.cosine});
+    const hsize_t dims[1] = {rows.size()};
+    impl_->write_dataset(path, file.get(), mem.get(), 1, dims, buf.data());
+}
+
+std::unique_ptr<MatrixSink> ResultFile::create_square_matrix(const std::string& path,
+                                                             std::int64_t n, MatrixDtype dtype,
+                                                             int gzip_level) {
+    EMBGEOM_EXPECTS(n >= 0 && gzip_level >= 0 && gzip_level <= 9, "matrix size and gzip level");
+    silence_hdf5_errors();
+    Impl& m = *impl_;
+    const hid_t f = m.fid(path);
+    auto st = std::make_shared<SquareMatrixState>();
+    st->path = path;
+    st->n = n;
+    hid_t file_type = H5T_IEEE_F32LE;
+    if (dtype == MatrixDtype::kFloat16) {
+        st->half_type = make_half_le();
+        if (!st->half_type) m.fail(path);
+        file_type = st->half_type.get();
+    }
+    const hsize_t dims[2] = {static_cast<hsize_t>(n), static_cast<hsize_t>(n)};
+    DataspaceHandle space(H5Screate_simple(2, dims, nullptr));
+    PlistHandle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+    if (!space || !dcpl) m.fail(path);
+    // 256 x 256 chunks (128-256 KiB): small enough that a tile edge cutting a chunk costs little
+    // re-compression, large enough for gzip to work well and for a row band to read quickly.
+    // A zero-sized matrix cannot be chunked (chunks must be non-empty and fit the extent).
+    if (n > 0) {
+        const hsize_t c = static_cast<hsize_t>(std::min<std::int64_t>(n, 256));
+        const hsize_t chunk[2] = {c, c};
+        if (H5Pset_chunk(dcpl.get(), 2, chunk) < 0) m.fail(path);
+        if (gzip_level > 0 && (H5Pset_shuffle(dcpl.get()) < 0 ||
+                               H5Pset_deflate(dcpl.get(), static_cast<unsigned>(gzip_level)) < 0))
+            m.fail(path);
+    }
+    // When a tile edge cuts through chunks, the next band of tiles completes them. Holding one
+    // chunk row and one chunk column (2 * n * 256 elements) would avoid ever compressing a
+    // chunk twice, but that is 200 MB at n = 100k; 64 MiB keeps most of it, and the rest costs
+    // a re-compression of edge chunks only. w0 = 1: fully written chunks leave the cache first.
+    const std::uint64_t esize = dtype == MatrixDtype::kFloat16 ? 2 : 4;
+    const std::uint64_t chunk_bytes = 256ull * 256ull * esize;
+    const std::uint64_t cache = std::clamp<std::uint64_t>(
+        2ull * static_cast<std::uint64_t>(n) * 256ull * esize, 4 * chunk_bytes, 64ull << 20);
+    PlistHandle dapl(H5Pcreate(H5P_DATASET_ACCESS));
+    if (dapl) H5Pset_chunk_cache(dapl.get(), next_prime(100 * cache / chunk_bytes), cache, 1.0);
+    st->dataset = DatasetHandle(H5Dcreate2(f, path.c_str(), file_type, space.get(), m.lcpl.get(),
+                                           dcpl.get(), dapl ? dapl.get() : H5P_DEFAULT));
+    if (!st->dataset) m.fail(path);
+    st->file_space = DataspaceHandle(H5Dget_space(st->dataset.get()));
+    if (!st->file_space) m.fail(path);
+    m.matrices.erase(std::remove_if(m.matrices.begin(), m.matrices.end(),
+                                    [](const auto& w) { return w.expired(); }),
+                     m.matrices.end());
+    m.matrices.push_back(st);
+    return std::make_unique<SquareMatrixSink>(std::move(st), m.final_path);
+}
+
+void ResultFile::commit() {
+    silence_hdf5_errors();
+    Impl& m = *impl_;
+    if (m.committed) throw ResourceError(m.final_path + ": already committed");
+    if (!m.file) throw ResourceError(m.final_path + ": result file is closed");
+    const auto fail = [&](const std::string& what) {
+        m.close_matrices();
+        m.close_file();
+        ::unlink(m.temp_path.c_str());
+        throw ResourceError("cannot write " + m.final_path + ": " + what);
+    };
+    m.close_matrices();
+    if (H5Fflush(m.file.get(), H5F_SCOPE_GLOBAL) < 0)
+        fail("flushing the HDF5 file failed (disk full?)");
+    if (!m.close_file()) fail("closing the HDF5 file failed (disk full?)");
+    if (!fsync_path(m.temp_path, O_RDONLY))
+        fail(std::string("fsync of the temporary file failed (") + std::strerror(errno) + ")");
+    if (::rename(m.temp_path.c_str(), m.final_path.c_str()) != 0)
+        fail(std::string("rename onto the final path failed (") + std::strerror(errno) + ")");
+    m.committed = true;
+    // The rename is durable only once the folder entry is on disk. Some filesystems refuse to
+    // fsync a folder; the data itself is already safe, so that is not an error.
+    (void)fsync_path(m.dir, O_RDONLY | O_DIRECTORY);
+}
+
+}  // namespace embgeom
