@@ -38,7 +38,8 @@ def close(name, got, want, rtol, atol=0.0):
 
 
 with h5py.File(a.input, "r") as f:
-    X = f[a.dataset][...].astype(np.float64)
+    # embgeom computes on float32 rows (float64 accumulation), whatever the stored type.
+    X = f[a.dataset][...].astype(np.float32).astype(np.float64)
     bias = f[a.bias][...].astype(np.float64).reshape(-1) if a.bias else None
     vocab = [s.decode() if isinstance(s, bytes) else s for s in f[a.vocab][...]] if a.vocab else None
 V, d = X.shape
