@@ -1,0 +1,522 @@
+#include "cuda/cuda_all_pairs.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "column_sums.cuh"
+#include "cuda/cuda_check.hpp"
+#include "cuda/device_buffer.hpp"
+#include "embgeom/errors.hpp"
+#include "mask_invalid.cuh"
+#include "mirror_upper.cuh"
+#include "normalize_rows.cuh"
+#include "row_means.cuh"
+#include "tile_pairs.cuh"
+#include "tile_row_sums.cuh"
+#include "tile_topk.cuh"
+#include "transpose.cuh"
+
+namespace embgeom {
+namespace {
+
+namespace kn = kernels;
+
+constexpr std::uint64_t kMiB = 1ull << 20;
+constexpr std::uint64_t kDefaultBudget = 1ull << 30;
+// Left free for the CUDA context, cuBLAS's workspace and kernel local memory.
+constexpr std::uint64_t kDeviceReserve = 256 * kMiB;
+// At most 2^30 pairs per tile keeps tile_pairs' 32-bit shared counts and its per-tile 64-bit
+// cos^2 sum (<= 2^30 * 2^24) from overflowing.
+constexpr std::int64_t kMaxTile = 32768;
+// 8192^2 floats = 256 MiB per tile buffer: GEMMs this large run at full speed; larger tiles only
+// cost memory.
+constexpr std::int64_t kDefaultMaxTile = 8192;
+constexpr std::int64_t kMinTile = 256;
+// Duplicate pairs copied back per round (1.5 MiB of device memory); a tile with more pairs takes
+// several rounds.
+constexpr std::int64_t kMaxDevicePairs = 1 << 16;
+// Units of the fixed-point sums: engine::kCosSqScale and engine::kCosScale.
+constexpr double kCosSqScale = 16777216.0;
+constexpr double kCosScale = 4294967296.0;
+
+// The duplicate test in float: v >= dup_min  <=>  (double)v >= threshold (as the CPU engine).
+float smallest_float_at_least(double t) {
+    if (std::isnan(t) || t > std::numeric_limits<float>::max())
+        return std::numeric_limits<float>::infinity();
+    float f = static_cast<float>(t);
+    if (static_cast<double>(f) < t) f = std::nextafter(f, std::numeric_limits<float>::infinity());
+    return f;
+}
+
+std::string mib(std::uint64_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / kMiB);
+    return buf;
+}
+
+// Device bytes the engine holds, by part, for a tile side t.
+struct MemoryPlan {
+    std::int64_t n = 0, d = 0, k = 0, pair_capacity = 0;
+    int bins = 0;
+    bool row_sums = false;
+
+    std::int64_t blocks(std::int64_t t) const { return (n + t - 1) / t; }
+    std::uint64_t per_row() const {
+        return static_cast<std::uint64_t>(n) *
+               (2 + sizeof(float) + (row_sums ? sizeof(long long) : 0) +
+                static_cast<std::uint64_t>(k) * (sizeof(float) + sizeof(std::int64_t)));
+    }
+    std::uint64_t fixed() const {
+        return per_row() + 2ull * d * sizeof(double) + static_cast<std::uint64_t>(bins) * 8 + 24 +
+               static_cast<std::uint64_t>(pair_capacity) * sizeof(kn::TilePair);
+    }
+    std::uint64_t table(std::int64_t t, bool resident) const {
+        return static_cast<std::uint64_t>(resident ? n : 2 * t) * d * sizeof(float);
+    }
+    std::uint64_t tiles(std::int64_t t) const {
+        return static_cast<std::uint64_t>(t) * t * sizeof(float) * (blocks(t) > 1 ? 2 : 1) +
+               static_cast<std::uint64_t>(t) * 2 * sizeof(long long);
+    }
+    std::uint64_t total(std::int64_t t, bool resident) const {
+        return fixed() + table(t, resident) + tiles(t);
+    }
+};
+
+class Engine {
+  public:
+    Engine(CudaResources& res, RowSource& source, const std::vector<std::uint8_t>& valid,
+           const AllPairsOptions& opt)
+        : source_(source),
+          valid_(valid),
+          opt_(opt),
+          n_(source.rows()),
+          d_(source.cols()),
+          stream_(res.compute_stream()),
+          cublas_(res.cublas()) {}
+
+    AllPairsResult run();
+
+  private:
+    void plan_memory();
+    void allocate();
+    void load_block(std::int64_t first, std::int64_t count, float* dst);
+    void process_tile(std::int64_t i0, std::int64_t ti, const float* a, std::int64_t j0,
+                      std::int64_t tj, const float* b);
+    void fold_rows(const float* tile, std::int64_t rows, std::int64_t cols, std::int64_t row0,
+                   std::int64_t col0);
+    void collect_duplicates(std::int64_t i0, std::int64_t ti, std::int64_t j0, std::int64_t tj,
+                            long long tile_total);
+    void finish(AllPairsResult& out);
+    void sync() { EMBGEOM_CUDA_TRY(cudaStreamSynchronize(stream_)); }
+
+    RowSource& source_;
+    const std::vector<std::uint8_t>& valid_;
+    const AllPairsOptions& opt_;
+    const std::int64_t n_, d_;
+    cudaStream_t stream_;
+    cublasHandle_t cublas_;
+
+    std::int64_t n_valid_ = 0;
+    int k_ = 0;  // neighbours kept on the device: min(opt.k, n_valid - 1)
+    std::int64_t tile_ = 0;
+    bool resident_ = false;
+    std::int64_t pair_capacity_ = 0;
+    float dup_min_ = 0.0f;
+
+    DeviceBuffer<std::uint8_t> valid_dev_, zero_row_dev_;
+    DeviceBuffer<double> center_dev_, sum_dev_;
+    DeviceBuffer<long long> row_sum_dev_, bad_row_dev_;
+    DeviceBuffer<float> table_dev_, tile_dev_, tile_t_dev_, row_mean_dev_, top_sim_dev_;
+    DeviceBuffer<std::int64_t> top_idx_dev_;
+    DeviceBuffer<unsigned long long> hist_dev_, scalars_dev_;
+    DeviceBuffer<long long> dup_count_dev_, dup_offset_dev_;
+    DeviceBuffer<kn::TilePair> pairs_dev_;
+    PinnedBuffer<float> stage_, sink_tile_;
+    PinnedBuffer<unsigned long long> scalars_host_;
+
+    unsigned __int128 cos_sq_fixed_ = 0;
+    unsigned long long dup_total_ = 0;
+    std::vector<DuplicatePair> duplicates_;
+    double gflop_ = 0.0;
+};
+
+void Engine::plan_memory() {
+    MemoryPlan p;
+    p.n = n_;
+    p.d = d_;
+    p.k = k_;
+    p.bins = opt_.hist_bins;
+    p.row_sums = opt_.accumulate_row_sums;
+    p.pair_capacity = pair_capacity_;
+
+    std::size_t free_bytes = 0, total_bytes = 0;
+    EMBGEOM_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+    const std::uint64_t asked = opt_.memory_budget ? opt_.memory_budget : kDefaultBudget;
+    const std::uint64_t usable = free_bytes > kDeviceReserve ? free_bytes - kDeviceReserve : 0;
+    const std::uint64_t budget = std::min<std::uint64_t>(asked, usable);
+
+    std::vector<std::int64_t> sides;
+    if (opt_.block_rows > 0) {
+        sides.push_back(std::min({opt_.block_rows, kMaxTile, n_}));
+    } else {
+        for (std::int64_t t = std::min(n_, kDefaultMaxTile);; t = std::max(kMinTile, t / 2)) {
+            sides.push_back(t);
+            if (t <= kMinTile) break;
+        }
+    }
+    // A resident table is read from the source once; streaming reads it again for every block
+    // row of tiles, so any resident tiling beats a streaming one.
+    for (bool resident : {true, false}) {
+        for (std::int64_t t : sides) {
+            if (p.total(t, resident) <= budget) {
+                tile_ = t;
+                resident_ = resident;
+                return;
+            }
+        }
+    }
+    const std::int64_t t = sides.back();
+    throw ResourceError("CUDA all-pairs: not enough device memory for " + std::to_string(n_) +
+                        " x " + std::to_string(d_) + " rows: the smallest tiling (tile side " +
+                        std::to_string(t) + " rows, streamed) needs " + mib(p.total(t, false)) +
+                        " (per-row results " + mib(p.per_row()) + " with k=" + std::to_string(k_) +
+                        ", tiles " + mib(p.tiles(t)) + ", row blocks " + mib(p.table(t, false)) +
+                        ") but the budget is " + mib(budget) + " (memory budget " + mib(asked) +
+                        ", free device memory " + mib(free_bytes) + " less a " +
+                        mib(kDeviceReserve) + " reserve); raise --memory-budget" +
+                        (opt_.block_rows > 0 ? ", lower --block-rows" : "") +
+                        ", lower --topk, or use --backend cpu");
+}
+
+void Engine::allocate() {
+    valid_dev_ = DeviceBuffer<std::uint8_t>(n_);
+    EMBGEOM_CUDA_TRY(
+        cudaMemcpyAsync(valid_dev_.data(), valid_.data(), n_, cudaMemcpyHostToDevice, stream_));
+    if (opt_.center) {
+        center_dev_ = DeviceBuffer<double>(d_);
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(center_dev_.data(), opt_.center->data(),
+                                         sizeof(double) * d_, cudaMemcpyHostToDevice, stream_));
+    }
+    sum_dev_ = DeviceBuffer<double>(d_);
+    EMBGEOM_CUDA_TRY(cudaMemsetAsync(sum_dev_.data(), 0, sum_dev_.bytes(), stream_));
+    row_mean_dev_ = DeviceBuffer<float>(n_);
+    zero_row_dev_ = DeviceBuffer<std::uint8_t>(n_);
+    bad_row_dev_ = DeviceBuffer<long long>(1);
+    const long long none = -1;
+    EMBGEOM_CUDA_TRY(
+        cudaMemcpyAsync(bad_row_dev_.data(), &none, sizeof none, cudaMemcpyHostToDevice, stream_));
+    if (opt_.accumulate_row_sums) {
+        row_sum_dev_ = DeviceBuffer<long long>(n_);
+        EMBGEOM_CUDA_TRY(cudaMemsetAsync(row_sum_dev_.data(), 0, row_sum_dev_.bytes(), stream_));
+    }
+    if (k_ > 0) {
+        top_sim_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(n_) * k_);
+        top_idx_dev_ = DeviceBuffer<std::int64_t>(static_cast<std::size_t>(n_) * k_);
+        kn::launch_topk_init(top_sim_dev_.data(), top_idx_dev_.data(),
+                             static_cast<std::int64_t>(n_) * k_, stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+    }
+    hist_dev_ = DeviceBuffer<unsigned long long>(opt_.hist_bins);
+    EMBGEOM_CUDA_TRY(cudaMemsetAsync(hist_dev_.data(), 0, hist_dev_.bytes(), stream_));
+    scalars_dev_ = DeviceBuffer<unsigned long long>(2);
+    scalars_host_ = PinnedBuffer<unsigned long long>(2);
+    dup_count_dev_ = DeviceBuffer<long long>(tile_);
+    dup_offset_dev_ = DeviceBuffer<long long>(tile_);
+    pairs_dev_ = DeviceBuffer<kn::TilePair>(pair_capacity_);
+
+    const std::int64_t blocks = (n_ + tile_ - 1) / tile_;
+    table_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(resident_ ? n_ : 2 * tile_) * d_);
+    tile_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
+    if (blocks > 1) tile_t_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
+    stage_ = PinnedBuffer<float>(static_cast<std::size_t>(tile_) * std::max<std::int64_t>(d_, 1));
+    if (opt_.matrix) sink_tile_ = PinnedBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
+    sync();
+}
+
+void Engine::load_block(std::int64_t first, std::int64_t count, float* dst) {
+    source_.read_rows(first, count, stage_.data());
+    if (d_ > 0)
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(dst, stage_.data(), sizeof(float) * count * d_,
+                                         cudaMemcpyHostToDevice, stream_));
+    kn::launch_normalize_rows(dst, count, d_, d_, valid_dev_.data() + first, center_dev_.data(),
+                              zero_row_dev_.data() + first, first, bad_row_dev_.data(), stream_);
+    EMBGEOM_CHECK_LAUNCH(stream_);
+    sync();  // the staging buffer is refilled by the next read
+}
+
+void Engine::fold_rows(const float* tile, std::int64_t rows, std::int64_t cols, std::int64_t row0,
+                       std::int64_t col0) {
+    if (k_ > 0) {
+        kn::launch_tile_topk(tile, cols, rows, cols, row0, col0, valid_dev_.data(),
+                             top_sim_dev_.data(), top_idx_dev_.data(), k_, stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+    }
+    if (opt_.accumulate_row_sums) {
+        kn::launch_tile_row_sums(tile, cols, rows, cols, row0, col0, valid_dev_.data(),
+                                 row_sum_dev_.data(), stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+    }
+}
+
+void Engine::process_tile(std::int64_t i0, std::int64_t ti, const float* a, std::int64_t j0,
+                          std::int64_t tj, const float* b) {
+    // Row-major C[ti x tj] = A B^T is column-major C^T = B A^T: swap the operands (faiss).
+    const float one = 1.0f, zero = 0.0f;
+    const int m = static_cast<int>(ti), n = static_cast<int>(tj), k = static_cast<int>(d_);
+    if (k > 0) {
+        EMBGEOM_CUBLAS_TRY(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, b, k, a, k,
+                                       &zero, tile_dev_.data(), n));
+    } else {
+        EMBGEOM_CUDA_TRY(cudaMemsetAsync(tile_dev_.data(), 0, sizeof(float) * ti * tj, stream_));
+    }
+    gflop_ +=
+        2.0 * static_cast<double>(ti) * static_cast<double>(tj) * static_cast<double>(d_) * 1e-9;
+
+    // Each pair gets one float, used by both of its rows, the histogram and the sink: the upper
+    // triangle of a diagonal tile (mirrored down), and C itself on an off-diagonal tile, where
+    // the rows of J read it from an exact transpose.
+    if (i0 == j0) {
+        kn::launch_mirror_upper(tile_dev_.data(), tj, ti, stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+    }
+    fold_rows(tile_dev_.data(), ti, tj, i0, j0);
+    if (i0 != j0 && (k_ > 0 || opt_.accumulate_row_sums)) {
+        kn::launch_transpose(tile_dev_.data(), ti, tj, tj, tile_t_dev_.data(), ti, stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+        fold_rows(tile_t_dev_.data(), tj, ti, j0, i0);
+    }
+
+    EMBGEOM_CUDA_TRY(cudaMemsetAsync(scalars_dev_.data(), 0, scalars_dev_.bytes(), stream_));
+    kn::launch_tile_pairs(tile_dev_.data(), tj, ti, tj, i0, j0, valid_dev_.data(), opt_.hist_bins,
+                          0.5f * static_cast<float>(opt_.hist_bins), hist_dev_.data(),
+                          scalars_dev_.data(), dup_min_, dup_count_dev_.data(),
+                          scalars_dev_.data() + 1, stream_);
+    EMBGEOM_CHECK_LAUNCH(stream_);
+    EMBGEOM_CUDA_TRY(cudaMemcpyAsync(scalars_host_.data(), scalars_dev_.data(),
+                                     scalars_dev_.bytes(), cudaMemcpyDeviceToHost, stream_));
+    sync();
+    cos_sq_fixed_ += scalars_host_.data()[0];
+    const unsigned long long tile_dups = scalars_host_.data()[1];
+    dup_total_ += tile_dups;
+    if (tile_dups > 0 && opt_.max_dup_pairs > 0)
+        collect_duplicates(i0, ti, j0, tj, static_cast<long long>(tile_dups));
+
+    if (opt_.matrix) {
+        kn::launch_mask_invalid(tile_dev_.data(), tj, ti, tj, i0, j0, valid_dev_.data(), stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(sink_tile_.data(), tile_dev_.data(),
+                                         sizeof(float) * ti * tj, cudaMemcpyDeviceToHost, stream_));
+        sync();
+        opt_.matrix->write_tile(i0, j0, MatrixView<const float>(sink_tile_.data(), ti, tj, tj));
+    }
+}
+
+// Keeps, over all tiles, the max_dup_pairs smallest pairs by (i, j). Within a tile the kernel
+// numbers pairs in (i, j) order, so only the tile's first max_dup_pairs can survive.
+void Engine::collect_duplicates(std::int64_t i0, std::int64_t ti, std::int64_t j0, std::int64_t tj,
+                                long long tile_total) {
+    std::vector<long long> counts(ti), offsets(ti);
+    EMBGEOM_CUDA_TRY(cudaMemcpyAsync(counts.data(), dup_count_dev_.data(), sizeof(long long) * ti,
+                                     cudaMemcpyDeviceToHost, stream_));
+    sync();
+    long long running = 0;
+    for (std::int64_t r = 0; r < ti; ++r) {
+        offsets[r] = running;
+        running += counts[r];
+    }
+    EMBGEOM_EXPECTS(running == tile_total, "duplicate counts of a tile add up");
+    EMBGEOM_CUDA_TRY(cudaMemcpyAsync(dup_offset_dev_.data(), offsets.data(), sizeof(long long) * ti,
+                                     cudaMemcpyHostToDevice, stream_));
+
+    const long long wanted = std::min<long long>(tile_total, opt_.max_dup_pairs);
+    std::vector<kn::TilePair> got;
+    for (long long first = 0; first < wanted; first += pair_capacity_) {
+        const long long count = std::min<long long>(pair_capacity_, wanted - first);
+        kn::launch_tile_dup_write(tile_dev_.data(), tj, ti, tj, i0, j0, valid_dev_.data(), dup_min_,
+                                  dup_count_dev_.data(), dup_offset_dev_.data(), first, count,
+                                  pairs_dev_.data(), stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+        got.resize(count);
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(got.data(), pairs_dev_.data(),
+                                         sizeof(kn::TilePair) * count, cudaMemcpyDeviceToHost,
+                                         stream_));
+        sync();
+        for (const kn::TilePair& p : got) duplicates_.push_back(DuplicatePair{p.i, p.j, p.cosine});
+    }
+
+    const auto by_pair = [](const DuplicatePair& x, const DuplicatePair& y) {
+        return x.i != y.i ? x.i < y.i : x.j < y.j;
+    };
+    const auto keep = static_cast<std::size_t>(opt_.max_dup_pairs);
+    if (duplicates_.size() > keep) {
+        std::nth_element(duplicates_.begin(), duplicates_.begin() + keep, duplicates_.end(),
+                         by_pair);
+        duplicates_.resize(keep);
+    }
+}
+
+void Engine::finish(AllPairsResult& out) {
+    std::vector<unsigned long long> hist(opt_.hist_bins);
+    EMBGEOM_CUDA_TRY(cudaMemcpyAsync(hist.data(), hist_dev_.data(), hist_dev_.bytes(),
+                                     cudaMemcpyDeviceToHost, stream_));
+    EMBGEOM_CUDA_TRY(cudaMemcpyAsync(out.row_mean.data(), row_mean_dev_.data(), sizeof(float) * n_,
+                                     cudaMemcpyDeviceToHost, stream_));
+    std::vector<float> top_sim;
+    std::vector<std::int64_t> top_idx;
+    if (k_ > 0) {
+        top_sim.resize(static_cast<std::size_t>(n_) * k_);
+        top_idx.resize(static_cast<std::size_t>(n_) * k_);
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(top_sim.data(), top_sim_dev_.data(), top_sim_dev_.bytes(),
+                                         cudaMemcpyDeviceToHost, stream_));
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(top_idx.data(), top_idx_dev_.data(), top_idx_dev_.bytes(),
+                                         cudaMemcpyDeviceToHost, stream_));
+    }
+    std::vector<long long> row_sums;
+    if (opt_.accumulate_row_sums) {
+        row_sums.resize(n_);
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(row_sums.data(), row_sum_dev_.data(), row_sum_dev_.bytes(),
+                                         cudaMemcpyDeviceToHost, stream_));
+    }
+    sync();
+
+    for (int b = 0; b < opt_.hist_bins; ++b) out.histogram[b] = static_cast<std::int64_t>(hist[b]);
+    for (std::int64_t i = 0; i < n_; ++i) {
+        if (!valid_[i]) continue;
+        if (opt_.accumulate_row_sums)
+            out.row_sum_tiled[i] = static_cast<double>(row_sums[i]) / kCosScale;
+        for (int s = 0; s < k_; ++s) {
+            const std::size_t from = static_cast<std::size_t>(i) * k_ + s;
+            if (top_idx[from] == kn::kTopkEmptyIndex) break;
+            const std::size_t to = static_cast<std::size_t>(i) * opt_.k + s;
+            out.neighbor_index[to] = top_idx[from];
+            out.neighbor_sim[to] = top_sim[from];
+        }
+    }
+
+    out.pair_cos_sq_sum = static_cast<double>(cos_sq_fixed_) / kCosSqScale;
+    std::sort(duplicates_.begin(), duplicates_.end(),
+              [](const DuplicatePair& x, const DuplicatePair& y) {
+                  return x.i != y.i ? x.i < y.i : x.j < y.j;
+              });
+    out.duplicates = std::move(duplicates_);
+    out.duplicates_truncated = dup_total_ > static_cast<unsigned long long>(opt_.max_dup_pairs);
+    out.gflop = gflop_;
+}
+
+AllPairsResult Engine::run() {
+    const auto start = std::chrono::steady_clock::now();
+    EMBGEOM_EXPECTS(static_cast<std::int64_t>(valid_.size()) == n_, "valid has one flag per row");
+    EMBGEOM_EXPECTS(
+        opt_.k >= 0 && opt_.hist_bins >= 1 && opt_.max_dup_pairs >= 0 && opt_.block_rows >= 0,
+        "all-pairs options in range");
+    EMBGEOM_EXPECTS(d_ >= 0 && d_ <= INT_MAX, "row width fits cuBLAS");
+    if (opt_.center) {
+        EMBGEOM_EXPECTS(static_cast<std::int64_t>(opt_.center->size()) == d_,
+                        "center has one value per column");
+        for (const double c : *opt_.center) EMBGEOM_EXPECTS(std::isfinite(c), "finite center");
+    }
+
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    AllPairsResult out;
+    out.rows = n_;
+    out.k = opt_.k;
+    out.neighbor_index.assign(static_cast<std::size_t>(n_ * opt_.k), -1);
+    out.neighbor_sim.assign(static_cast<std::size_t>(n_ * opt_.k), nan);
+    out.row_mean.assign(n_, nan);
+    if (opt_.accumulate_row_sums)
+        out.row_sum_tiled.assign(n_, std::numeric_limits<double>::quiet_NaN());
+    out.histogram.assign(opt_.hist_bins, 0);
+    out.normalized_sum.assign(d_, 0.0);
+    n_valid_ = std::count_if(valid_.begin(), valid_.end(), [](std::uint8_t v) { return v != 0; });
+    out.valid_rows = n_valid_;
+
+    if (n_ > 0) {
+        const std::int64_t kept =
+            std::min<std::int64_t>(opt_.k, std::max<std::int64_t>(n_valid_ - 1, 0));
+        if (kept > kn::kTopkMaxK)
+            throw ResourceError("--topk " + std::to_string(opt_.k) +
+                                ": the CUDA backend keeps at most " +
+                                std::to_string(kn::kTopkMaxK) +
+                                " neighbours per row; lower --topk or use --backend cpu");
+        k_ = static_cast<int>(kept);
+        pair_capacity_ =
+            std::max<std::int64_t>(1, std::min<std::int64_t>(opt_.max_dup_pairs, kMaxDevicePairs));
+        dup_min_ = smallest_float_at_least(opt_.dup_threshold);
+        plan_memory();
+        allocate();
+
+        // Pass 0: S = sum of the normalised valid rows, in row order (bitwise the same for any
+        // block size); a resident table is normalised into place here.
+        for (std::int64_t first = 0; first < n_; first += tile_) {
+            const std::int64_t count = std::min(tile_, n_ - first);
+            float* dst = resident_ ? table_dev_.data() + first * d_ : table_dev_.data();
+            load_block(first, count, dst);
+            kn::launch_column_sums(dst, count, d_, d_, valid_dev_.data() + first, sum_dev_.data(),
+                                   stream_);
+            EMBGEOM_CHECK_LAUNCH(stream_);
+        }
+        long long bad_row = -1;
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(&bad_row, bad_row_dev_.data(), sizeof bad_row,
+                                         cudaMemcpyDeviceToHost, stream_));
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(out.normalized_sum.data(), sum_dev_.data(),
+                                         sum_dev_.bytes(), cudaMemcpyDeviceToHost, stream_));
+        sync();
+        if (bad_row >= 0)
+            throw ResourceError("cuda all-pairs: row " + std::to_string(bad_row) + " of " +
+                                source_.describe() +
+                                " is marked valid but holds non-finite values");
+        if (resident_) {
+            kn::launch_row_means(table_dev_.data(), n_, d_, d_, valid_dev_.data(),
+                                 zero_row_dev_.data(), sum_dev_.data(), n_valid_,
+                                 row_mean_dev_.data(), stream_);
+            EMBGEOM_CHECK_LAUNCH(stream_);
+        }
+
+        // Upper-triangle tiles, block row by block row. Streaming keeps block I in the first
+        // half of table_dev_ and loads each block J into the second half.
+        float* const block_i = table_dev_.data();
+        float* const block_j = table_dev_.data() + (resident_ ? 0 : tile_ * d_);
+        for (std::int64_t i0 = 0; i0 < n_; i0 += tile_) {
+            const std::int64_t ti = std::min(tile_, n_ - i0);
+            const float* a = resident_ ? table_dev_.data() + i0 * d_ : block_i;
+            if (!resident_) {
+                load_block(i0, ti, block_i);
+                kn::launch_row_means(block_i, ti, d_, d_, valid_dev_.data() + i0,
+                                     zero_row_dev_.data() + i0, sum_dev_.data(), n_valid_,
+                                     row_mean_dev_.data() + i0, stream_);
+                EMBGEOM_CHECK_LAUNCH(stream_);
+            }
+            for (std::int64_t j0 = i0; j0 < n_; j0 += tile_) {
+                const std::int64_t tj = std::min(tile_, n_ - j0);
+                const float* b = a;
+                if (j0 != i0) {
+                    if (resident_) {
+                        b = table_dev_.data() + j0 * d_;
+                    } else {
+                        load_block(j0, tj, block_j);
+                        b = block_j;
+                    }
+                }
+                process_tile(i0, ti, a, j0, tj, b);
+            }
+        }
+        finish(out);
+    }
+
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+}
+
+}  // namespace
+
+AllPairsResult cuda_all_pairs(CudaResources& res, RowSource& source,
+                              const std::vector<std::uint8_t>& valid, const AllPairsOptions& opt) {
+    DeviceScope scope(res.device());
+    return Engine(res, source, valid, opt).run();
+}
+
+}  // namespace embgeom

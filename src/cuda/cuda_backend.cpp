@@ -1,0 +1,144 @@
+// The CUDA backend: the per-token passes as device kernels over host blocks, the all-pairs engine
+// in cuda_all_pairs. Also defines the CUDA entry points of backend.hpp for CUDA builds (CPU-only
+// builds get src/backends/cuda_stub.cpp instead).
+#include <algorithm>
+
+#include "column_sums.cuh"
+#include "cuda/cuda_all_pairs.hpp"
+#include "cuda/cuda_check.hpp"
+#include "cuda/cuda_resources.hpp"
+#include "distances_to_point.cuh"
+#include "embgeom/backend.hpp"
+#include "embgeom/errors.hpp"
+#include "row_norms.cuh"
+
+namespace embgeom {
+namespace {
+
+// Host blocks go to the device in pieces of at most this many bytes, so the scratch space does
+// not depend on the caller's block size.
+constexpr std::size_t kPieceBytes = 64ull << 20;
+
+class CudaBackend final : public Backend {
+  public:
+    explicit CudaBackend(int device)
+        : res_(device), description_(cuda_device_description(device)) {}
+
+    std::string name() const override { return "cuda (" + description_ + ")"; }
+
+    void row_norms_and_sums(MatrixView<const float> block, float* norms, std::uint8_t* finite,
+                            double* column_sums) override {
+        const std::int64_t n = block.rows, d = block.cols;
+        if (n <= 0) return;
+        if (d == 0) {  // empty rows: finite, norm 0, nothing to sum
+            std::fill(norms, norms + n, 0.0f);
+            std::fill(finite, finite + n, std::uint8_t{1});
+            return;
+        }
+        DeviceScope scope(res_.device());
+        const cudaStream_t s = res_.compute_stream();
+        const std::int64_t piece = piece_rows(d, n);
+        x_.reserve_discard(static_cast<std::size_t>(piece * d));
+        norms_.reserve_discard(piece);
+        finite_.reserve_discard(piece);
+        sums_.reserve_discard(d);
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(sums_.data(), column_sums, sizeof(double) * d,
+                                         cudaMemcpyHostToDevice, s));
+        // Pieces in row order keep the column sums in row order.
+        for (std::int64_t first = 0; first < n; first += piece) {
+            const std::int64_t count = std::min(piece, n - first);
+            upload(block.slice_rows(first, count), s);
+            kernels::launch_row_norms(x_.data(), count, d, d, norms_.data(), finite_.data(), s);
+            EMBGEOM_CHECK_LAUNCH(s);
+            kernels::launch_column_sums(x_.data(), count, d, d, finite_.data(), sums_.data(), s);
+            EMBGEOM_CHECK_LAUNCH(s);
+            EMBGEOM_CUDA_TRY(cudaMemcpyAsync(norms + first, norms_.data(), sizeof(float) * count,
+                                             cudaMemcpyDeviceToHost, s));
+            EMBGEOM_CUDA_TRY(
+                cudaMemcpyAsync(finite + first, finite_.data(), count, cudaMemcpyDeviceToHost, s));
+            EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
+        }
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(column_sums, sums_.data(), sizeof(double) * d,
+                                         cudaMemcpyDeviceToHost, s));
+        EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
+    }
+
+    void distances_to_point(MatrixView<const float> block, const double* point,
+                            float* out) override {
+        const std::int64_t n = block.rows, d = block.cols;
+        if (n <= 0) return;
+        if (d == 0) {
+            std::fill(out, out + n, 0.0f);
+            return;
+        }
+        DeviceScope scope(res_.device());
+        const cudaStream_t s = res_.compute_stream();
+        const std::int64_t piece = piece_rows(d, n);
+        x_.reserve_discard(static_cast<std::size_t>(piece * d));
+        norms_.reserve_discard(piece);
+        point_.reserve_discard(d);
+        EMBGEOM_CUDA_TRY(
+            cudaMemcpyAsync(point_.data(), point, sizeof(double) * d, cudaMemcpyHostToDevice, s));
+        for (std::int64_t first = 0; first < n; first += piece) {
+            const std::int64_t count = std::min(piece, n - first);
+            upload(block.slice_rows(first, count), s);
+            kernels::launch_distances_to_point(x_.data(), count, d, d, point_.data(), norms_.data(),
+                                               s);
+            EMBGEOM_CHECK_LAUNCH(s);
+            EMBGEOM_CUDA_TRY(cudaMemcpyAsync(out + first, norms_.data(), sizeof(float) * count,
+                                             cudaMemcpyDeviceToHost, s));
+            EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
+        }
+    }
+
+    AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
+                             const AllPairsOptions& opt) override {
+        return cuda_all_pairs(res_, source, valid, opt);
+    }
+
+  private:
+    static std::int64_t piece_rows(std::int64_t d, std::int64_t n) {
+        const std::int64_t rows =
+            static_cast<std::int64_t>(kPieceBytes / sizeof(float)) / std::max<std::int64_t>(d, 1);
+        return std::clamp<std::int64_t>(rows, 1, n);
+    }
+
+    // Packs the rows (leading dimension ld) densely into x_.
+    void upload(MatrixView<const float> rows, cudaStream_t s) {
+        EMBGEOM_CUDA_TRY(cudaMemcpy2DAsync(x_.data(), sizeof(float) * rows.cols, rows.data,
+                                           sizeof(float) * rows.ld, sizeof(float) * rows.cols,
+                                           rows.rows, cudaMemcpyHostToDevice, s));
+    }
+
+    CudaResources res_;
+    std::string description_;
+    DeviceBuffer<float> x_, norms_;
+    DeviceBuffer<std::uint8_t> finite_;
+    DeviceBuffer<double> sums_, point_;
+};
+
+}  // namespace
+
+int cuda_device_count() {
+    // 0 means "use the CPU". A machine with no driver answers InsufficientDriver, not NoDevice.
+    int n = 0;
+    const cudaError_t st = cudaGetDeviceCount(&n);
+    if (st == cudaErrorNoDevice || st == cudaErrorInsufficientDriver) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    EMBGEOM_CUDA_TRY(st);
+    return n;
+}
+
+bool cuda_built() { return true; }
+
+std::unique_ptr<Backend> make_cuda_backend() {
+    if (cuda_device_count() == 0)
+        throw ResourceError("--backend cuda: no usable CUDA device (no GPU or no driver)");
+    int device = 0;
+    EMBGEOM_CUDA_TRY(cudaGetDevice(&device));
+    return std::make_unique<CudaBackend>(device);
+}
+
+}  // namespace embgeom

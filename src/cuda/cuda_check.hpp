@@ -1,0 +1,81 @@
+#pragma once
+// Error checking for the CUDA runtime and cuBLAS. Every failing call throws CudaError, which is a
+// ResourceError (exit code 4) whose message names the call, the error and the source line.
+// Destructors use the *_NOEXCEPT forms, which only log.
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdio>
+#include <string>
+
+#include "embgeom/errors.hpp"
+
+namespace embgeom {
+
+class CudaError : public ResourceError {
+  public:
+    CudaError(const char* call, cudaError_t status, const char* file, int line)
+        : ResourceError(std::string("CUDA error: ") + call + " failed with " +
+                        cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ") at " +
+                        file + ":" + std::to_string(line)),
+          status_(status) {}
+    CudaError(const char* call, cublasStatus_t status, const char* file, int line)
+        : ResourceError(std::string("cuBLAS error: ") + call + " failed with " +
+                        cublasGetStatusName(status) + " (" + cublasGetStatusString(status) +
+                        ") at " + file + ":" + std::to_string(line)),
+          status_(cudaErrorUnknown) {}
+    /// The runtime error code (cudaErrorUnknown for cuBLAS failures).
+    cudaError_t status() const noexcept { return status_; }
+
+  private:
+    cudaError_t status_;
+};
+
+}  // namespace embgeom
+
+// cudaGetLastError() clears a non-sticky error so that the next check does not report it again.
+#define EMBGEOM_CUDA_TRY(call)                                          \
+    do {                                                                \
+        const cudaError_t st_ = (call);                                 \
+        if (st_ != cudaSuccess) {                                       \
+            (void)cudaGetLastError();                                   \
+            throw ::embgeom::CudaError(#call, st_, __FILE__, __LINE__); \
+        }                                                               \
+    } while (0)
+
+#define EMBGEOM_CUDA_TRY_NOEXCEPT(call)                                                   \
+    do {                                                                                  \
+        const cudaError_t st_ = (call);                                                   \
+        if (st_ != cudaSuccess) {                                                         \
+            (void)cudaGetLastError();                                                     \
+            std::fprintf(stderr, "embgeom: warning: %s failed with %s at %s:%d\n", #call, \
+                         cudaGetErrorName(st_), __FILE__, __LINE__);                      \
+        }                                                                                 \
+    } while (0)
+
+#define EMBGEOM_CUBLAS_TRY(call)                                        \
+    do {                                                                \
+        const cublasStatus_t st_ = (call);                              \
+        if (st_ != CUBLAS_STATUS_SUCCESS)                               \
+            throw ::embgeom::CudaError(#call, st_, __FILE__, __LINE__); \
+    } while (0)
+
+#define EMBGEOM_CUBLAS_TRY_NOEXCEPT(call)                                                 \
+    do {                                                                                  \
+        const cublasStatus_t st_ = (call);                                                \
+        if (st_ != CUBLAS_STATUS_SUCCESS)                                                 \
+            std::fprintf(stderr, "embgeom: warning: %s failed with %s at %s:%d\n", #call, \
+                         cublasGetStatusName(st_), __FILE__, __LINE__);                   \
+    } while (0)
+
+// Follows every launch_*() call: catches bad launch configurations at once and, in Debug builds,
+// faults inside the kernel at the line that launched it.
+#ifdef NDEBUG
+#define EMBGEOM_CHECK_LAUNCH(stream) EMBGEOM_CUDA_TRY(cudaGetLastError())
+#else
+#define EMBGEOM_CHECK_LAUNCH(stream)                     \
+    do {                                                 \
+        EMBGEOM_CUDA_TRY(cudaGetLastError());            \
+        EMBGEOM_CUDA_TRY(cudaStreamSynchronize(stream)); \
+    } while (0)
+#endif
