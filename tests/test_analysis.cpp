@@ -113,7 +113,9 @@ TEST(NullModel, MatchesMonteCarloOfIsotropicGaussian) {
         }
         const double mean = s / samples, width = std::sqrt(s2 / samples - mean * mean) / mean;
         EXPECT_NEAR(e.norm_relative_width, width, 0.03 * width) << d;
-        if (d >= 64) EXPECT_NEAR(e.norm_relative_width, 1.0 / std::sqrt(2.0 * d), 0.02 / std::sqrt(d));
+        if (d >= 64) {
+            EXPECT_NEAR(e.norm_relative_width, 1.0 / std::sqrt(2.0 * d), 0.02 / std::sqrt(d));
+        }
         EXPECT_DOUBLE_EQ(e.pair_cosine_std, 1.0 / std::sqrt(d));
         EXPECT_DOUBLE_EQ(e.centroid_norm_over_mean_norm, 1.0 / std::sqrt(1000.0));
     }

@@ -89,6 +89,34 @@ TEST(AnalyzeJob, IdenticalForAnyBlockSizeThreadsAndBudget) {
     }
 }
 
+TEST(AnalyzeJob, WrittenMatrixMatchesReferenceInBothDtypes) {
+    TempDir dir;
+    const std::string in = dir.file("in.h5");
+    write_random_input(in, 150, 12, test::fresh_seed());
+    for (const char* dtype : {"float32", "float16"}) {
+        const std::string out = dir.file(std::string(dtype) + ".h5");
+        const auto r = run_embgeom(analyze_args(in, out) + " --write-matrix --block-rows 64 --matrix-gzip 3 --matrix-dtype " + dtype);
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        run_python(R"(
+import sys, h5py, numpy as np
+X = h5py.File(sys.argv[1])["emb"][...].astype(np.float32).astype(np.float64)
+M = h5py.File(sys.argv[2])["cosine/matrix"]
+assert M.dtype == np.dtype(sys.argv[3]), M.dtype
+assert M.chunks is not None and M.compression == "gzip"
+M = M[...].astype(np.float64)
+n = np.linalg.norm(X, axis=1)
+valid = np.isfinite(X).all(1) & (n > 0)
+Xn = X / np.where(valid, n, 1)[:, None]
+C = Xn @ Xn.T
+tol = 1e-5 if sys.argv[3] == "float32" else 1e-3
+both = valid[:, None] & valid[None, :]
+assert np.allclose(M[both], C[both], atol=tol), np.abs(M[both] - C[both]).max()
+assert np.isnan(M[~both]).all()
+assert np.array_equal(M, M.T, equal_nan=True)
+)", shell_quote(in) + " " + shell_quote(out) + " " + dtype);
+    }
+}
+
 TEST(AnalyzeJob, OutputIsAtomicAndEarlierResultSurvivesFailure) {
     TempDir dir;
     const std::string in = dir.file("in.h5"), out = dir.file("out.h5");

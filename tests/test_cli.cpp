@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "cli/cli.hpp"
+#include "cpu/blas_runtime.hpp"
 #include "embgeom/errors.hpp"
 #include "support/test_support.hpp"
 
@@ -125,10 +126,39 @@ TEST(CliBinary, HelpListsEveryOptionAndExitsZero) {
         EXPECT_EQ(run_embgeom(sub).exit_code, 0) << sub;
 }
 
+TEST(CliBinary, PicksFastBlasKernelsByItselfAndRespectsTheEnvironment) {
+    TempDir dir;
+    const std::string table = dir.file("t.h5");
+    ASSERT_EQ(run_embgeom("synth --rows 50 --dim 8 --output " + shell_quote(table)).exit_code, 0);
+    const std::string job = "analyze --input " + shell_quote(table) + " --dataset /embeddings --output " +
+                            shell_quote(dir.file("o.h5")) + " --backend cpu";
+    // A choice already made in the environment is kept and named in the log.
+    auto r = test::run_command("OPENBLAS_CORETYPE=Haswell " + shell_quote(EMBGEOM_BINARY) + " " + job);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("Haswell kernels (OPENBLAS_CORETYPE=Haswell from the environment)"), std::string::npos) << r.out;
+    // Without one, the kernels follow the CPU's features, whatever OpenBLAS detected by model name.
+    r = test::run_command("env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + shell_quote(EMBGEOM_BINARY) + " " + job);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("kernels"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("from the environment"), std::string::npos) << r.out;
+}
+
+TEST(BlasKernels, ForcesTheWidestKernelsOnlyWhenOpenBlasRunsNarrowerOnes) {
+    // Debian's OpenBLAS 0.3.21 detects some AVX-512 CPUs as "Prescott" (SSE3 kernels, ~6x slower).
+    EXPECT_EQ(coretype_to_force("Prescott", true, true), "SkylakeX");
+    EXPECT_EQ(coretype_to_force("Haswell", true, true), "SkylakeX");
+    EXPECT_EQ(coretype_to_force("Zen", true, true), "SkylakeX");
+    EXPECT_EQ(coretype_to_force("Cooperlake", true, true), "");
+    EXPECT_EQ(coretype_to_force("SKYLAKEX", true, true), "");
+    EXPECT_EQ(coretype_to_force("Prescott", false, true), "Haswell");
+    EXPECT_EQ(coretype_to_force("Zen", false, true), "");
+    EXPECT_EQ(coretype_to_force("Prescott", false, false), "");
+}
+
 TEST(CliBinary, UsageErrorsExitTwoWithOneLine) {
     TempDir dir;
     write_text_file(dir.file("bad.toml"), "nonsense_key = 1\n");
-    for (const std::string args :
+    for (const std::string& args :
          {std::string("analyze --backend tpu"), std::string("frobnicate"),
           "analyze --config " + shell_quote(dir.file("bad.toml")),
           std::string("analyze --input x.h5 --dataset /e")}) {

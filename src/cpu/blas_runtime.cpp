@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
+#include <strings.h>
 #include <string>
 
 extern "C" {
@@ -18,40 +20,52 @@ namespace {
 constexpr const char* kReexecMarker = "EMBGEOM_BLAS_REEXEC";
 constexpr const char* kNoteVar = "EMBGEOM_BLAS_NOTE";
 
-/// The best OpenBLAS core type this CPU's features allow, or "" when there is nothing to gain.
-std::string best_coretype_for_cpu() {
+bool cpu_supports_avx512() {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-        return "SkylakeX";
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+    return false;
 #endif
-    return "";
 }
 
-/// Whether OpenBLAS's detected core already runs kernels at least as wide as `wanted`.
-bool already_fast(const std::string& detected, const std::string& wanted) {
-    static const char* const kAvx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
-    static const char* const kAvx2[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake",
-                                        "SapphireRapids"};
-    auto in = [&](const char* const* list, std::size_t n) {
-        for (std::size_t i = 0; i < n; ++i)
-            if (strcasecmp(detected.c_str(), list[i]) == 0) return true;
-        return false;
-    };
-    if (wanted == "SkylakeX") return in(kAvx512, 3);
-    return in(kAvx2, 5);
+bool cpu_supports_avx2() {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+bool detected_is_one_of(const std::string& detected, std::initializer_list<const char*> cores) {
+    for (const char* c : cores)
+        if (strcasecmp(detected.c_str(), c) == 0) return true;
+    return false;
 }
 
 }  // namespace
 
+std::string coretype_to_force(const std::string& detected, bool cpu_has_avx512, bool cpu_has_avx2) {
+    if (cpu_has_avx512) {
+        if (detected_is_one_of(detected, {"SkylakeX", "Cooperlake", "SapphireRapids"})) return "";
+        return "SkylakeX";
+    }
+    if (cpu_has_avx2) {
+        if (detected_is_one_of(detected, {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"}))
+            return "";
+        return "Haswell";
+    }
+    return "";
+}
+
 void ensure_fast_blas_kernels(char** argv) {
     if (std::getenv("OPENBLAS_CORETYPE") || std::getenv(kReexecMarker)) return;
-    const std::string wanted = best_coretype_for_cpu();
     const char* detected_c = openblas_get_corename();
     const std::string detected = detected_c ? detected_c : "";
-    if (wanted.empty() || already_fast(detected, wanted)) return;
+    const std::string wanted = coretype_to_force(detected, cpu_supports_avx512(), cpu_supports_avx2());
+    if (wanted.empty()) return;
     const std::string note = "auto-selected from CPU features; OpenBLAS itself detected " + detected;
     setenv("OPENBLAS_CORETYPE", wanted.c_str(), 1);
     setenv(kReexecMarker, "1", 1);

@@ -8,6 +8,11 @@
 
 namespace embgeom {
 
+/// The OpenBLAS core type to force, or "" to leave OpenBLAS's own choice: given the core OpenBLAS
+/// detected and the CPU's features, the widest kernels the CPU supports when OpenBLAS runs
+/// narrower ones.
+std::string coretype_to_force(const std::string& detected, bool cpu_has_avx512, bool cpu_has_avx2);
+
 /// Call first thing in main(). May replace the process (execv) and never returns in that case.
 void ensure_fast_blas_kernels(char** argv);
 
