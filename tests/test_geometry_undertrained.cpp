@@ -214,6 +214,17 @@ TEST(UndertrainedIndicators, RejectsBadReferenceSets) {
     EXPECT_THROW(undertrained_indicators(src, valid, {1, V}), UsageError);
     EXPECT_THROW(undertrained_indicators(src, valid, {-1}), UsageError);
     EXPECT_NO_THROW(undertrained_indicators(src, valid, {1, 2}));
+
+    // A non-finite reference row poisons the reference mean: refused, not a table of NaNs.
+    std::vector<float> y(x);
+    y[5 * d + 1] = NAN;
+    MemoryRowSource poisoned(MatrixView<const float>(y.data(), V, d));
+    UndertrainedOptions opt;
+    opt.first_pc = std::vector<double>{1.0, 0.0, 0.0, 0.0};
+    EXPECT_THROW(undertrained_indicators(poisoned, {}, {5}, opt), InputError);
+    const UndertrainedIndicators ok = undertrained_indicators(poisoned, {}, {6}, opt);
+    EXPECT_TRUE(std::isnan(ok.indicator[5]));
+    EXPECT_TRUE(std::isfinite(ok.threshold));
 }
 
 TEST(ReferenceTokens, RegexRangeAndList) {

@@ -186,7 +186,12 @@ UndertrainedIndicators undertrained_indicators(RowSource& src,
 
     std::int64_t n_ref = 0;
     out.reference_mean = processed_sum(src, member, proc, opt.block_rows, n_ref);
-    for (double& r : out.reference_mean) r /= static_cast<double>(n_ref);
+    for (double& r : out.reference_mean) {
+        r /= static_cast<double>(n_ref);
+        if (!std::isfinite(r))
+            throw InputError("under-trained indicators of " + src.describe() +
+                             ": a reference token row holds a NaN or an infinity");
+    }
     double ref_norm = 0.0;
     for (double r : out.reference_mean) ref_norm += r * r;
     ref_norm = std::sqrt(ref_norm);

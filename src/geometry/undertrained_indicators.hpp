@@ -61,7 +61,9 @@ struct UndertrainedIndicators {
 ///                           automatic_reference_ids picks them (reference_automatic = true).
 /// @param[in] opt            bias, precomputed first PC, quantiles, block size.
 /// @throws UsageError for a reference id outside [0, V); InputError when no reference token
-///         is a valid row, no row is valid, or the covariance sees non-finite values;
+///         is a valid row, no row is valid, a reference row or (when the first PC is computed
+///         here) any valid row holds a non-finite value; with first_pc given, a non-finite
+///         non-reference row just gets a NaN indicator;
 ///         ResourceError as principal_directions when the first PC is computed here.
 UndertrainedIndicators undertrained_indicators(RowSource& src,
                                                const std::vector<std::uint8_t>& valid,
