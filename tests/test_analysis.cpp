@@ -135,3 +135,49 @@ TEST(Hubness, FiguresFromKOccurrence) {
 
 }  // namespace
 }  // namespace embgeom
+
+namespace embgeom {
+namespace {
+
+TEST(Hubness, GiniAndShares) {
+    const std::vector<std::int32_t> occ = {0, 0, 0, 4};
+    const HubnessFigures h = hubness_figures(occ, {}, 1);
+    // sorted 0 0 0 4: sum (2i - n - 1) x_i = (8 - 5) * 4 = 12; / (n * total) = 12 / 16
+    EXPECT_DOUBLE_EQ(h.gini, 0.75);
+    EXPECT_DOUBLE_EQ(h.antihub_share, 0.75);
+    EXPECT_DOUBLE_EQ(h.hub_share, 0.25);
+    EXPECT_DOUBLE_EQ(hubness_figures({2, 2, 2}, {}, 1).gini, 0.0);
+}
+
+TEST(TwoNN, RecoversTheDimensionOfUniformPointsOnASphere) {
+    // Points uniform on the unit sphere S^{m-1} in R^m have intrinsic dimension m - 1; brute-force
+    // cosine neighbours feed the estimator exactly as the engine's lists do.
+    std::mt19937_64 rng(test::fresh_seed());
+    std::normal_distribution<double> n01;
+    for (int m : {3, 6}) {
+        const int V = 3000, k = 2;
+        std::vector<double> x(static_cast<std::size_t>(V) * m);
+        for (int i = 0; i < V; ++i) {
+            double s = 0;
+            for (int c = 0; c < m; ++c) s += (x[i * m + c] = n01(rng)) * x[i * m + c];
+            for (int c = 0; c < m; ++c) x[i * m + c] /= std::sqrt(s);
+        }
+        std::vector<float> sims(static_cast<std::size_t>(V) * k);
+        for (int i = 0; i < V; ++i) {
+            double b1 = -2, b2 = -2;
+            for (int j = 0; j < V; ++j) {
+                if (j == i) continue;
+                double c = 0;
+                for (int q = 0; q < m; ++q) c += x[i * m + q] * x[j * m + q];
+                if (c > b1) { b2 = b1; b1 = c; } else if (c > b2) { b2 = c; }
+            }
+            sims[i * k] = static_cast<float>(b1);
+            sims[i * k + 1] = static_cast<float>(b2);
+        }
+        EXPECT_NEAR(twonn_dimension(sims, k, {}), m - 1, 0.15 * (m - 1)) << m;
+    }
+    EXPECT_TRUE(std::isnan(twonn_dimension({0.5f}, 1, {})));
+}
+
+}  // namespace
+}  // namespace embgeom

@@ -215,6 +215,41 @@ assert all((a, b) in got for a, b in dups), "planted duplicate pair missing"
 )", shell_quote(dir.path()));
 }
 
+TEST(AnalyzeJob, GeometryStagesMatchNumpyAndFindPlantedTokens) {
+    TempDir dir;
+    const std::string in = dir.file("t.h5"), out = dir.file("g.h5");
+    ASSERT_EQ(run_embgeom("synth --rows 1500 --dim 24 --seed " + std::to_string(test::fresh_seed() % 100000) +
+                          " --output " + shell_quote(in)).exit_code, 0);
+    const auto r = run_embgeom("analyze --input " + shell_quote(in) + " --dataset /embeddings --vocab /vocab "
+                               "--bias-dataset /bias --output " + shell_quote(out) + " --backend cpu --principal "
+                               "--remove-top 2 --undertrained --reference-regex '^<\\|unused_' --simplex 5 "
+                               "--simplex-directions 500");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    run_python_file("check_geometry.py", shell_quote(in) + " " + shell_quote(out) + " 2 5");
+    // The stored config is a working --config: re-running from it gives the same datasets.
+    const std::string cfg = dir.file("again.toml"), again = dir.file("again.h5");
+    run_python("import sys, h5py\nopen(sys.argv[2], 'w').write(h5py.File(sys.argv[1]).attrs['config'])",
+               shell_quote(out) + " " + shell_quote(cfg));
+    ASSERT_EQ(run_embgeom("analyze --config " + shell_quote(cfg) + " --output " + shell_quote(again)).exit_code, 0);
+    run_python_file("compare_outputs.py", shell_quote(out) + " " + shell_quote(again));
+}
+
+TEST(AnalyzeJob, GeometryFlagErrorsAreUsageErrors) {
+    TempDir dir;
+    const std::string in = dir.file("t.h5");
+    ASSERT_EQ(run_embgeom("synth --rows 100 --dim 8 --output " + shell_quote(in)).exit_code, 0);
+    const std::string base = "analyze --input " + shell_quote(in) + " --dataset /embeddings --output " +
+                             shell_quote(dir.file("o.h5")) + " ";
+    for (const char* args : {"--simplex 2", "--simplex 200", "--simplex 4 --simplex-plane 1,2",
+                             "--reference-ids 5", "--undertrained --reference-range 5:500",
+                             "--undertrained --reference-range x", "--undertrained --reference-regex 'q'",
+                             "--remove-top -1", "--candidate-quantile 1.5"}) {
+        const auto r = run_embgeom(base + args);
+        EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
+        EXPECT_FALSE(file_exists(dir.file("o.h5"))) << args;
+    }
+}
+
 TEST(AnalyzeJob, EveryExampleConfigRuns) {
     TempDir dir;
     const std::string in = dir.file("table.h5");

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace embgeom {
 
@@ -32,6 +33,22 @@ struct AnalyzeConfig {
     MatrixDtype matrix_dtype = MatrixDtype::kFloat32;
     int matrix_gzip = 0;                 ///< gzip level of /cosine/matrix (0 = uncompressed)
     std::uint64_t max_matrix_bytes = 64ull << 30;
+
+    // Geometry of the cloud (each stage off unless asked for; see docs/output-schema.md).
+    bool principal = false;              ///< covariance spectrum, IsoScore, rogue dimensions
+    std::int64_t rogue_top = 20;         ///< dimensions listed by contribution to the mean cosine
+    std::int64_t remove_top = 0;         ///< all-but-the-top: drop mean + top D PCs, recompute
+    bool undertrained = false;           ///< Land & Bartolo under-trained token indicator
+    std::vector<std::int64_t> reference_ids;  ///< known-unused tokens (indicator reference set)
+    std::string reference_range;         ///< "A:B" = ids [A, B)
+    std::string reference_regex;         ///< tokens whose string matches (ECMAScript regex)
+    double candidate_quantile = 0.02;    ///< indicator threshold = this quantile
+    std::int64_t simplex = 0;            ///< K simplex vertices by SPA (0 = off)
+    std::vector<std::int64_t> simplex_plane;  ///< three token ids spanning the plane (default: first three vertices)
+    std::int64_t simplex_directions = 10000;  ///< random directions for the extremeness counts
+    std::int64_t corner_tokens = 20;     ///< tokens listed per simplex corner
+    std::vector<std::string> null_models;  ///< "isotropic", "matched": same pipeline on Gaussian tables
+    std::uint64_t seed = 0;              ///< seed of random directions and null tables
 };
 
 const char* to_string(BackendKind k);

@@ -1,5 +1,6 @@
 #include "analysis/hubness.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "analysis/summary_stats.hpp"
@@ -20,7 +21,38 @@ HubnessFigures hubness_figures(const std::vector<std::int32_t>& k_occurrence,
         h.hubs += k_occurrence[i] >= 2 * k;
     }
     h.robin_hood_index = total > 0 ? deviation / (2.0 * total) : 0.0;
+    // Gini = sum_i (2i - n - 1) x_(i) / (n sum x) over the sorted values.
+    std::vector<std::int32_t> sorted;
+    for (std::size_t i = 0; i < k_occurrence.size(); ++i)
+        if (valid.empty() || valid[i]) sorted.push_back(k_occurrence[i]);
+    std::sort(sorted.begin(), sorted.end());
+    const double n = static_cast<double>(sorted.size());
+    double weighted = 0.0;
+    for (std::size_t i = 0; i < sorted.size(); ++i)
+        weighted += (2.0 * static_cast<double>(i + 1) - n - 1.0) * sorted[i];
+    h.gini = total > 0 ? weighted / (n * total) : 0.0;
+    h.antihub_share = n > 0 ? static_cast<double>(h.antihubs) / n : 0.0;
+    h.hub_share = n > 0 ? static_cast<double>(h.hubs) / n : 0.0;
     return h;
+}
+
+double twonn_dimension(const std::vector<float>& neighbor_sim, std::int64_t k,
+                       const std::vector<std::uint8_t>& valid) {
+    if (k < 2) return std::nan("");
+    const std::size_t rows = neighbor_sim.size() / static_cast<std::size_t>(k);
+    double sum_log = 0.0;
+    std::int64_t n = 0;
+    for (std::size_t i = 0; i < rows; ++i) {
+        if (!valid.empty() && !valid[i]) continue;
+        const double c1 = neighbor_sim[i * k], c2 = neighbor_sim[i * k + 1];
+        if (!std::isfinite(c1) || !std::isfinite(c2)) continue;
+        const double r1 = std::sqrt(std::max(0.0, 2.0 - 2.0 * c1));
+        const double r2 = std::sqrt(std::max(0.0, 2.0 - 2.0 * c2));
+        if (!(r1 > 0.0)) continue;
+        sum_log += std::log(r2 / r1);
+        ++n;
+    }
+    return n > 0 && sum_log > 0.0 ? static_cast<double>(n) / sum_log : std::nan("");
 }
 
 }  // namespace embgeom

@@ -11,7 +11,18 @@ struct HubnessFigures {
     double robin_hood_index = 0.0; ///< sum |N_k - mean| / (2 sum N_k): share of occurrences to move for equality
     std::int64_t antihubs = 0;     ///< valid tokens with N_k == 0
     std::int64_t hubs = 0;         ///< valid tokens with N_k >= 2k
+    double gini = 0.0;             ///< Gini coefficient of N_k (0 = every token equally often a neighbour)
+    double antihub_share = 0.0;    ///< antihubs / valid tokens
+    double hub_share = 0.0;        ///< hubs / valid tokens
 };
+
+/// TwoNN intrinsic dimension (Facco et al. 2017, Sci. Rep. 7:12140), maximum-likelihood form
+/// d = n / sum_i log(r2_i / r1_i), from each valid token's two nearest neighbours. Distances are
+/// chordal distances between L2-normalised rows, r = sqrt(2 - 2 cos), i.e. the geometry of the
+/// cosine neighbours. Tokens with r1 = 0 (exact duplicates) are skipped. NaN when k < 2 or no
+/// token qualifies. neighbor_sim is [V, k] row-major as in AllPairsResult.
+double twonn_dimension(const std::vector<float>& neighbor_sim, std::int64_t k,
+                       const std::vector<std::uint8_t>& valid);
 
 HubnessFigures hubness_figures(const std::vector<std::int32_t>& k_occurrence,
                                const std::vector<std::uint8_t>& valid, std::int64_t k);

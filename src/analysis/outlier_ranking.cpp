@@ -34,6 +34,9 @@ std::vector<RankedToken> rank_tokens(const std::vector<T>& score,
 template std::vector<RankedToken> rank_tokens<float>(const std::vector<float>&,
                                                      const std::vector<std::uint8_t>&,
                                                      std::int64_t, Tail);
+template std::vector<RankedToken> rank_tokens<double>(const std::vector<double>&,
+                                                      const std::vector<std::uint8_t>&,
+                                                      std::int64_t, Tail);
 template std::vector<RankedToken> rank_tokens<std::int32_t>(const std::vector<std::int32_t>&,
                                                             const std::vector<std::uint8_t>&,
                                                             std::int64_t, Tail);

@@ -14,7 +14,8 @@ void add_analyze(CLI::App& app, CliState& st) {
     AnalyzeConfig& c = st.analyze;
     CLI::App* a = app.add_subcommand("analyze", "Analyse an embedding table: norms, centroid, "
                                                 "all-pairs cosines, statistics, outliers");
-    // The last value wins, so command-line flags override the keys of --config.
+    // A key of --config that is also given on the command line is not injected at all (see
+    // expand_config_file); TakeLast covers an option repeated on the command line.
     a->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     a->add_option("--config", "TOML file whose keys are these options without '--' "
                               "(e.g. topk = 20); flags on the command line override it");
@@ -58,6 +59,49 @@ void add_analyze(CLI::App& app, CliState& st) {
         "--max-matrix-bytes",
         [&c](const std::string& v) { c.max_matrix_bytes = parse_byte_size(v, "--max-matrix-bytes"); },
         "refuse --write-matrix above this size (default 64G)");
+
+    // The geometry of the cloud (docs/output-schema.md: /principal, /all_but_the_top,
+    // /undertrained, /simplex, /null).
+    a->add_flag("--principal", c.principal, "covariance spectrum, effective rank, Marchenko-Pastur "
+                                            "edge, IsoScore, rogue dimensions (/principal)");
+    a->add_option("--rogue-top", c.rogue_top, "dimensions listed by their share of the mean cosine")
+        ->capture_default_str();
+    a->add_option("--remove-top", c.remove_top, "all-but-the-top: remove the mean and the top D "
+                                                "principal directions and recompute norms and "
+                                                "cosines (/all_but_the_top; 0 = off)")
+        ->capture_default_str();
+    a->add_flag("--undertrained", c.undertrained, "under-trained token indicator of Land & Bartolo "
+                                                  "2024 (/undertrained); reference set from the "
+                                                  "--reference-* options, else automatic");
+    a->add_option("--reference-ids", c.reference_ids, "known-unused token ids, e.g. 0,1,100")
+        ->delimiter(',')
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    a->add_option("--reference-range", c.reference_range, "known-unused token ids A:B (= [A, B))");
+    a->add_option("--reference-regex", c.reference_regex,
+                  "known-unused tokens by their string, e.g. '^\\[unused\\d+\\]$'");
+    a->add_option("--candidate-quantile", c.candidate_quantile,
+                  "under-trained candidates: tokens at or below this quantile of the indicator")
+        ->capture_default_str();
+    a->add_option("--simplex", c.simplex, "K simplex vertices by successive projection, with "
+                                          "extremeness counts, plane projection and corners "
+                                          "(/simplex; 0 = off)")
+        ->capture_default_str();
+    a->add_option("--simplex-plane", c.simplex_plane, "three token ids spanning the projection "
+                                                      "plane (default: the first three vertices)")
+        ->delimiter(',')
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    a->add_option("--simplex-directions", c.simplex_directions,
+                  "random directions for the extremeness counts")->capture_default_str();
+    a->add_option("--corner-tokens", c.corner_tokens, "tokens listed per simplex corner")
+        ->capture_default_str();
+    a->add_option("--null", c.null_models, "also run on Gaussian tables of the same shape: "
+                                           "isotropic (same total variance) and/or matched (same "
+                                           "per-dimension mean and variance) (/null)")
+        ->delimiter(',')
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->check(CLI::IsMember({"isotropic", "matched"}));
+    a->add_option("--seed", c.seed, "seed of the random directions and null tables")
+        ->capture_default_str();
 }
 
 void add_synth(CLI::App& app, CliState& st) {

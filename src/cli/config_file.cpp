@@ -1,5 +1,5 @@
-// `analyze --config FILE.toml`: the file's keys become options placed before the command line's,
-// so the command line wins (options keep the last value given). CLI11 2.1's own config support
+// `analyze --config FILE.toml`: the file's keys become options placed before the command line's;
+// keys whose option the command line also gives are left out, so the command line wins. CLI11 2.1's own config support
 // only reads sections of the main app; a flat file per job is what users write, hence this.
 #include <CLI/CLI.hpp>
 
@@ -45,6 +45,14 @@ std::vector<std::string> expand_config_file(CLI::App& app, const std::vector<std
     } catch (const std::exception& e) {
         throw UsageError("config " + path + ": " + e.what());
     }
+    // Options given on the command line win: their config keys are left out entirely, which
+    // also gives list options (--reference-ids, --null) replace-not-append semantics.
+    std::vector<const CLI::Option*> on_command_line;
+    for (const std::string& a : rest) {
+        if (a.size() < 2 || a[0] != '-') continue;
+        const std::string name = a.substr(0, a.find('='));
+        if (const CLI::Option* o = analyze->get_option_no_throw(name)) on_command_line.push_back(o);
+    }
     std::vector<std::string> injected;
     for (const CLI::ConfigItem& item : items) {
         if (item.name == "++" || item.name == "--") continue;  // CLI11's section open/close markers
@@ -57,6 +65,9 @@ std::vector<std::string> expand_config_file(CLI::App& app, const std::vector<std
         if (key == "config") throw UsageError("config " + path + ": 'config' cannot be set in a config file");
         if (analyze->get_option_no_throw("--" + key) == nullptr)
             throw UsageError("config " + path + ": unknown key '" + item.name + "' (see embgeom analyze --help)");
+        const CLI::Option* option = analyze->get_option_no_throw("--" + key);
+        if (std::find(on_command_line.begin(), on_command_line.end(), option) != on_command_line.end())
+            continue;
         if (item.inputs.size() == 1) {
             injected.push_back("--" + key + "=" + item.inputs[0]);
         } else {

@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 #include <sstream>
+#include <type_traits>
 
 #include "analysis/hubness.hpp"
 #include "analysis/null_model.hpp"
@@ -18,6 +19,7 @@
 #include "engine/k_occurrence.hpp"
 #include "io/result_file.hpp"
 #include "io/table_reader.hpp"
+#include "pipeline/geometry_stages.hpp"
 #include "pipeline/memory_plan.hpp"
 #include "pipeline/result_layout.hpp"
 
@@ -168,6 +170,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
                              format_bytes(bytes) + ", over --max-matrix-bytes " +
                              format_bytes(double(cfg.max_matrix_bytes)));
     }
+    validate_geometry_config(cfg, V);
     const std::uint64_t budget = cfg.memory_budget ? cfg.memory_budget : default_memory_budget();
 
     ResultFile out(cfg.output);  // fails now, before any compute, if the folder is unwritable
@@ -196,30 +199,37 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
                            tok.valid, tok.zero_rows);
     report.closest_to_centroid = layout.closest_to_centroid_ids();
 
+    AllPairsOptions opt;
+    opt.k = cfg.topk;
+    opt.hist_bins = cfg.hist_bins;
+    opt.dup_threshold = cfg.dup_threshold;
+    opt.max_dup_pairs = cfg.max_dup_pairs;
+    opt.block_rows = cfg.block_rows;
+    opt.memory_budget = budget > table.bytes_held() + (64ull << 20) ? budget - table.bytes_held()
+                                                                     : (64ull << 20);
     if (cfg.all_pairs) {
         std::unique_ptr<MatrixSink> sink;
         if (cfg.write_matrix)
             sink = out.create_square_matrix("/cosine/matrix", V, cfg.matrix_dtype, cfg.matrix_gzip);
-        AllPairsOptions opt;
-        opt.k = cfg.topk;
-        opt.hist_bins = cfg.hist_bins;
-        opt.dup_threshold = cfg.dup_threshold;
-        opt.max_dup_pairs = cfg.max_dup_pairs;
-        opt.block_rows = cfg.block_rows;
-        opt.memory_budget = budget > table.bytes_held() + (64ull << 20)
-                                ? budget - table.bytes_held() : (64ull << 20);
         opt.matrix = sink.get();
         const auto t_pairs = Clock::now();
         AllPairsResult raw = backend->all_pairs(table.source(), tok.valid, opt);
         report.seconds_all_pairs = seconds_since(t_pairs);
         report.all_pairs_gflops = raw.seconds > 0 ? raw.gflop / raw.seconds : 0.0;
-        layout.write_all_pairs("", raw, tok.valid, engine::k_occurrence(raw));
+        layout.write_all_pairs("", "", raw, tok.valid, engine::k_occurrence(raw));
         if (cfg.center) {
             opt.center = tok.centroid;
             opt.matrix = nullptr;
             AllPairsResult centered = backend->all_pairs(table.source(), tok.valid, opt);
-            layout.write_all_pairs("/centered", centered, tok.valid, engine::k_occurrence(centered));
+            layout.write_all_pairs("/centered", " (centred)", centered, tok.valid, engine::k_occurrence(centered));
+            opt.center.reset();
         }
+        opt.matrix = nullptr;
+    }
+    if (any_geometry_stage(cfg)) {
+        const GeometryInputs geo{table.source(), tok.finite, tok.valid, tok.centroid, vocab,
+                                 bias.empty() ? nullptr : &bias, cfg.all_pairs ? &opt : nullptr};
+        run_geometry_stages(cfg, geo, *backend, out, layout, log);
     }
 
     layout.write_headline(V, d);
@@ -230,7 +240,9 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     out.set_attribute("/", "rows", V);
     out.set_attribute("/", "dims", d);
     out.set_attribute("/", "backend", report.backend);
-    out.set_attribute("/", "config", config_to_toml(cfg));
+    AnalyzeConfig resolved = cfg;
+    resolved.memory_budget = budget;
+    out.set_attribute("/", "config", config_to_toml(resolved));
     report.seconds_total = seconds_since(t_start);
     // Timings live on the root only: everything below it is independent of how the run went.
     out.set_attribute("/", "seconds_per_token_passes", report.seconds_per_token);
@@ -266,13 +278,36 @@ std::string config_to_toml(const AnalyzeConfig& c) {
     if (c.vocab_file) s << "vocab-file = " << q(*c.vocab_file) << "\n";
     if (c.bias_dataset) s << "bias-dataset = " << q(*c.bias_dataset) << "\n";
     s << "topk = " << c.topk << "\noutliers = " << c.outliers << "\nbackend = " << q(to_string(c.backend))
-      << "\nthreads = " << c.threads << "\nmemory-budget = " << c.memory_budget
+      << "\nthreads = " << c.threads;
+    if (c.memory_budget) s << "\nmemory-budget = " << c.memory_budget;
+    s
       << "\nblock-rows = " << c.block_rows << "\nall-pairs = " << (c.all_pairs ? "true" : "false")
       << "\nhist-bins = " << c.hist_bins << "\ndup-threshold = " << c.dup_threshold
       << "\nmax-dup-pairs = " << c.max_dup_pairs << "\ncenter = " << (c.center ? "true" : "false")
       << "\nwrite-matrix = " << (c.write_matrix ? "true" : "false")
       << "\nmatrix-dtype = " << q(to_string(c.matrix_dtype)) << "\nmatrix-gzip = " << c.matrix_gzip
-      << "\nmax-matrix-bytes = " << c.max_matrix_bytes << "\n";
+      << "\nmax-matrix-bytes = " << c.max_matrix_bytes << "\nprincipal = " << (c.principal ? "true" : "false")
+      << "\nrogue-top = " << c.rogue_top << "\nremove-top = " << c.remove_top
+      << "\nundertrained = " << (c.undertrained ? "true" : "false");
+    auto list = [&](const char* key, const auto& v, bool quote) {
+        if (v.empty()) return;
+        s << "\n" << key << " = [";
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            if (i) s << ", ";
+            if constexpr (std::is_same_v<std::decay_t<decltype(v[0])>, std::string>) s << q(v[i]);
+            else s << v[i];
+        }
+        s << "]";
+        (void)quote;
+    };
+    list("reference-ids", c.reference_ids, false);
+    if (!c.reference_range.empty()) s << "\nreference-range = " << q(c.reference_range);
+    if (!c.reference_regex.empty()) s << "\nreference-regex = " << q(c.reference_regex);
+    s << "\ncandidate-quantile = " << c.candidate_quantile << "\nsimplex = " << c.simplex;
+    list("simplex-plane", c.simplex_plane, false);
+    s << "\nsimplex-directions = " << c.simplex_directions << "\ncorner-tokens = " << c.corner_tokens;
+    list("null", c.null_models, true);
+    s << "\nseed = " << c.seed << "\n";
     return s.str();
 }
 

@@ -40,7 +40,7 @@ void ResultLayout::write_summary(const std::string& path, const Summary& s) {
     out_.write(path + "/quantiles", std::vector<double>(s.quantiles.begin(), s.quantiles.end()));
 }
 
-void ResultLayout::write_list(const std::string& path, const std::vector<RankedToken>& ranked) {
+void ResultLayout::write_ranked(const std::string& path, const std::vector<RankedToken>& ranked) {
     std::vector<OutlierRow> rows;
     rows.reserve(ranked.size());
     for (const RankedToken& r : ranked) rows.push_back({r.token_id, token(r.token_id), r.score, r.zscore});
@@ -86,10 +86,10 @@ void ResultLayout::write_per_token(const std::vector<float>& norms,
                        null.centroid_norm_over_mean_norm);
 
     const auto closest = rank_tokens(centered_norms, finite, outliers_, Tail::kSmallest);
-    write_list("/outliers/closest_to_centroid", closest);
-    write_list("/outliers/farthest_from_centroid", rank_tokens(centered_norms, finite, outliers_, Tail::kLargest));
-    write_list("/outliers/smallest_norm", rank_tokens(norms, finite, outliers_, Tail::kSmallest));
-    write_list("/outliers/largest_norm", rank_tokens(norms, finite, outliers_, Tail::kLargest));
+    write_ranked("/outliers/closest_to_centroid", closest);
+    write_ranked("/outliers/farthest_from_centroid", rank_tokens(centered_norms, finite, outliers_, Tail::kLargest));
+    write_ranked("/outliers/smallest_norm", rank_tokens(norms, finite, outliers_, Tail::kSmallest));
+    write_ranked("/outliers/largest_norm", rank_tokens(norms, finite, outliers_, Tail::kLargest));
     for (const RankedToken& r : closest) {
         closest_ids_.push_back(r.token_id);
         closest_names_.push_back(token(r.token_id));
@@ -99,7 +99,7 @@ void ResultLayout::write_per_token(const std::vector<float>& norms,
     const double nan = std::numeric_limits<double>::quiet_NaN();
     for (std::int64_t i = 0; i < rows_ && static_cast<std::int64_t>(bad.size()) < outliers_; ++i)
         if (!finite[i]) bad.push_back({i, nan, nan});
-    write_list("/outliers/non_finite", bad);
+    write_ranked("/outliers/non_finite", bad);
 
     if (!bias_norms.empty()) {
         out_.write("/bias_norms", bias_norms);
@@ -107,16 +107,16 @@ void ResultLayout::write_per_token(const std::vector<float>& norms,
         write_summary("/stats/bias_norms", bias_s);
         out_.set_attribute("/stats/bias_norms", "isotropic_gaussian_relative_width", null.norm_relative_width);
         figures_.push_back({"bias-distance relative width", bias_s.std / bias_s.mean, null.norm_relative_width});
-        write_list("/outliers/closest_to_bias", rank_tokens(bias_norms, finite, outliers_, Tail::kSmallest));
+        write_ranked("/outliers/closest_to_bias", rank_tokens(bias_norms, finite, outliers_, Tail::kSmallest));
     }
     (void)valid;
 }
 
-void ResultLayout::write_all_pairs(const std::string& prefix, const AllPairsResult& r,
+void ResultLayout::write_all_pairs(const std::string& prefix, const std::string& label,
+                                   const AllPairsResult& r,
                                    const std::vector<std::uint8_t>& valid,
                                    const std::vector<std::int32_t>& k_occurrence) {
     const std::string p = prefix;
-    const std::string label = prefix.empty() ? "" : " (centred)";
     out_.write_matrix(p + "/neighbors/indices", r.neighbor_index.data(), r.rows, r.k);
     out_.write_matrix(p + "/neighbors/similarities", r.neighbor_sim.data(), r.rows, r.k);
     out_.write(p + "/cosine/row_mean", r.row_mean);
@@ -152,15 +152,21 @@ void ResultLayout::write_all_pairs(const std::string& prefix, const AllPairsResu
     out_.set_attribute(hg, "robin_hood_index", h.robin_hood_index);
     out_.set_attribute(hg, "antihubs", h.antihubs);
     out_.set_attribute(hg, "hubs", h.hubs);
+    out_.set_attribute(hg, "gini", h.gini);
+    out_.set_attribute(hg, "antihub_share", h.antihub_share);
+    out_.set_attribute(hg, "hub_share", h.hub_share);
+    const double twonn = twonn_dimension(r.neighbor_sim, r.k, valid);
+    out_.set_attribute(p + "/stats/intrinsic_dimension", "twonn", twonn);
+    figures_.push_back({"TwoNN intrinsic dimension" + label, twonn, std::nan("")});
     figures_.push_back({"k-occurrence skewness" + label, h.skewness, std::nan("")});
     figures_.push_back({"Robin Hood index" + label, h.robin_hood_index, std::nan("")});
 
-    write_list(p + "/outliers/hubs", rank_tokens(k_occurrence, valid, outliers_, Tail::kLargest));
+    write_ranked(p + "/outliers/hubs", rank_tokens(k_occurrence, valid, outliers_, Tail::kLargest));
     std::vector<std::uint8_t> zero(valid.size(), 0);
     for (std::size_t i = 0; i < valid.size(); ++i) zero[i] = valid[i] && k_occurrence[i] == 0;
-    write_list(p + "/outliers/antihubs", rank_tokens(k_occurrence, zero, outliers_, Tail::kSmallest));
-    write_list(p + "/outliers/highest_mean_cosine", rank_tokens(r.row_mean, valid, outliers_, Tail::kLargest));
-    write_list(p + "/outliers/lowest_mean_cosine", rank_tokens(r.row_mean, valid, outliers_, Tail::kSmallest));
+    write_ranked(p + "/outliers/antihubs", rank_tokens(k_occurrence, zero, outliers_, Tail::kSmallest));
+    write_ranked(p + "/outliers/highest_mean_cosine", rank_tokens(r.row_mean, valid, outliers_, Tail::kLargest));
+    write_ranked(p + "/outliers/lowest_mean_cosine", rank_tokens(r.row_mean, valid, outliers_, Tail::kSmallest));
 
     std::vector<PairRow> dups;
     dups.reserve(r.duplicates.size());
@@ -168,6 +174,10 @@ void ResultLayout::write_all_pairs(const std::string& prefix, const AllPairsResu
     out_.write_pairs(p + "/outliers/near_duplicates", dups);
     out_.set_attribute(p + "/outliers/near_duplicates", "truncated",
                        static_cast<std::int64_t>(r.duplicates_truncated));
+}
+
+void ResultLayout::add_figure(const std::string& name, double value, double isotropic) {
+    figures_.push_back({name, value, isotropic});
 }
 
 void ResultLayout::write_headline(std::int64_t rows, std::int64_t dims) {

@@ -24,13 +24,22 @@ class ResultLayout {
                          const std::vector<std::uint8_t>& finite,
                          const std::vector<std::uint8_t>& valid, std::int64_t zero_rows);
 
-    /// /neighbors, /cosine, /hubness and the pair/hub outlier lists, under prefix ("" or "/centered").
-    void write_all_pairs(const std::string& prefix, const AllPairsResult& r,
+    /// /neighbors, /cosine, /hubness and the pair/hub outlier lists, under prefix ("" for the
+    /// raw vectors, "/centered", "/all_but_the_top", "/null/<model>"); label names the view in
+    /// the headline figures ("" or e.g. " (centred)").
+    void write_all_pairs(const std::string& prefix, const std::string& label, const AllPairsResult& r,
                          const std::vector<std::uint8_t>& valid,
                          const std::vector<std::int32_t>& k_occurrence);
 
     /// /stats/headline: every headline figure beside its isotropic-Gaussian value.
     void write_headline(std::int64_t rows, std::int64_t dims);
+
+    /// A headline figure beside its isotropic-Gaussian value (NaN: no closed form).
+    void add_figure(const std::string& name, double value, double isotropic);
+    /// An /outliers-style table from ranked tokens (token strings from the vocabulary).
+    void write_ranked(const std::string& path, const std::vector<RankedToken>& ranked);
+    /// Token string: the vocabulary entry, or the id in decimal without a vocabulary.
+    std::string token(std::int64_t id) const;
 
     void print_summary(std::ostream& log) const;
     std::vector<std::int64_t> closest_to_centroid_ids() const { return closest_ids_; }
@@ -41,9 +50,7 @@ class ResultLayout {
         double value;
         double isotropic;
     };
-    std::string token(std::int64_t id) const;
     void write_summary(const std::string& path, const Summary& s);
-    void write_list(const std::string& path, const std::vector<RankedToken>& ranked);
 
     ResultFile& out_;
     const std::vector<std::string>& vocab_;
