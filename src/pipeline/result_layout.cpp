@@ -19,14 +19,15 @@ std::vector<double> quantile_levels() {
 }  // namespace
 
 ResultLayout::ResultLayout(ResultFile& out, const std::vector<std::string>& vocab,
-                           std::int64_t outliers)
-    : out_(out), vocab_(vocab), outliers_(outliers) {}
+                           std::int64_t outliers, std::string root)
+    : out_(out), vocab_(vocab), outliers_(outliers), root_(std::move(root)) {}
 
 std::string ResultLayout::token(std::int64_t id) const {
     return vocab_.empty() ? std::to_string(id) : vocab_[static_cast<std::size_t>(id)];
 }
 
-void ResultLayout::write_summary(const std::string& path, const Summary& s) {
+void ResultLayout::write_summary(const std::string& relative, const Summary& s) {
+    const std::string path = root_ + relative;
     out_.set_attribute(path, "count", s.count);
     out_.set_attribute(path, "mean", s.mean);
     out_.set_attribute(path, "std", s.std);
@@ -40,7 +41,8 @@ void ResultLayout::write_summary(const std::string& path, const Summary& s) {
     out_.write(path + "/quantiles", std::vector<double>(s.quantiles.begin(), s.quantiles.end()));
 }
 
-void ResultLayout::write_ranked(const std::string& path, const std::vector<RankedToken>& ranked) {
+void ResultLayout::write_ranked(const std::string& relative, const std::vector<RankedToken>& ranked) {
+    const std::string path = root_ + relative;
     std::vector<OutlierRow> rows;
     rows.reserve(ranked.size());
     for (const RankedToken& r : ranked) rows.push_back({r.token_id, token(r.token_id), r.score, r.zscore});
@@ -55,16 +57,16 @@ void ResultLayout::write_per_token(const std::vector<float>& norms,
                                    const std::vector<std::uint8_t>& valid, std::int64_t zero_rows) {
     rows_ = static_cast<std::int64_t>(norms.size());
     dims_ = static_cast<std::int64_t>(centroid.size());
-    out_.write("/norms", norms);
-    out_.write("/centroid", centroid);
-    out_.write("/centered_norms", centered_norms);
+    out_.write(root_ + "/norms", norms);
+    out_.write(root_ + "/centroid", centroid);
+    out_.write(root_ + "/centered_norms", centered_norms);
     const Summary norm_s = summarize(norms, finite);
     const Summary centered_s = summarize(centered_norms, finite);
     write_summary("/stats/norms", norm_s);
     write_summary("/stats/centered_norms", centered_s);
     const IsotropicGaussianExpectation null = isotropic_gaussian_expectation(rows_, dims_);
-    out_.set_attribute("/stats/norms", "isotropic_gaussian_relative_width", null.norm_relative_width);
-    out_.set_attribute("/stats/centered_norms", "isotropic_gaussian_relative_width",
+    out_.set_attribute(root_ + "/stats/norms", "isotropic_gaussian_relative_width", null.norm_relative_width);
+    out_.set_attribute(root_ + "/stats/centered_norms", "isotropic_gaussian_relative_width",
                        null.norm_relative_width);
 
     double centroid_norm = 0.0;
@@ -76,13 +78,13 @@ void ResultLayout::write_per_token(const std::vector<float>& norms,
 
     std::int64_t finite_rows = 0;
     for (auto f : finite) finite_rows += f;
-    out_.set_attribute("/stats", "rows", rows_);
-    out_.set_attribute("/stats", "finite_rows", finite_rows);
-    out_.set_attribute("/stats", "non_finite_rows", rows_ - finite_rows);
-    out_.set_attribute("/stats", "zero_norm_rows", zero_rows);
-    out_.set_attribute("/stats", "centroid_norm", centroid_norm);
-    out_.set_attribute("/stats", "centroid_norm_over_mean_norm", centroid_norm / norm_s.mean);
-    out_.set_attribute("/stats", "isotropic_gaussian_centroid_norm_over_mean_norm",
+    out_.set_attribute(root_ + "/stats", "rows", rows_);
+    out_.set_attribute(root_ + "/stats", "finite_rows", finite_rows);
+    out_.set_attribute(root_ + "/stats", "non_finite_rows", rows_ - finite_rows);
+    out_.set_attribute(root_ + "/stats", "zero_norm_rows", zero_rows);
+    out_.set_attribute(root_ + "/stats", "centroid_norm", centroid_norm);
+    out_.set_attribute(root_ + "/stats", "centroid_norm_over_mean_norm", centroid_norm / norm_s.mean);
+    out_.set_attribute(root_ + "/stats", "isotropic_gaussian_centroid_norm_over_mean_norm",
                        null.centroid_norm_over_mean_norm);
 
     const auto closest = rank_tokens(centered_norms, finite, outliers_, Tail::kSmallest);
@@ -102,10 +104,10 @@ void ResultLayout::write_per_token(const std::vector<float>& norms,
     write_ranked("/outliers/non_finite", bad);
 
     if (!bias_norms.empty()) {
-        out_.write("/bias_norms", bias_norms);
+        out_.write(root_ + "/bias_norms", bias_norms);
         const Summary bias_s = summarize(bias_norms, finite);
         write_summary("/stats/bias_norms", bias_s);
-        out_.set_attribute("/stats/bias_norms", "isotropic_gaussian_relative_width", null.norm_relative_width);
+        out_.set_attribute(root_ + "/stats/bias_norms", "isotropic_gaussian_relative_width", null.norm_relative_width);
         figures_.push_back({"bias-distance relative width", bias_s.std / bias_s.mean, null.norm_relative_width});
         write_ranked("/outliers/closest_to_bias", rank_tokens(bias_norms, finite, outliers_, Tail::kSmallest));
     }
@@ -116,13 +118,14 @@ void ResultLayout::write_all_pairs(const std::string& prefix, const std::string&
                                    const AllPairsResult& r,
                                    const std::vector<std::uint8_t>& valid,
                                    const std::vector<std::int32_t>& k_occurrence) {
-    const std::string p = prefix;
-    out_.write_matrix(p + "/neighbors/indices", r.neighbor_index.data(), r.rows, r.k);
-    out_.write_matrix(p + "/neighbors/similarities", r.neighbor_sim.data(), r.rows, r.k);
-    out_.write(p + "/cosine/row_mean", r.row_mean);
-    out_.write(p + "/cosine/histogram/counts", r.histogram);
-    out_.write(p + "/cosine/histogram/edges", histogram_edges(static_cast<int>(r.histogram.size())));
-    out_.write(p + "/hubness/k_occurrence", k_occurrence);
+    const std::string p = prefix;       // relative to root_, for write_summary / write_ranked
+    const std::string abs = root_ + prefix;  // for direct writes
+    out_.write_matrix(abs + "/neighbors/indices", r.neighbor_index.data(), r.rows, r.k);
+    out_.write_matrix(abs + "/neighbors/similarities", r.neighbor_sim.data(), r.rows, r.k);
+    out_.write(abs + "/cosine/row_mean", r.row_mean);
+    out_.write(abs + "/cosine/histogram/counts", r.histogram);
+    out_.write(abs + "/cosine/histogram/edges", histogram_edges(static_cast<int>(r.histogram.size())));
+    out_.write(abs + "/hubness/k_occurrence", k_occurrence);
 
     // Mean over pairs from the O(V d) identity sum_{i<j} c_ij = (|S|^2 - n) / 2; the second moment
     // from the exact fixed-point sum of c^2 accumulated in the tiled pass.
@@ -134,7 +137,7 @@ void ResultLayout::write_all_pairs(const std::string& prefix, const std::string&
     const double var = pairs > 0 ? r.pair_cos_sq_sum / pairs - mean * mean : std::nan("");
     const double stdev = std::sqrt(std::max(var, 0.0));
     const IsotropicGaussianExpectation null = isotropic_gaussian_expectation(rows_, dims_);
-    const std::string g = p + "/stats/pair_cosine";
+    const std::string g = abs + "/stats/pair_cosine";
     out_.set_attribute(g, "pairs", static_cast<std::int64_t>(pairs));
     out_.set_attribute(g, "mean", mean);
     out_.set_attribute(g, "std", stdev);
@@ -146,7 +149,7 @@ void ResultLayout::write_all_pairs(const std::string& prefix, const std::string&
     write_summary(p + "/stats/row_mean_cosine", summarize(r.row_mean, valid));
     write_summary(p + "/stats/k_occurrence", summarize(k_occurrence, valid));
     const HubnessFigures h = hubness_figures(k_occurrence, valid, r.k);
-    const std::string hg = p + "/stats/hubness";
+    const std::string hg = abs + "/stats/hubness";
     out_.set_attribute(hg, "k", r.k);
     out_.set_attribute(hg, "k_occurrence_skewness", h.skewness);
     out_.set_attribute(hg, "robin_hood_index", h.robin_hood_index);
@@ -156,7 +159,7 @@ void ResultLayout::write_all_pairs(const std::string& prefix, const std::string&
     out_.set_attribute(hg, "antihub_share", h.antihub_share);
     out_.set_attribute(hg, "hub_share", h.hub_share);
     const double twonn = twonn_dimension(r.neighbor_sim, r.k, valid);
-    out_.set_attribute(p + "/stats/intrinsic_dimension", "twonn", twonn);
+    out_.set_attribute(abs + "/stats/intrinsic_dimension", "twonn", twonn);
     figures_.push_back({"TwoNN intrinsic dimension" + label, twonn, std::nan("")});
     figures_.push_back({"k-occurrence skewness" + label, h.skewness, std::nan("")});
     figures_.push_back({"Robin Hood index" + label, h.robin_hood_index, std::nan("")});
@@ -171,8 +174,8 @@ void ResultLayout::write_all_pairs(const std::string& prefix, const std::string&
     std::vector<PairRow> dups;
     dups.reserve(r.duplicates.size());
     for (const DuplicatePair& d : r.duplicates) dups.push_back({d.i, d.j, token(d.i), token(d.j), d.cosine});
-    out_.write_pairs(p + "/outliers/near_duplicates", dups);
-    out_.set_attribute(p + "/outliers/near_duplicates", "truncated",
+    out_.write_pairs(abs + "/outliers/near_duplicates", dups);
+    out_.set_attribute(abs + "/outliers/near_duplicates", "truncated",
                        static_cast<std::int64_t>(r.duplicates_truncated));
 }
 
@@ -188,11 +191,11 @@ void ResultLayout::write_headline(std::int64_t rows, std::int64_t dims) {
         values.push_back(f.value);
         isotropic.push_back(f.isotropic);
     }
-    out_.write_strings("/stats/headline/figure", names);
-    out_.write("/stats/headline/value", values);
-    out_.write("/stats/headline/isotropic_gaussian", isotropic);
-    out_.set_attribute("/stats/headline", "rows", rows);
-    out_.set_attribute("/stats/headline", "dims", dims);
+    out_.write_strings(root_ + "/stats/headline/figure", names);
+    out_.write(root_ + "/stats/headline/value", values);
+    out_.write(root_ + "/stats/headline/isotropic_gaussian", isotropic);
+    out_.set_attribute(root_ + "/stats/headline", "rows", rows);
+    out_.set_attribute(root_ + "/stats/headline", "dims", dims);
 }
 
 void ResultLayout::print_summary(std::ostream& log) const {

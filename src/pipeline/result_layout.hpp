@@ -15,8 +15,10 @@ namespace embgeom {
 
 class ResultLayout {
   public:
-    /// vocab may be empty (tokens are then named by their id).
-    ResultLayout(ResultFile& out, const std::vector<std::string>& vocab, std::int64_t outliers);
+    /// vocab may be empty (tokens are then named by their id). root prefixes every path ("" for
+    /// the table itself, "/null/isotropic" for a null model's run).
+    ResultLayout(ResultFile& out, const std::vector<std::string>& vocab, std::int64_t outliers,
+                 std::string root = "");
 
     /// /norms, /centroid, /centered_norms, /bias_norms, /stats/<quantity>, per-token outlier lists.
     void write_per_token(const std::vector<float>& norms, const std::vector<float>& centered_norms,
@@ -42,19 +44,22 @@ class ResultLayout {
     std::string token(std::int64_t id) const;
 
     void print_summary(std::ostream& log) const;
-    std::vector<std::int64_t> closest_to_centroid_ids() const { return closest_ids_; }
 
-  private:
     struct Figure {
         std::string name;
         double value;
         double isotropic;
     };
+    const std::vector<Figure>& figures() const { return figures_; }
+    std::vector<std::int64_t> closest_to_centroid_ids() const { return closest_ids_; }
+
+  private:
     void write_summary(const std::string& path, const Summary& s);
 
     ResultFile& out_;
     const std::vector<std::string>& vocab_;
     std::int64_t outliers_;
+    std::string root_;
     std::vector<Figure> figures_;
     std::vector<std::int64_t> closest_ids_;
     std::vector<std::string> closest_names_;
