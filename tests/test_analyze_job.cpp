@@ -234,6 +234,50 @@ TEST(AnalyzeJob, GeometryStagesMatchNumpyAndFindPlantedTokens) {
     run_python_file("compare_outputs.py", shell_quote(out) + " " + shell_quote(again));
 }
 
+TEST(AnalyzeJob, NullModelsMatchTheoryOnGaussianTablesAndOffsetsMoveTheMeanCosine) {
+    // A Gaussian table N(b, s^2 I): raw cosines average ~ |b|^2 / (d s^2 + |b|^2); centring
+    // (removing ~b) restores the null; the isotropic null of the centred spread and the matched
+    // null (same offset, same spread) bracket the real figures.
+    TempDir dir;
+    const std::string in = dir.file("g.h5"), out = dir.file("o.h5");
+    run_python(R"py(
+import sys, h5py, numpy as np
+rng = np.random.default_rng(int(sys.argv[2]))
+V, d, s = 1200, 32, 1.5
+b = rng.normal(size=d)
+b *= 4.0 / np.linalg.norm(b)
+with h5py.File(sys.argv[1], "w") as f:
+    f["emb"] = (b + s * rng.normal(size=(V, d))).astype("f4")
+)py", shell_quote(in) + " " + std::to_string(test::fresh_seed() % 1000000));
+    const auto r = run_embgeom("analyze --input " + shell_quote(in) + " --dataset emb --output " +
+                               shell_quote(out) + " --backend cpu --center --principal --null isotropic,matched --seed 3");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("departure from the null models"), std::string::npos);
+    run_python(R"py(
+import sys, h5py, numpy as np
+o = h5py.File(sys.argv[1])
+fig = list(o["stats/departure/figure"].asstr()[...])
+val = dict(zip(fig, o["stats/departure/value"][...]))
+iso = dict(zip(fig, o["stats/departure/null_isotropic"][...]))
+mat = dict(zip(fig, o["stats/departure/null_matched"][...]))
+ana = dict(zip(fig, o["stats/departure/analytic_isotropic"][...]))
+d, s, b2 = 32, 1.5, 16.0
+expect = b2 / (d * s * s + b2)
+assert abs(val["mean pairwise cosine"] - expect) < 0.05, (val["mean pairwise cosine"], expect)
+assert abs(val["mean pairwise cosine (centred)"]) < 0.01, val["mean pairwise cosine (centred)"]
+assert abs(iso["mean pairwise cosine"]) < 0.01, iso["mean pairwise cosine"]
+assert abs(mat["mean pairwise cosine"] - val["mean pairwise cosine"]) < 0.03, mat["mean pairwise cosine"]
+assert abs(iso["std of pairwise cosine"] - ana["std of pairwise cosine"]) < 0.01 * 1 + 0.05 * ana["std of pairwise cosine"]
+assert abs(iso["norm relative width (std/mean)"] / ana["norm relative width (std/mean)"] - 1) < 0.1
+assert iso["IsoScore"] > 0.9 and mat["IsoScore"] > 0.9 and val["IsoScore"] > 0.9, (iso["IsoScore"], mat["IsoScore"], val["IsoScore"])
+assert iso["eigenvalues above Marchenko-Pastur edge"] == 0
+assert abs(mat["|centroid| / mean norm"] / val["|centroid| / mean norm"] - 1) < 0.05
+for model in ("isotropic", "matched"):
+    g = o["null/" + model]
+    assert g["norms"].shape == (1200,) and "neighbors" in g and "stats" in g
+)py", shell_quote(out));
+}
+
 TEST(AnalyzeJob, GeometryFlagErrorsAreUsageErrors) {
     TempDir dir;
     const std::string in = dir.file("t.h5");
@@ -243,7 +287,7 @@ TEST(AnalyzeJob, GeometryFlagErrorsAreUsageErrors) {
     for (const char* args : {"--simplex 2", "--simplex 200", "--simplex 4 --simplex-plane 1,2",
                              "--reference-ids 5", "--undertrained --reference-range 5:500",
                              "--undertrained --reference-range x", "--undertrained --reference-regex 'q'",
-                             "--remove-top -1", "--candidate-quantile 1.5"}) {
+                             "--remove-top -1", "--candidate-quantile 1.5", "--null gaussian"}) {
         const auto r = run_embgeom(base + args);
         EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
         EXPECT_FALSE(file_exists(dir.file("o.h5"))) << args;

@@ -89,7 +89,14 @@ void write_principal(const PrincipalDirections& pd, const IsoScoreResult& iso,
     out.write("/principal/rogue_dimensions/top_contribution", contribution);
     out.write("/principal/rogue_dimensions/top_share", share);
     out.set_attribute("/principal/rogue_dimensions", "mean_cosine", rogue.mean_cosine);
+    add_principal_figures(pd, iso, rogue, layout);
+}
 
+}  // namespace
+
+void add_principal_figures(const PrincipalDirections& pd, const IsoScoreResult& iso,
+                           const RogueDimensions& rogue, ResultLayout& layout) {
+    const std::int64_t d = pd.dims;
     // An isotropic Gaussian table: every direction explains 1/d, effective rank ~ d, IsoScore ~ 1.
     const double dd = static_cast<double>(d);
     layout.add_figure("variance explained by PC 1", pd.explained_ratio.empty() ? NAN : pd.explained_ratio[0], 1.0 / dd);
@@ -99,6 +106,8 @@ void write_principal(const PrincipalDirections& pd, const IsoScoreResult& iso,
     if (!rogue.top.empty())
         layout.add_figure("share of mean cosine from top dimension", rogue.top[0].share, 1.0 / dd);
 }
+
+namespace {
 
 void run_all_but_the_top(const AnalyzeConfig& cfg, const GeometryInputs& in,
                          const PrincipalDirections& pd, Backend& backend, ResultFile& out,

@@ -9,6 +9,9 @@
 #include "embgeom/backend.hpp"
 #include "embgeom/config.hpp"
 #include "embgeom/row_source.hpp"
+#include "geometry/isotropy.hpp"
+#include "geometry/principal_directions.hpp"
+#include "geometry/rogue_dimensions.hpp"
 #include "io/result_file.hpp"
 #include "pipeline/result_layout.hpp"
 
@@ -30,6 +33,11 @@ bool any_geometry_stage(const AnalyzeConfig& cfg);
 
 /// Checks the stages' flags (needs V for id ranges). @throws UsageError naming the flag.
 void validate_geometry_config(const AnalyzeConfig& cfg, std::int64_t rows);
+
+/// The headline figures of --principal (spectrum, IsoScore, rogue dimensions), also used for the
+/// null-model runs so that /stats/departure compares like with like.
+void add_principal_figures(const PrincipalDirections& pd, const IsoScoreResult& iso,
+                           const RogueDimensions& rogue, ResultLayout& layout);
 
 /// --simplex K (src/pipeline/simplex_stage.cpp).
 void run_simplex_stage(const AnalyzeConfig& cfg, const GeometryInputs& in, ResultFile& out,
