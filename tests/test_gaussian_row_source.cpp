@@ -27,6 +27,9 @@
 namespace embgeom {
 namespace {
 
+using test::read_doubles;
+using test::write_binary;
+
 using test::fresh_seed;
 using test::run_python;
 using test::TempDir;
@@ -50,21 +53,6 @@ std::vector<float> read_shuffled_blocks(RowSource& src, std::int64_t B, std::mt1
 
 bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-template <class T>
-void write_binary(const std::string& path, const std::vector<T>& v) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(v.data()),
-              static_cast<std::streamsize>(v.size() * sizeof(T)));
-}
-
-std::vector<double> read_doubles(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<double> v(bytes.size() / sizeof(double));
-    std::memcpy(v.data(), bytes.data(), v.size() * sizeof(double));
-    return v;
 }
 
 std::vector<std::string> split_ws(const std::string& s) {

@@ -23,21 +23,8 @@
 namespace embgeom {
 namespace {
 
-template <class T>
-void write_binary(const std::string& path, const std::vector<T>& v) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(v.data()),
-              static_cast<std::streamsize>(v.size() * sizeof(T)));
-}
-
-std::vector<double> read_doubles(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<double> v(bytes.size() / sizeof(double));
-    std::copy(bytes.begin(), bytes.begin() + v.size() * sizeof(double),
-              reinterpret_cast<char*>(v.data()));
-    return v;
-}
+using test::read_doubles;
+using test::write_binary;
 
 std::vector<double> unit_gaussian(std::int64_t d, std::mt19937_64& rng) {
     std::normal_distribution<double> g;

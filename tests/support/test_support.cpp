@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -87,6 +88,13 @@ std::vector<float> random_table(std::int64_t rows, std::int64_t cols, std::uint6
     std::normal_distribution<float> dist(mean, 1.0f);
     std::vector<float> v(static_cast<std::size_t>(rows * cols));
     for (auto& x : v) x = dist(rng);
+    return v;
+}
+
+std::vector<double> read_doubles(const std::string& path) {
+    const std::string bytes = read_text_file(path);
+    std::vector<double> v(bytes.size() / sizeof(double));
+    std::memcpy(v.data(), bytes.data(), v.size() * sizeof(double));
     return v;
 }
 

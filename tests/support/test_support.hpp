@@ -2,6 +2,7 @@
 // Helpers shared by the tests: temporary folders, running the real embgeom binary and Debian's
 // python3 (h5py + numpy, the outside HDF5 client and float64 reference), random tables.
 #include <cstdint>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -51,6 +52,17 @@ std::vector<float> random_table(std::int64_t rows, std::int64_t cols, std::uint6
 
 /// A seed for this test: EMBGEOM_TEST_SEED when set, else random_device; recorded in the output.
 std::uint64_t fresh_seed();
+
+/// Raw bytes of v to path (for handing arrays to numpy's np.fromfile).
+template <class T>
+void write_binary(const std::string& path, const std::vector<T>& v) {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(v.data()),
+              static_cast<std::streamsize>(v.size() * sizeof(T)));
+}
+
+/// A file of raw float64 values (as numpy's tofile writes them).
+std::vector<double> read_doubles(const std::string& path);
 
 bool file_exists(const std::string& path);
 std::string read_text_file(const std::string& path);
