@@ -60,6 +60,16 @@ TEST(AnalyzeJob, MatchesFloat64Reference) {
                                              " --bias bias --vocab vocab --topk 6");
 }
 
+TEST(AnalyzeJob, CslsListsMatchFloat64Reference) {
+    TempDir dir;
+    const std::string in = dir.file("in.h5"), out = dir.file("out.h5");
+    write_random_input(in, 260, 12, test::fresh_seed());
+    const auto r = run_embgeom(analyze_args(in, out) + " --topk 5 --csls --block-rows 64");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    run_python_file("check_csls.py", shell_quote(in) + " emb " + shell_quote(out) + " 5");
+    EXPECT_EQ(run_embgeom(analyze_args(in, dir.file("x.h5")) + " --csls --no-all-pairs").exit_code, 2);
+}
+
 TEST(AnalyzeJob, Float16AndFloat64InputsMatchReference) {
     for (const char* dtype : {"float16", "float64"}) {
         TempDir dir;

@@ -47,6 +47,7 @@ struct AnalyzeConfig {
     std::vector<std::int64_t> simplex_plane;  ///< three token ids spanning the plane (default: first three vertices)
     std::int64_t simplex_directions = 10000;  ///< random directions for the extremeness counts
     std::int64_t corner_tokens = 20;     ///< tokens listed per simplex corner
+    bool csls = false;                   ///< CSLS-adjusted neighbour lists (second pass)
     std::vector<std::string> null_models;  ///< "isotropic", "matched": same pipeline on Gaussian tables
     std::uint64_t seed = 0;              ///< seed of random directions and null tables
 };

@@ -94,6 +94,8 @@ void add_analyze(CLI::App& app, CliState& st) {
                   "random directions for the extremeness counts")->capture_default_str();
     a->add_option("--corner-tokens", c.corner_tokens, "tokens listed per simplex corner")
         ->capture_default_str();
+    a->add_flag("--csls", c.csls, "also neighbour lists by CSLS = 2cos - r_x - r_y (r = mean cosine "
+                                  "to the K nearest), which demotes hubs (/csls)");
     a->add_option("--null", c.null_models, "also run on Gaussian tables of the same shape: "
                                            "isotropic (same total variance) and/or matched (same "
                                            "per-dimension mean and variance) (/null)")

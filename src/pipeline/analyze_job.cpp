@@ -19,6 +19,7 @@
 #include "engine/k_occurrence.hpp"
 #include "io/result_file.hpp"
 #include "io/table_reader.hpp"
+#include "pipeline/csls_stage.hpp"
 #include "pipeline/geometry_stages.hpp"
 #include "pipeline/memory_plan.hpp"
 #include "pipeline/null_models.hpp"
@@ -104,6 +105,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     const std::vector<std::string> vocab = load_vocab(cfg, reader);
     std::vector<double> bias;
     if (cfg.bias_dataset) bias = read_vector(cfg.input, *cfg.bias_dataset, d);
+    if (cfg.csls && !cfg.all_pairs) throw UsageError("--csls needs the all-pairs engine (drop --no-all-pairs)");
     if (cfg.all_pairs && cfg.write_matrix) {
         const double bytes = double(V) * double(V) * (cfg.matrix_dtype == MatrixDtype::kFloat16 ? 2 : 4);
         if (bytes > double(cfg.max_matrix_bytes))
@@ -159,6 +161,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
         report.seconds_all_pairs = seconds_since(t_pairs);
         report.all_pairs_gflops = raw.seconds > 0 ? raw.gflop / raw.seconds : 0.0;
         layout.write_all_pairs("", "", raw, tok.valid, engine::k_occurrence(raw));
+        if (cfg.csls) run_csls(cfg, table.source(), tok.valid, raw, opt, out, layout, log);
         if (cfg.center) {
             opt.center = tok.centroid;
             opt.matrix = nullptr;
@@ -246,6 +249,7 @@ std::string config_to_toml(const AnalyzeConfig& c) {
     list("reference-ids", c.reference_ids, false);
     if (!c.reference_range.empty()) s << "\nreference-range = " << q(c.reference_range);
     if (!c.reference_regex.empty()) s << "\nreference-regex = " << q(c.reference_regex);
+    s << "\ncsls = " << (c.csls ? "true" : "false");
     s << "\ncandidate-quantile = " << c.candidate_quantile << "\nsimplex = " << c.simplex;
     list("simplex-plane", c.simplex_plane, false);
     s << "\nsimplex-directions = " << c.simplex_directions << "\ncorner-tokens = " << c.corner_tokens;
