@@ -16,7 +16,10 @@ import sys
 import tempfile
 import time
 
+import faiss
 import h5py
+
+faiss_version = faiss.__version__
 
 here = os.path.dirname(os.path.abspath(__file__))
 p = argparse.ArgumentParser()
@@ -55,6 +58,8 @@ def run_rss(cmd, env):
 
 
 envs = blas_envs()
+# Debian's python3-faiss (1.7.3, Debian's OpenBLAS), the other FAISS a user here would have.
+debian_faiss = subprocess.run(["/usr/bin/python3", "-c", "import faiss, h5py"], capture_output=True).returncode == 0
 print(f"# embgeom CPU benchmark — {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
 sgemm_rate = {}
 for name, env in envs.items():
@@ -84,6 +89,10 @@ with tempfile.TemporaryDirectory() as tmp:
             wall, rss, out, _ = run_rss([sys.executable, os.path.join(here, "peers", "faiss_knn.py"), table,
                                          "/embeddings", str(a.topk)], env)
             result.setdefault("faiss", []).append((float(out), rss, name))
+            if debian_faiss:
+                wall, rss, out, _ = run_rss(["/usr/bin/python3", os.path.join(here, "peers", "faiss_knn.py"), table,
+                                             "/embeddings", str(a.topk)], env)
+                result.setdefault("faiss_debian", []).append((float(out), rss, name))
             if not a.skip_numpy:
                 wall, rss, out, _ = run_rss([sys.executable, os.path.join(here, "peers", "numpy_allpairs.py"),
                                              table, "/embeddings", str(a.topk)], env)
@@ -94,7 +103,10 @@ with tempfile.TemporaryDirectory() as tmp:
         print("| contender | best time (s) | BLAS config | peak RSS (MiB) | time / FAISS search |")
         print("|---|---|---|---|---|")
         print(f"| embgeom analyze (whole job) | {e[0]:.2f} | {e[2]} | {e[1] / 2**20:.0f} | {e[0] / best['faiss'][0]:.2f} |")
-        print(f"| FAISS IndexFlatIP search alone (k={a.topk + 1}) | {best['faiss'][0]:.2f} | {best['faiss'][2]} | {best['faiss'][1] / 2**20:.0f} | 1.00 |")
+        print(f"| FAISS {faiss_version} IndexFlatIP search alone (k={a.topk + 1}) | {best['faiss'][0]:.2f} | {best['faiss'][2]} | {best['faiss'][1] / 2**20:.0f} | 1.00 |")
+        if "faiss_debian" in best:
+            f = best["faiss_debian"]
+            print(f"| FAISS 1.7.3 (Debian python3-faiss) search alone | {f[0]:.2f} | {f[2]} | {f[1] / 2**20:.0f} | {f[0] / best['faiss'][0]:.2f} |")
         if "numpy" in best:
             n = best["numpy"]
             print(f"| numpy blockwise (top-k, histogram, row means) | {n[0]:.2f} | {n[2]} | {n[1] / 2**20:.0f} | {n[0] / best['faiss'][0]:.2f} |")
