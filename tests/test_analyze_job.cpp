@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "support/test_support.hpp"
 
 namespace embgeom {
@@ -125,6 +127,38 @@ assert np.isnan(M[~both]).all()
 assert np.array_equal(M, M.T, equal_nan=True)
 )", shell_quote(in) + " " + shell_quote(out) + " " + dtype);
     }
+}
+
+TEST(AnalyzeJob, PeakMemoryFollowsTheBudget) {
+    // The same job with a generous and a tight --memory-budget: the tight one streams row blocks
+    // and its peak RSS stays within the budget plus the fixed cost of the process (code,
+    // libraries, HDF5), measured on a tiny table in the same run.
+    TempDir dir;
+    const std::string tiny = dir.file("tiny.h5"), big = dir.file("big.h5");
+    ASSERT_EQ(run_embgeom("synth --rows 500 --dim 8 --output " + shell_quote(tiny)).exit_code, 0);
+    ASSERT_EQ(run_embgeom("synth --rows 20000 --dim 256 --output " + shell_quote(big)).exit_code, 0);
+    const auto r = run_python(R"py(
+import resource, subprocess, sys
+binary, tiny, big, out = sys.argv[1:5]
+def peak_kib(args):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run([binary, "analyze", "--dataset", "/embeddings", "--output", out, "--backend", "cpu"] + args,
+                   check=True, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return after, before
+base, _ = peak_kib(["--input", tiny])
+tight, _ = peak_kib(["--input", big, "--memory-budget", "8M"])
+loose, _ = peak_kib(["--input", big, "--memory-budget", "4G"])
+print(base, tight, loose)
+)py", shell_quote(EMBGEOM_BINARY) + " " + shell_quote(tiny) + " " + shell_quote(big) + " " +
+          shell_quote(dir.file("o.h5")));
+    std::istringstream in(r.out);
+    long base = 0, tight = 0, loose = 0;
+    in >> base >> tight >> loose;
+    ASSERT_GT(base, 0) << r.out;
+    // ru_maxrss of RUSAGE_CHILDREN is the largest child so far: run order tiny, tight, loose.
+    EXPECT_LE(tight, base + 8 * 1024 + 8 * 1024) << "tight budget: " << tight << " KiB, base " << base;
+    EXPECT_GT(loose, base + 30 * 1024) << "the 20 MiB table held twice (raw + normalised) with a loose budget";
 }
 
 TEST(AnalyzeJob, OutputIsAtomicAndEarlierResultSurvivesFailure) {

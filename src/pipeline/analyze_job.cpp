@@ -149,8 +149,9 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     opt.dup_threshold = cfg.dup_threshold;
     opt.max_dup_pairs = cfg.max_dup_pairs;
     opt.block_rows = cfg.block_rows;
-    opt.memory_budget = budget > table.bytes_held() + (64ull << 20) ? budget - table.bytes_held()
-                                                                     : (64ull << 20);
+    // What the cached table leaves of the budget; a budget below the engine's smallest plan
+    // (two grid tiles of rows plus the neighbour lists) runs that plan.
+    opt.memory_budget = budget > table.bytes_held() ? budget - table.bytes_held() : 1;
     if (cfg.all_pairs) {
         std::unique_ptr<MatrixSink> sink;
         if (cfg.write_matrix)
