@@ -12,13 +12,17 @@
 // marks, in bitmasks, the values passing the row-side filter (the row's K-th best, or the
 // duplicate threshold) and the column-side filters (each column row's K-th best), computes the
 // histogram bins (scattered into per-thread int32 counters) and adds cos^2 in fixed point. The
-// scalar insertion code then visits only the marked columns (a few per row on average).
+// insertion code then visits only the marked columns (about 1% of the values, yet as much time
+// as the scan when insertions were a branchy shift loop missing the cache on every list: see
+// fold_lists.hpp for the list layout and the AVX-512 insertion used where the CPU has it).
 //
 // Determinism without write conflicts: all candidates go to per-thread partial lists covering the
 // rows of the current block pair, pre-filtered by the global lists' thresholds (read-only during
-// the pair); after the pair the partial lists are merged into the global ones, parallel over rows.
-// Top-K under a total order, integer histograms, fixed-point sums and (i, j)-sorted duplicates do
-// not depend on which thread saw what, so results are bit-identical for any schedule.
+// the pair) and by thresholds the threads share (each a K-th best some thread has found, so a
+// candidate below it cannot be in the final list); after the pair the partial lists are merged
+// into the global ones, parallel over rows. Top-K under a total order, integer histograms,
+// fixed-point sums and (i, j)-sorted duplicates do not depend on which thread saw what, so
+// results are bit-identical for any schedule.
 #include "cpu/cpu_all_pairs.hpp"
 
 #include <cblas.h>
@@ -38,6 +42,7 @@
 #include <memory>
 #include <string>
 
+#include "cpu/fold_lists.hpp"
 #include "embgeom/errors.hpp"
 #include "embgeom/histogram_binning.hpp"
 #include "engine/duplicate_list.hpp"
@@ -60,17 +65,19 @@ __extension__ typedef __int128 Int128;
 constexpr int kHistCopies = 4;                    // independent counters hide store forwarding
 constexpr std::int64_t kHistFlushAt = 1ll << 30;  // int32 sub-histograms flushed before overflow
 
-/// 64-byte aligned, zero-initialised float buffer.
+/// 64-byte aligned float buffer, zero-initialised unless asked not to be (the normalised table
+/// is written row by row by the loader, in parallel, which also spreads its page faults over the
+/// threads: zeroing it first, in one thread, took about 2% of the all-pairs time at 30522 x 384).
 class AlignedFloats {
   public:
     AlignedFloats() = default;
-    explicit AlignedFloats(std::size_t n) : size_(n) {
+    explicit AlignedFloats(std::size_t n, bool zero = true) : size_(n) {
         const std::size_t bytes = std::max<std::size_t>(64, (n * sizeof(float) + 63) / 64 * 64);
         void* p = std::aligned_alloc(64, bytes);
         if (!p)
             throw ResourceError("cpu all-pairs: out of memory (" + std::to_string(bytes) +
                                 " bytes)");
-        std::memset(p, 0, bytes);
+        if (zero) std::memset(p, 0, bytes);
         ptr_.reset(static_cast<float*>(p));
     }
     float* data() const { return ptr_.get(); }
@@ -84,16 +91,8 @@ class AlignedFloats {
     std::size_t size_ = 0;
 };
 
-struct FoldParams {
-    std::int64_t grid = 0;
-    int bins = 0;
-    float hist_scale = 0.0f;
-    float dup_min = 0.0f;  ///< smallest float >= dup_threshold
-    bool row_sums = false;
-};
-
 struct ThreadState {
-    TopKLists lists;         ///< partial lists of the local rows of the current block pair
+    cpu::FoldLists lists;    ///< partial lists of the local rows of the current block pair
     std::vector<float> thr;  ///< per local row: max(global K-th best, partial K-th best)
     std::vector<std::int32_t> hist32;  ///< kHistCopies x bins
     std::int64_t hist32_count = 0;
@@ -175,21 +174,55 @@ std::int64_t scan_row(const float* c, const float* tcol, std::int64_t len, float
     return total;
 }
 
+struct FoldParams {
+    std::int64_t grid = 0;
+    int bins = 0;
+    float hist_scale = 0.0f;
+    float dup_min = 0.0f;  ///< smallest float >= dup_threshold
+    bool row_sums = false;
+};
+
+/// How the fold inserts into its partial lists: FoldLists::offer, or its AVX-512 form.
+struct ScalarInsert {
+    static bool offer(cpu::FoldLists& lists, std::int64_t r, float sim, std::int32_t index,
+                      float* threshold) {
+        return lists.offer(r, sim, index, threshold);
+    }
+};
+
+#if defined(EMBGEOM_FOLD_AVX512)
+/// Needs an AVX-512 CPU and k <= FoldLists::kVectorSlots.
+struct Avx512Insert {
+    EMBGEOM_FOLD_AVX512_TARGET static bool offer(cpu::FoldLists& lists, std::int64_t r, float sim,
+                                                 std::int32_t index, float* threshold) {
+        return lists.offer_avx512(r, sim, index, threshold);
+    }
+};
+#endif
+
 /// Folds one computed G x G tile (rows of grid tile gi against rows of gj) into the thread's
-/// state. li / lj: local row index of the first row of gi / gj in the partial lists.
-void fold_tile(const float* C, std::int64_t mi, std::int64_t mj, bool diag, std::int64_t row0,
-               std::int64_t col0, std::int64_t li, std::int64_t lj, ThreadState& ts,
-               const FoldParams& fp) {
+/// state. row0 / col0: first (compacted) row of gi / gj; li / lj: its local row in the partial
+/// lists. Always inlined into one function per insertion kind (below), so that the AVX-512
+/// insertion is inlined too.
+template <class Insert>
+inline __attribute__((always_inline)) void fold_tile_impl(const float* C, std::int64_t mi,
+                                                          std::int64_t mj, bool diag,
+                                                          std::int64_t row0, std::int64_t col0,
+                                                          std::int64_t li, std::int64_t lj,
+                                                          ThreadState& ts, const FoldParams& fp) {
     const std::int64_t G = fp.grid;
     float* const thr = ts.thr.data();
-    std::int32_t* const bins = ts.bin_scratch.data();
     std::uint64_t* const rbits = ts.row_bits.data();
     std::uint64_t* const cbits = ts.col_bits.data();
+    std::int32_t* const bins = ts.bin_scratch.data();
     std::int32_t* const h0 = ts.hist32.data();
     std::int32_t* const h1 = h0 + fp.bins;
     std::int32_t* const h2 = h1 + fp.bins;
     std::int32_t* const h3 = h2 + fp.bins;
     Int128 cos_sq = 0;
+    // The column-side insertions go to the lists of all mj columns, a few each per tile: fetch
+    // those records now rather than miss on them one insertion at a time.
+    ts.lists.prefetch(lj, mj);
 
     for (std::int64_t r = 0; r < mi; ++r) {
         const std::int64_t q0 = diag ? r + 1 : 0;  // diagonal tiles: upper triangle only
@@ -219,15 +252,17 @@ void fold_tile(const float* C, std::int64_t mi, std::int64_t mj, bool diag, std:
                 const float v = c[p];
                 if (v >= fp.dup_min) ts.dups.add(row0 + r, col0 + q0 + p, v);
                 // thr[lr] rises as this row's list fills: test again.
-                if (v >= thr[lr] && ts.lists.offer(lr, v, col0 + q0 + p))
-                    thr[lr] = std::max(thr[lr], ts.lists.threshold(lr));
+                float t;
+                if (v >= thr[lr] &&
+                    Insert::offer(ts.lists, lr, v, static_cast<std::int32_t>(lj + q0 + p), &t))
+                    thr[lr] = std::max(thr[lr], t);
             }
             // Each column occurs once per row, so its bit is still exact here.
             for (std::uint64_t m = cbits[w]; m != 0; m &= m - 1) {
                 const std::int64_t p = w * 64 + __builtin_ctzll(m);
-                const std::int64_t lc = lj + q0 + p;
-                if (ts.lists.offer(lc, c[p], row0 + r))
-                    tcol[p] = std::max(tcol[p], ts.lists.threshold(lc));
+                float t;
+                if (Insert::offer(ts.lists, lj + q0 + p, c[p], static_cast<std::int32_t>(lr), &t))
+                    tcol[p] = std::max(tcol[p], t);
             }
         }
         if (fp.row_sums) {
@@ -245,6 +280,56 @@ void fold_tile(const float* C, std::int64_t mi, std::int64_t mj, bool diag, std:
     if (ts.hist32_count >= kHistFlushAt) ts.flush_hist();
 }
 
+using FoldTileFn = void (*)(const float* C, std::int64_t mi, std::int64_t mj, bool diag,
+                            std::int64_t row0, std::int64_t col0, std::int64_t li, std::int64_t lj,
+                            ThreadState& ts, const FoldParams& fp);
+
+void fold_tile_scalar_insert(const float* C, std::int64_t mi, std::int64_t mj, bool diag,
+                             std::int64_t row0, std::int64_t col0, std::int64_t li, std::int64_t lj,
+                             ThreadState& ts, const FoldParams& fp) {
+    fold_tile_impl<ScalarInsert>(C, mi, mj, diag, row0, col0, li, lj, ts, fp);
+}
+
+#if defined(EMBGEOM_FOLD_AVX512)
+EMBGEOM_FOLD_AVX512_TARGET void fold_tile_avx512(const float* C, std::int64_t mi, std::int64_t mj,
+                                                 bool diag, std::int64_t row0, std::int64_t col0,
+                                                 std::int64_t li, std::int64_t lj, ThreadState& ts,
+                                                 const FoldParams& fp) {
+    fold_tile_impl<Avx512Insert>(C, mi, mj, diag, row0, col0, li, lj, ts, fp);
+}
+#endif
+
+/// The fold for this CPU and list length k.
+FoldTileFn pick_fold_tile(std::int64_t k) {
+#if defined(EMBGEOM_FOLD_AVX512)
+    __builtin_cpu_init();
+    if (k <= cpu::FoldLists::kVectorSlots && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+        return fold_tile_avx512;
+#endif
+    return fold_tile_scalar_insert;
+}
+
+/// Thresholds shared by the threads during a block pair: per local row, the highest list
+/// threshold any thread has published. Each is the K-th best of K real candidates of that row
+/// (or the global threshold), so a candidate below it cannot be in the row's final list and every
+/// thread may skip it; which thread saw what still does not change the result. Threads read them
+/// when they start a tile and publish after it, so sharing costs two passes over the tile's rows.
+void take_shared(const std::atomic<float>* shared, float* thr, std::int64_t l0, std::int64_t n) {
+    for (std::int64_t l = l0; l < l0 + n; ++l)
+        thr[l] = std::max(thr[l], shared[l].load(std::memory_order_relaxed));
+}
+
+void publish_shared(std::atomic<float>* shared, const float* thr, std::int64_t l0, std::int64_t n) {
+    for (std::int64_t l = l0; l < l0 + n; ++l) {
+        float cur = shared[l].load(std::memory_order_relaxed);
+        while (cur < thr[l] &&
+               !shared[l].compare_exchange_weak(cur, thr[l], std::memory_order_relaxed)) {
+        }
+    }
+}
+
 /// Where each valid row came from, and the original-row extent of each grid tile (used to hand
 /// tiles to a MatrixSink: extents partition [0, V), invalid rows go with the tile before them).
 struct RowMap {
@@ -259,12 +344,28 @@ struct RowMap {
     }
 };
 
-/// Reads valid rows [range) of the compacted space, normalises them into dst (ld d). Rows are read
-/// in original order through a staging buffer of `stage_rows` rows; invalid rows in between are
-/// read and dropped.
+/// s[k] += rows[r][k] for r ascending: threads own column slices, so the float64 sums follow row
+/// order whatever the block size or thread count.
+void add_rows_to_sum(const float* rows, std::int64_t count, std::int64_t d, double* s,
+                     int threads) {
+#pragma omp parallel num_threads(threads)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const std::int64_t k0 = d * t / nt, k1 = d * (t + 1) / nt;
+        for (std::int64_t r = 0; r < count; ++r) {
+            const float* x = rows + r * d;
+            for (std::int64_t k = k0; k < k1; ++k) s[k] += x[k];
+        }
+    }
+}
+
+/// Reads valid rows [range) of the compacted space, normalises them into dst (ld d) and, when sum
+/// is given, adds them to it (add_rows_to_sum, staging buffer by staging buffer while the rows
+/// are still in cache). Rows are read in original order through a staging buffer of `stage_rows`
+/// rows; invalid rows in between are read and dropped.
 void load_rows(RowSource& source, const RowMap& map, RowRange range, const double* center,
                std::int64_t d, std::int64_t stage_rows, std::vector<float>& staging, int threads,
-               float* dst, std::uint8_t* zero_row) {
+               float* dst, std::uint8_t* zero_row, double* sum) {
     std::int64_t c = range.begin;
     staging.resize(static_cast<std::size_t>(stage_rows * std::max<std::int64_t>(d, 1)));
     while (c < range.end) {
@@ -284,22 +385,8 @@ void load_rows(RowSource& source, const RowMap& map, RowRange range, const doubl
         if (bad >= 0)
             throw ResourceError("cpu all-pairs: row " + std::to_string(bad) + " of " +
                                 source.describe() + " is marked valid but holds non-finite values");
+        if (sum) add_rows_to_sum(dst + (c - range.begin) * d, c1 - c, d, sum, threads);
         c = c1;
-    }
-}
-
-/// s[k] += rows[r][k] for r ascending: threads own column slices, so the float64 sums follow row
-/// order whatever the block size or thread count.
-void add_rows_to_sum(const float* rows, std::int64_t count, std::int64_t d, double* s,
-                     int threads) {
-#pragma omp parallel num_threads(threads)
-    {
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        const std::int64_t k0 = d * t / nt, k1 = d * (t + 1) / nt;
-        for (std::int64_t r = 0; r < count; ++r) {
-            const float* x = rows + r * d;
-            for (std::int64_t k = k0; k < k1; ++k) s[k] += x[k];
-        }
     }
 }
 
@@ -377,6 +464,7 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
     fp.hist_scale = 0.5f * static_cast<float>(opt.hist_bins);
     fp.dup_min = smallest_float_at_least(opt.dup_threshold);
     fp.row_sums = opt.accumulate_row_sums;
+    const FoldTileFn fold_tile = pick_fold_tile(K);
 
     TopKLists global(n, K);
     std::vector<double> sum(static_cast<std::size_t>(d), 0.0);
@@ -385,7 +473,7 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
 
     std::vector<ThreadState> states(static_cast<std::size_t>(T));
     for (auto& ts : states) {
-        ts.lists = TopKLists(0, K);
+        ts.lists = cpu::FoldLists(K);
         ts.hist32.assign(static_cast<std::size_t>(kHistCopies * fp.bins), 0);
         ts.hist.assign(static_cast<std::size_t>(fp.bins), 0);
         if (fp.row_sums) ts.row_sum.assign(static_cast<std::size_t>(n), 0);
@@ -400,16 +488,18 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
     AlignedFloats table, buf_i, buf_j;
     std::vector<float> staging;
     if (plan.resident) {
-        table = AlignedFloats(static_cast<std::size_t>(plan.grid_tiles * G * d));
-        load_rows(source, map, {0, n}, center, d, G, staging, T, table.data(), zero_row.data());
-        add_rows_to_sum(table.data(), n, d, sum.data(), T);
+        table = AlignedFloats(static_cast<std::size_t>(plan.grid_tiles * G * d), false);
+        load_rows(source, map, {0, n}, center, d, G, staging, T, table.data(), zero_row.data(),
+                  sum.data());
+        std::fill(table.data() + n * d, table.data() + plan.grid_tiles * G * d, 0.0f);
     } else {
-        buf_i = AlignedFloats(static_cast<std::size_t>(B * d));
-        buf_j = AlignedFloats(static_cast<std::size_t>(B * d));
+        buf_i = AlignedFloats(static_cast<std::size_t>(B * d), false);
+        buf_j = AlignedFloats(static_cast<std::size_t>(B * d), false);
     }
-    const auto load_block = [&](std::int64_t b, float* dst) {
+    // Fills all B rows of dst (the last block zero-padded); sum: see load_rows.
+    const auto load_block = [&](std::int64_t b, float* dst, double* sum_or_null) {
         const RowRange r = plan.block(b);
-        load_rows(source, map, r, center, d, G, staging, T, dst, zero_row.data());
+        load_rows(source, map, r, center, d, G, staging, T, dst, zero_row.data(), sum_or_null);
         std::fill(dst + r.size() * d, dst + B * d, 0.0f);  // zero padding of the last block
     };
     const auto compute_row_means = [&](RowRange r, const float* rows) {
@@ -426,6 +516,12 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
         if (!failure) failure = std::current_exception();
         stop.store(true);
     };
+    std::int64_t max_local = 0;
+    for (const BlockPair& bp : plan.block_pairs)
+        max_local = std::max(
+            max_local, plan.block(bp.i).size() + (bp.i == bp.j ? 0 : plan.block(bp.j).size()));
+    std::unique_ptr<std::atomic<float>[]> shared_thr(
+        new std::atomic<float>[static_cast<std::size_t>(max_local)]);
     std::int64_t gemm_calls = 0;
     std::int64_t loaded_i = -1;
     for (std::size_t pi = 0; pi < plan.block_pairs.size(); ++pi) {
@@ -437,16 +533,13 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
             xi = table.data() + ri.begin * d;
             xj = table.data() + rj.begin * d;
         } else {
+            // The first pass (I = 0) streams every block in row order: accumulate S there.
+            double* const sum_pass0 = bp.i == 0 ? sum.data() : nullptr;
             if (loaded_i != bp.i) {
-                load_block(bp.i, buf_i.data());
+                load_block(bp.i, buf_i.data(), sum_pass0);
                 loaded_i = bp.i;
-                if (bp.i == 0) add_rows_to_sum(buf_i.data(), ri.size(), d, sum.data(), T);
             }
-            if (bp.j != bp.i) {
-                load_block(bp.j, buf_j.data());
-                // The first pass (I = 0) streams every block in row order: accumulate S there.
-                if (bp.i == 0) add_rows_to_sum(buf_j.data(), rj.size(), d, sum.data(), T);
-            }
+            if (bp.j != bp.i) load_block(bp.j, buf_j.data(), sum_pass0);
             xi = buf_i.data();
             xj = bp.j == bp.i ? buf_i.data() : buf_j.data();
         }
@@ -469,6 +562,10 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
             ts.lists.reset(n_local);
             ts.thr.resize(static_cast<std::size_t>(n_local));
             for (std::int64_t l = 0; l < n_local; ++l) ts.thr[l] = global.threshold(global_row(l));
+#pragma omp for schedule(static)
+            for (std::int64_t l = 0; l < n_local; ++l)
+                shared_thr[l].store(ts.thr[l], std::memory_order_relaxed);
+                // Implicit barrier: shared_thr is set before any tile reads it.
 
 #pragma omp for schedule(dynamic, 1)
             for (std::size_t ti = 0; ti < tiles.size(); ++ti) {
@@ -487,8 +584,12 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
                     }
                     const std::int64_t li = t.gi * G - ri.begin;
                     const std::int64_t lj = (same ? 0 : ri.size()) + t.gj * G - rj.begin;
+                    take_shared(shared_thr.get(), ts.thr.data(), li, gi.size());
+                    if (lj != li) take_shared(shared_thr.get(), ts.thr.data(), lj, gj.size());
                     fold_tile(C, gi.size(), gj.size(), t.gi == t.gj, gi.begin, gj.begin, li, lj, ts,
                               fp);
+                    publish_shared(shared_thr.get(), ts.thr.data(), li, gi.size());
+                    if (lj != li) publish_shared(shared_thr.get(), ts.thr.data(), lj, gj.size());
                     if (opt.matrix) {
                         // Exceptions must not leave a critical region: caught inside it.
 #pragma omp critical(embgeom_matrix_sink)
@@ -505,9 +606,17 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
             // Implicit barrier: every partial list is complete. Rows are disjoint: no conflicts.
             const int team = omp_get_num_threads();
 #pragma omp for schedule(static)
-            for (std::int64_t l = 0; l < n_local; ++l)
-                for (int o = 0; o < team; ++o)
-                    global.merge_row(global_row(l), states[static_cast<std::size_t>(o)].lists, l);
+            for (std::int64_t l = 0; l < n_local; ++l) {
+                const std::int64_t g = global_row(l);
+                for (int o = 0; o < team; ++o) {
+                    const cpu::FoldLists& part = states[static_cast<std::size_t>(o)].lists;
+                    const float* sim = part.sims(l);
+                    const std::int32_t* index = part.indices(l);
+                    // Best first: once one does not enter, none of the rest can.
+                    for (std::int64_t p = 0; p < K && index[p] != cpu::FoldLists::kEmpty; ++p)
+                        if (!global.offer(g, sim[p], global_row(index[p]))) break;
+                }
+            }
             ts.flush_hist();
         }
         if (failure) std::rethrow_exception(failure);
