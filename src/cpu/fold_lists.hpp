@@ -6,10 +6,12 @@
 //  - indices are int32 *local* row indices of the current block pair. Local order is global order
 //    (the rows of block I precede those of block J), so ties break the same way; the merge into
 //    the global lists maps them back.
-//  - each list is one 64-byte aligned record, similarities then indices, each padded to a
-//    multiple of 16 slots: a list of up to 16 slots is two cache lines instead of the three or
-//    four a [rows, k] float array plus an int64 array touch. Column-side insertions land on 512
-//    different lists per tile, so lines per list is what their cache misses scale with.
+//  - each list is one record, similarities then indices, k rounded up to a power of two slots
+//    (to a multiple of 16 above 16) and aligned to its size: a list of up to 16 slots spans one
+//    or two cache lines instead of the three or four that a [rows, k] float array plus an int64
+//    array touch. Column-side insertions land on 512 different lists per tile, so lines per list
+//    is what their cache misses scale with. A record takes 8 bytes per slot (TopKLists: 12 per
+//    slot), so at most 128 bytes for k = 9..16.
 //  - besides the scalar insertion there is a branch-free AVX-512 one for k <= 16: the branchy
 //    shift loop mispredicts on nearly every insertion, and most candidates that pass the fold's
 //    filter are inserted.
@@ -36,8 +38,7 @@ class FoldLists {
     static constexpr std::int32_t kEmpty = std::numeric_limits<std::int32_t>::max();
     static constexpr int kVectorSlots = 16;  ///< longest list offer_avx512 handles
 
-    explicit FoldLists(std::int64_t k = 1)
-        : k_(k), slots_((k + kVectorSlots - 1) / kVectorSlots * kVectorSlots) {}
+    explicit FoldLists(std::int64_t k = 1) : k_(k), slots_(slots_for(k)) {}
 
     std::int64_t k() const { return k_; }
 
@@ -47,7 +48,7 @@ class FoldLists {
             throw ResourceError("cpu all-pairs: more than 2^31 rows in one block pair");
         const std::size_t bytes = static_cast<std::size_t>(rows) * record_bytes();
         if (bytes > capacity_) {
-            void* p = std::aligned_alloc(64, std::max<std::size_t>(64, bytes));
+            void* p = std::aligned_alloc(64, std::max<std::size_t>(64, (bytes + 63) / 64 * 64));
             if (!p)
                 throw ResourceError("cpu all-pairs: out of memory (" + std::to_string(bytes) +
                                     " bytes)");
@@ -113,8 +114,12 @@ class FoldLists {
                                                  float* threshold) {
         float* s = sims(r);
         std::int32_t* x = indices(r);
-        const __m512 vs = _mm512_load_ps(s);
-        const __m512i vx = _mm512_load_si512(x);
+        // A record of fewer than 16 slots is read and written under a mask (lanes past it load 0
+        // and are neither compared nor stored); full records without one, which measured faster.
+        const bool full = slots_ == kVectorSlots;
+        const __mmask16 slots = static_cast<__mmask16>((1u << slots_) - 1);
+        const __m512 vs = full ? _mm512_load_ps(s) : _mm512_maskz_loadu_ps(slots, s);
+        const __m512i vx = full ? _mm512_load_si512(x) : _mm512_maskz_loadu_epi32(slots, x);
         const __m512 cs = _mm512_set1_ps(sim);
         const __m512i cx = _mm512_set1_epi32(index);
         const __mmask16 live = static_cast<__mmask16>((1u << k_) - 1);
@@ -131,8 +136,13 @@ class FoldLists {
             _mm512_mask_mov_ps(_mm512_mask_permutexvar_ps(vs, below, prev, vs), at, cs);
         const __m512i nx =
             _mm512_mask_mov_epi32(_mm512_mask_permutexvar_epi32(vx, below, prev, vx), at, cx);
-        _mm512_store_ps(s, ns);
-        _mm512_store_si512(x, nx);
+        if (full) {
+            _mm512_store_ps(s, ns);
+            _mm512_store_si512(x, nx);
+        } else {
+            _mm512_mask_storeu_ps(s, slots, ns);
+            _mm512_mask_storeu_epi32(x, slots, nx);
+        }
         // From the register rather than reloading the line just stored.
         *threshold = _mm512_cvtss_f32(
             _mm512_permutexvar_ps(_mm512_set1_epi32(static_cast<int>(k_ - 1)), ns));
@@ -142,6 +152,12 @@ class FoldLists {
 #endif
 
   private:
+    static std::int64_t slots_for(std::int64_t k) {
+        if (k > kVectorSlots) return (k + kVectorSlots - 1) / kVectorSlots * kVectorSlots;
+        std::int64_t s = 1;
+        while (s < k) s *= 2;
+        return s;
+    }
     static bool ranks_before(float sa, std::int32_t ia, float sb, std::int32_t ib) {
         return sa > sb || (sa == sb && ia < ib);
     }
@@ -156,7 +172,7 @@ class FoldLists {
         void operator()(char* p) const noexcept { std::free(p); }
     };
     std::int64_t k_ = 1;
-    std::int64_t slots_ = kVectorSlots;
+    std::int64_t slots_ = 1;
     std::unique_ptr<char, Free> data_;
     std::size_t capacity_ = 0;
 };
