@@ -91,9 +91,17 @@ class AlignedFloats {
     std::size_t size_ = 0;
 };
 
+struct FoldParams {
+    std::int64_t grid = 0;
+    int bins = 0;
+    float hist_scale = 0.0f;
+    float dup_min = 0.0f;  ///< smallest float >= dup_threshold
+    bool row_sums = false;
+};
+
 struct ThreadState {
     cpu::FoldLists lists;    ///< partial lists of the local rows of the current block pair
-    std::vector<float> thr;  ///< per local row: max(global K-th best, partial K-th best)
+    std::vector<float> thr;  ///< per local row: max(global, partial and shared K-th bests)
     std::vector<std::int32_t> hist32;  ///< kHistCopies x bins
     std::int64_t hist32_count = 0;
     std::vector<std::int64_t> hist;
@@ -173,14 +181,6 @@ std::int64_t scan_row(const float* c, const float* tcol, std::int64_t len, float
     }
     return total;
 }
-
-struct FoldParams {
-    std::int64_t grid = 0;
-    int bins = 0;
-    float hist_scale = 0.0f;
-    float dup_min = 0.0f;  ///< smallest float >= dup_threshold
-    bool row_sums = false;
-};
 
 /// How the fold inserts into its partial lists: FoldLists::offer, or its AVX-512 form.
 struct ScalarInsert {

@@ -6,11 +6,11 @@
 //  - indices are int32 *local* row indices of the current block pair. Local order is global order
 //    (the rows of block I precede those of block J), so ties break the same way; the merge into
 //    the global lists maps them back.
-//  - each list is one record, similarities then indices, k rounded up to a power of two slots
-//    (to a multiple of 16 above 16) and aligned to its size: a list of up to 16 slots spans one
-//    or two cache lines instead of the three or four that a [rows, k] float array plus an int64
-//    array touch. Column-side insertions land on 512 different lists per tile, so lines per list
-//    is what their cache misses scale with. A record takes 8 bytes per slot (TopKLists: 12 per
+//  - each list is one record, similarities then indices, of k rounded up to a power of two slots
+//    (to a multiple of 16 above 16), in a 64-byte aligned array: a list of up to 16 slots spans
+//    one or two cache lines instead of the three or four that a [rows, k] float array plus an
+//    int64 array touch. Column-side insertions land on 512 different lists per tile, so lines per
+//    list is what their cache misses scale with. A record takes 8 bytes per slot (TopKLists: 12 per
 //    slot), so at most 128 bytes for k = 9..16.
 //  - besides the scalar insertion there is a branch-free AVX-512 one for k <= 16: the branchy
 //    shift loop mispredicts on nearly every insertion, and most candidates that pass the fold's
@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <memory>
 #include <string>
