@@ -4,6 +4,7 @@
 
 #include "cli/cli.hpp"
 #include "cpu/blas_runtime.hpp"
+#include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
 #include "support/test_support.hpp"
 
@@ -153,6 +154,23 @@ TEST(BlasKernels, ForcesTheWidestKernelsOnlyWhenOpenBlasRunsNarrowerOnes) {
     EXPECT_EQ(coretype_to_force("Prescott", false, true), "Haswell");
     EXPECT_EQ(coretype_to_force("Zen", false, true), "");
     EXPECT_EQ(coretype_to_force("Prescott", false, false), "");
+}
+
+TEST(CliBinary, BackendCudaWithoutAGpuFailsClearlyAndAutoFallsBack) {
+    if (cuda_device_count() > 0) GTEST_SKIP() << "a usable GPU is present: this checks the GPU-less case";
+    TempDir dir;
+    const std::string table = dir.file("t.h5"), out = dir.file("o.h5");
+    ASSERT_EQ(run_embgeom("synth --rows 50 --dim 8 --output " + shell_quote(table)).exit_code, 0);
+    const std::string job = "analyze --input " + shell_quote(table) + " --dataset /embeddings --output " + shell_quote(out);
+    auto r = run_embgeom(job + " --backend cuda");
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find("CUDA"), std::string::npos) << r.err;
+    EXPECT_FALSE(test::file_exists(out));
+    r = run_embgeom(job + " --backend auto");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("running on the CPU backend"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("backend: cpu"), std::string::npos) << r.out;
 }
 
 TEST(CliBinary, UsageErrorsExitTwoWithOneLine) {
