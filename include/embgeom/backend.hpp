@@ -2,6 +2,7 @@
 // The compute interface the driver talks to. The driver streams row blocks and never knows which
 // backend runs; CPU and CUDA implement the same calls and must give the same answers.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,9 @@ struct AllPairsOptions {
     bool accumulate_row_sums = false;     ///< also sum cosines per row in the tiled pass (tests)
     std::optional<std::vector<double>> center;  ///< [d] subtracted from every row before normalising
     MatrixSink* matrix = nullptr;         ///< optional receiver of every tile
+    /// Optional: called from the calling thread (OpenMP thread 0 on the CPU) as tiles complete,
+    /// with the tiles done and the total, so long runs can report progress. Must not throw.
+    std::function<void(std::int64_t done, std::int64_t total)> progress;
 };
 
 struct AllPairsResult {

@@ -524,6 +524,13 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
         new std::atomic<float>[static_cast<std::size_t>(max_local)]);
     std::int64_t gemm_calls = 0;
     std::int64_t loaded_i = -1;
+    // Progress in grid tiles (one block pair can be the whole run): reported by thread 0, the
+    // calling thread, as tiles complete on any thread.
+    std::int64_t total_tiles = 0;
+    if (opt.progress)
+        for (const BlockPair& bp : plan.block_pairs)
+            total_tiles += static_cast<std::int64_t>(plan.grid_tiles_of(bp).size());
+    std::atomic<std::int64_t> tiles_done{0};
     for (std::size_t pi = 0; pi < plan.block_pairs.size(); ++pi) {
         const BlockPair bp = plan.block_pairs[pi];
         const RowRange ri = plan.block(bp.i), rj = plan.block(bp.j);
@@ -590,6 +597,10 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
                               fp);
                     publish_shared(shared_thr.get(), ts.thr.data(), li, gi.size());
                     if (lj != li) publish_shared(shared_thr.get(), ts.thr.data(), lj, gj.size());
+                    if (opt.progress) {
+                        const std::int64_t done = tiles_done.fetch_add(1) + 1;
+                        if (omp_get_thread_num() == 0) opt.progress(done, total_tiles);
+                    }
                     if (opt.matrix) {
                         // Exceptions must not leave a critical region: caught inside it.
 #pragma omp critical(embgeom_matrix_sink)

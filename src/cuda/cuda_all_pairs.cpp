@@ -502,6 +502,13 @@ AllPairsResult Engine::run() {
                     }
                 }
                 process_tile(i0, ti, a, j0, tj, b);
+                if (opt_.progress) {
+                    const std::int64_t tiles = (n_ + tile_ - 1) / tile_;
+                    const std::int64_t bi = i0 / tile_, bj = j0 / tile_;
+                    // Tile pairs (I, J) with I <= J done so far, row by row of the triangle.
+                    opt_.progress(bi * tiles - bi * (bi - 1) / 2 + (bj - bi) + 1,
+                                  tiles * (tiles + 1) / 2);
+                }
             }
         }
         finish(out);

@@ -24,6 +24,7 @@
 #include "pipeline/memory_plan.hpp"
 #include "pipeline/null_models.hpp"
 #include "pipeline/per_token_passes.hpp"
+#include "pipeline/progress.hpp"
 #include "pipeline/result_layout.hpp"
 
 namespace embgeom {
@@ -157,6 +158,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
         if (cfg.write_matrix)
             sink = out.create_square_matrix("/cosine/matrix", V, cfg.matrix_dtype, cfg.matrix_gzip);
         opt.matrix = sink.get();
+        opt.progress = progress_reporter("all pairs");
         const auto t_pairs = Clock::now();
         AllPairsResult raw = backend->all_pairs(table.source(), tok.valid, opt);
         report.seconds_all_pairs = seconds_since(t_pairs);
@@ -166,11 +168,13 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
         if (cfg.center) {
             opt.center = tok.centroid;
             opt.matrix = nullptr;
+            opt.progress = progress_reporter("all pairs (centred)");
             AllPairsResult centered = backend->all_pairs(table.source(), tok.valid, opt);
             layout.write_all_pairs("/centered", " (centred)", centered, tok.valid, engine::k_occurrence(centered));
             opt.center.reset();
         }
         opt.matrix = nullptr;
+        opt.progress = nullptr;
     }
     if (any_geometry_stage(cfg)) {
         const GeometryInputs geo{table.source(), tok.finite, tok.valid, tok.centroid, vocab,

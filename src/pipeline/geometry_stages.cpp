@@ -15,6 +15,7 @@
 #include "geometry/reference_tokens.hpp"
 #include "geometry/rogue_dimensions.hpp"
 #include "geometry/undertrained_indicators.hpp"
+#include "pipeline/progress.hpp"
 
 namespace embgeom {
 namespace {
@@ -137,6 +138,7 @@ void run_all_but_the_top(const AnalyzeConfig& cfg, const GeometryInputs& in,
         AllPairsOptions opt = *in.pair_options;
         opt.matrix = nullptr;
         opt.center.reset();
+        opt.progress = progress_reporter("all pairs (all-but-the-top)");
         const AllPairsResult r = backend.all_pairs(processed, valid, opt);
         layout.write_all_pairs("/all_but_the_top", " (all-but-the-top)", r, valid, engine::k_occurrence(r));
     }

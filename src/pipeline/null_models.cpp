@@ -10,14 +10,15 @@
 #include "geometry/principal_directions.hpp"
 #include "geometry/rogue_dimensions.hpp"
 #include "pipeline/geometry_stages.hpp"
+#include "pipeline/progress.hpp"
 #include "synth/gaussian_row_source.hpp"
 
 namespace embgeom {
 namespace {
 
 /// The null model's run through the same stages as the table's, figures into layout.
-void run_one(const AnalyzeConfig& cfg, RowSource& source, Backend& backend,
-             const AllPairsOptions* pair_options, ResultLayout& layout) {
+void run_one(const AnalyzeConfig& cfg, const std::string& model, RowSource& source,
+             Backend& backend, const AllPairsOptions* pair_options, ResultLayout& layout) {
     const std::int64_t V = source.rows(), d = source.cols();
     const std::int64_t block = std::max<std::int64_t>(1, std::min<std::int64_t>(V, (64 << 20) / (4 * d)));
     const PerToken t = per_token_passes(source, backend, block, nullptr);
@@ -26,6 +27,7 @@ void run_one(const AnalyzeConfig& cfg, RowSource& source, Backend& backend,
         AllPairsOptions opt = *pair_options;
         opt.matrix = nullptr;
         opt.center.reset();
+        opt.progress = progress_reporter("all pairs (" + model + " null)");
         const AllPairsResult r = backend.all_pairs(source, t.valid, opt);
         layout.write_all_pairs("", "", r, t.valid, engine::k_occurrence(r));
     }
@@ -56,7 +58,7 @@ void run_null_models(const AnalyzeConfig& cfg, RowSource& table, const PerToken&
                                        ? isotropic_null(V, d, moments.total_variance, seed)
                                        : matched_null(V, moments.mean, moments.variance, seed);
         ResultLayout layout(out, {}, 0, "/null/" + model);
-        run_one(cfg, source, backend, pair_options, layout);
+        run_one(cfg, model, source, backend, pair_options, layout);
         out.set_attribute("/null/" + model, "description", source.describe());
         out.set_attribute("/null/" + model, "seed", static_cast<std::int64_t>(seed));
         models.push_back(model);
