@@ -29,6 +29,7 @@
 #endif
 
 #include "embgeom/errors.hpp"
+#include "engine/topk_lists.hpp"
 
 namespace embgeom::cpu {
 
@@ -87,15 +88,7 @@ class FoldLists {
     /// *threshold to the list's new threshold and returns true.
     bool offer(std::int64_t r, float sim, std::int32_t index, float* threshold) {
         float* s = sims(r);
-        std::int32_t* x = indices(r);
-        if (!ranks_before(sim, index, s[k_ - 1], x[k_ - 1])) return false;
-        std::int64_t p = k_ - 1;
-        for (; p > 0 && ranks_before(sim, index, s[p - 1], x[p - 1]); --p) {
-            s[p] = s[p - 1];
-            x[p] = x[p - 1];
-        }
-        s[p] = sim;
-        x[p] = index;
+        if (!engine::insert_ranked(s, indices(r), k_, sim, index)) return false;
         *threshold = s[k_ - 1];
         return true;
     }

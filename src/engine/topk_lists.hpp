@@ -18,6 +18,22 @@ inline bool ranks_before(float sa, std::int64_t ia, float sb, std::int64_t ib) {
     return sa > sb || (sa == sb && ia < ib);
 }
 
+/// Inserts (sim, index) into the sorted list (s, x) of k slots when it ranks before the worst
+/// slot, shifting worse entries down; true if inserted. The one insertion rule of every top-K
+/// list (global lists here, the fold's per-thread lists in src/cpu/fold_lists.hpp).
+template <class Index>
+inline bool insert_ranked(float* s, Index* x, std::int64_t k, float sim, Index index) {
+    if (!ranks_before(sim, index, s[k - 1], x[k - 1])) return false;
+    std::int64_t p = k - 1;
+    for (; p > 0 && ranks_before(sim, index, s[p - 1], x[p - 1]); --p) {
+        s[p] = s[p - 1];
+        x[p] = x[p - 1];
+    }
+    s[p] = sim;
+    x[p] = index;
+    return true;
+}
+
 /// Merges two sorted lists of length k (slots may be empty) into the best k of their union,
 /// written to (out_sim, out_index), which may alias neither input. Inputs must not share an
 /// index (each candidate pair is offered to exactly one partial list).
@@ -43,17 +59,7 @@ class TopKLists {
 
     /// Inserts (sim, index) into list r when it ranks before the worst slot; true if inserted.
     bool offer(std::int64_t r, float sim, std::int64_t index) {
-        float* s = &sim_[r * k_];
-        std::int64_t* x = &index_[r * k_];
-        if (!ranks_before(sim, index, s[k_ - 1], x[k_ - 1])) return false;
-        std::int64_t p = k_ - 1;
-        for (; p > 0 && ranks_before(sim, index, s[p - 1], x[p - 1]); --p) {
-            s[p] = s[p - 1];
-            x[p] = x[p - 1];
-        }
-        s[p] = sim;
-        x[p] = index;
-        return true;
+        return insert_ranked(&sim_[r * k_], &index_[r * k_], k_, sim, index);
     }
 
     /// Replaces list r by the best k of list r and list `other_row` of `other` (same k).
