@@ -47,6 +47,7 @@
 #include "embgeom/histogram_binning.hpp"
 #include "engine/duplicate_list.hpp"
 #include "engine/fixed_point.hpp"
+#include "engine/padded_result.hpp"
 #include "engine/row_normalize.hpp"
 #include "engine/tile_plan.hpp"
 #include "engine/topk_lists.hpp"
@@ -642,15 +643,7 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
     if (opt.matrix && n == 0) emit_nan_matrix(*opt.matrix, V);
 
     // Assemble the result in original row order.
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    AllPairsResult res;
-    res.rows = V;
-    res.k = opt.k;
-    res.neighbor_index.assign(static_cast<std::size_t>(V * opt.k), -1);
-    res.neighbor_sim.assign(static_cast<std::size_t>(V * opt.k), nan);
-    res.row_mean.assign(static_cast<std::size_t>(V), nan);
-    if (opt.accumulate_row_sums)
-        res.row_sum_tiled.assign(static_cast<std::size_t>(V), std::nan(""));
+    AllPairsResult res = engine::padded_result(V, opt);
     const std::int64_t slots = std::min(opt.k, K);
     for (std::int64_t c = 0; c < n; ++c) {
         const std::int64_t o = map.orig[c];

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "column_sums.cuh"
+#include "engine/padded_result.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "embgeom/errors.hpp"
@@ -420,15 +421,7 @@ AllPairsResult Engine::run() {
         for (const double c : *opt_.center) EMBGEOM_EXPECTS(std::isfinite(c), "finite center");
     }
 
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    AllPairsResult out;
-    out.rows = n_;
-    out.k = opt_.k;
-    out.neighbor_index.assign(static_cast<std::size_t>(n_ * opt_.k), -1);
-    out.neighbor_sim.assign(static_cast<std::size_t>(n_ * opt_.k), nan);
-    out.row_mean.assign(n_, nan);
-    if (opt_.accumulate_row_sums)
-        out.row_sum_tiled.assign(n_, std::numeric_limits<double>::quiet_NaN());
+    AllPairsResult out = engine::padded_result(n_, opt_);
     out.histogram.assign(opt_.hist_bins, 0);
     out.normalized_sum.assign(d_, 0.0);
     n_valid_ = std::count_if(valid_.begin(), valid_.end(), [](std::uint8_t v) { return v != 0; });
