@@ -150,7 +150,7 @@ def peak_kib(args):
     return usage.ru_maxrss
 print(peak_kib(["--memory-budget", "8M", "--no-all-pairs"]), peak_kib(["--memory-budget", "8M"]),
       peak_kib(["--memory-budget", "4G"]))
-)py", shell_quote(EMBGEOM_BINARY) + " " + shell_quote(big) + " " + shell_quote(dir.file("o.h5")));
+)py", shell_quote(test::embgeom_binary()) + " " + shell_quote(big) + " " + shell_quote(dir.file("o.h5")));
     std::istringstream in(r.out);
     long fixed = 0, tight = 0, loose = 0;
     in >> fixed >> tight >> loose;
@@ -340,7 +340,7 @@ TEST(AnalyzeJob, EveryExampleConfigRuns) {
     TempDir dir;
     const std::string in = dir.file("table.h5");
     ASSERT_EQ(run_embgeom("synth --rows 400 --dim 16 --seed 3 --output " + shell_quote(in)).exit_code, 0);
-    const std::string configs = std::string(EMBGEOM_SOURCE_DIR) + "/configs";
+    const std::string configs = test::source_dir() + "/configs";
     std::vector<std::string> names;
     for (const std::string& f : listing(configs))
         if (f.size() > 5 && f.substr(f.size() - 5) == ".toml") names.push_back(f);
@@ -353,6 +353,35 @@ TEST(AnalyzeJob, EveryExampleConfigRuns) {
         EXPECT_EQ(r.exit_code, 0) << r.err;
         EXPECT_TRUE(file_exists(out));
     }
+}
+
+// tests/python/compare_backends.py is what scripts/gpu-validate judges the CUDA backend's CLI
+// output with: it must pass two runs that differ only in rounding-free ways (thread counts give
+// bit-identical files) and fail a file with a perturbed norm or a neighbour that is no near-tie.
+TEST(AnalyzeJob, BackendComparisonScriptAcceptsEqualRunsAndCatchesRealDifferences) {
+    TempDir dir;
+    const std::string in = dir.file("t.h5"), a = dir.file("a.h5"), b = dir.file("b.h5");
+    ASSERT_EQ(run_embgeom("synth --rows 3000 --dim 32 --seed 5 --output " + shell_quote(in)).exit_code, 0);
+    const std::string base = "analyze --input " + shell_quote(in) + " --dataset /embeddings --center --output ";
+    ASSERT_EQ(run_embgeom(base + shell_quote(a) + " --threads 1").exit_code, 0);
+    ASSERT_EQ(run_embgeom(base + shell_quote(b) + " --threads 2").exit_code, 0);
+    auto r = run_python_file("compare_backends.py", shell_quote(a) + " " + shell_quote(b));
+    EXPECT_NE(r.out.find("ok"), std::string::npos) << r.out;
+
+    run_python(R"py(
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    f["norms"][7] = f["norms"][7] * 1.001
+    idx = f["neighbors/indices"][...]
+    idx[11, 0] = idx[11, 4]
+    f["neighbors/indices"][...] = idx
+)py", shell_quote(b));
+    r = test::run_command(shell_quote(test::python_binary()) + " " +
+                          shell_quote(test::source_dir() + "/tests/python/compare_backends.py") + " " +
+                          shell_quote(a) + " " + shell_quote(b));
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("DIFFERS: norms"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("DIFFERS: neighbors/indices"), std::string::npos) << r.out;
 }
 
 }  // namespace

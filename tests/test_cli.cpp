@@ -134,11 +134,11 @@ TEST(CliBinary, PicksFastBlasKernelsByItselfAndRespectsTheEnvironment) {
     const std::string job = "analyze --input " + shell_quote(table) + " --dataset /embeddings --output " +
                             shell_quote(dir.file("o.h5")) + " --backend cpu";
     // A choice already made in the environment is kept and named in the log.
-    auto r = test::run_command("OPENBLAS_CORETYPE=Haswell " + shell_quote(EMBGEOM_BINARY) + " " + job);
+    auto r = test::run_command("OPENBLAS_CORETYPE=Haswell " + shell_quote(test::embgeom_binary()) + " " + job);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("Haswell kernels (OPENBLAS_CORETYPE=Haswell from the environment)"), std::string::npos) << r.out;
     // Without one, the kernels follow the CPU's features, whatever OpenBLAS detected by model name.
-    r = test::run_command("env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + shell_quote(EMBGEOM_BINARY) + " " + job);
+    r = test::run_command("env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + shell_quote(test::embgeom_binary()) + " " + job);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("kernels"), std::string::npos) << r.out;
     EXPECT_EQ(r.out.find("from the environment"), std::string::npos) << r.out;

@@ -47,23 +47,39 @@ CommandResult run_command(const std::string& command_line) {
     return r;
 }
 
+namespace {
+
+/// A path fixed at build time, unless the environment names another: the GPU kit (scripts/gpu-kit)
+/// runs these binaries on a machine where the build and source folders sit elsewhere.
+std::string configured(const char* variable, const char* built_in) {
+    const char* v = std::getenv(variable);
+    return v && *v ? v : built_in;
+}
+
+}  // namespace
+
+std::string python_binary() { return configured("EMBGEOM_PYTHON", EMBGEOM_PYTHON); }
+
+std::string embgeom_binary() { return configured("EMBGEOM_BINARY", EMBGEOM_BINARY); }
+std::string source_dir() { return configured("EMBGEOM_SOURCE_DIR", EMBGEOM_SOURCE_DIR); }
+
 CommandResult run_embgeom(const std::string& args) {
-    return run_command(shell_quote(EMBGEOM_BINARY) + " " + args);
+    return run_command(shell_quote(embgeom_binary()) + " " + args);
 }
 
 CommandResult run_python(const std::string& script, const std::string& args) {
     TempDir tmp;
     const std::string path = tmp.file("script.py");
     write_text_file(path, script);
-    CommandResult r = run_command(shell_quote(EMBGEOM_PYTHON) + " " + shell_quote(path) + " " + args);
+    CommandResult r = run_command(shell_quote(python_binary()) + " " + shell_quote(path) + " " + args);
     if (r.exit_code != 0)
         ADD_FAILURE() << "python failed (" << r.exit_code << "):\n" << r.out << "\n" << r.err;
     return r;
 }
 
 CommandResult run_python_file(const std::string& name, const std::string& args) {
-    const std::string path = std::string(EMBGEOM_SOURCE_DIR) + "/tests/python/" + name;
-    CommandResult r = run_command(shell_quote(EMBGEOM_PYTHON) + " " + shell_quote(path) + " " + args);
+    const std::string path = source_dir() + "/tests/python/" + name;
+    CommandResult r = run_command(shell_quote(python_binary()) + " " + shell_quote(path) + " " + args);
     if (r.exit_code != 0)
         ADD_FAILURE() << name << " failed (" << r.exit_code << "):\n" << r.out << "\n" << r.err;
     return r;

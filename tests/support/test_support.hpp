@@ -35,6 +35,13 @@ CommandResult run_command(const std::string& command_line);
 /// Runs `embgeom <args>` (the built binary); args is a shell-quoted argument string.
 CommandResult run_embgeom(const std::string& args);
 
+/// The embgeom binary and the source folder: built-in paths unless EMBGEOM_BINARY /
+/// EMBGEOM_SOURCE_DIR are set (scripts/gpu-validate runs the tests away from their build).
+std::string embgeom_binary();
+std::string source_dir();
+/// python3 with h5py and numpy: EMBGEOM_PYTHON from the environment, else the configured one.
+std::string python_binary();
+
 /// Runs a python3 script (h5py, numpy available) given as source text, with argv[1..] = args.
 /// Fails the current test (ADD_FAILURE) if python exits non-zero, and returns its result anyway.
 CommandResult run_python(const std::string& script, const std::string& args = "");
