@@ -1,6 +1,9 @@
-// The 16-bit float converters of src/io, checked exhaustively and against numpy.
+// The 16-bit float converters of src/io, checked exhaustively, against an exact reference in
+// double arithmetic, and against numpy.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -14,6 +17,7 @@ namespace {
 
 using embgeom::io::bfloat16_to_float;
 using embgeom::io::bits_to_float;
+using embgeom::io::float_to_bfloat16;
 using embgeom::io::float_to_bits;
 using embgeom::io::float_to_half;
 using embgeom::io::half_to_float;
@@ -31,6 +35,117 @@ std::vector<std::uint16_t> read_u16(const std::string& path) {
     std::vector<std::uint16_t> v(raw.size() / 2);
     std::memcpy(v.data(), raw.data(), v.size() * 2);
     return v;
+}
+
+// Round-to-nearest-even onto a 16-bit float grid with `mant_bits` stored mantissa bits, least
+// normal exponent `emin` and overflow threshold `inf_from` (the midpoint between the largest
+// finite value and the next power of two, which ties to the even infinity), computed in double
+// from the definition: the spacing in x's binade (subnormals share the least normal binade's) is
+// a power of two, so x / spacing is exact and std::nearbyint rounds it to nearest even.
+std::uint16_t reference_round(float f, int mant_bits, int emin, int bias, double inf_from) {
+    const std::uint16_t sign = std::signbit(f) ? 0x8000 : 0;
+    const std::uint16_t exp_mask = static_cast<std::uint16_t>(0x7fff & ~((1 << mant_bits) - 1));
+    const double x = std::fabs(static_cast<double>(f));
+    if (x >= inf_from) return sign | exp_mask;
+    int e = 0;
+    std::frexp(x, &e);  // x in [2^(e-1), 2^e)
+    const int binade = std::max(e - 1, emin);
+    const double spacing = std::ldexp(1.0, binade - mant_bits);
+    const double v = std::nearbyint(x / spacing) * spacing;
+    if (v < std::ldexp(1.0, emin))  // zero or subnormal: the pattern is v in units of spacing
+        return sign | static_cast<std::uint16_t>(v / std::ldexp(1.0, emin - mant_bits));
+    std::frexp(v, &e);  // rounding up may have moved v into the next binade
+    const double frac = std::ldexp(v, 1 - e) - 1.0;  // in [0, 1)
+    return sign | static_cast<std::uint16_t>(((e - 1 + bias) << mant_bits) |
+                                             static_cast<int>(std::ldexp(frac, mant_bits)));
+}
+
+std::uint16_t reference_half(float f) { return reference_round(f, 10, -14, 15, 65520.0); }
+
+std::uint16_t reference_bfloat16(float f) {
+    return reference_round(f, 7, -126, 127, std::ldexp(1.0, 128) - std::ldexp(1.0, 119));
+}
+
+// Every finite grid point's midpoint to the next one up (the ties), the floats just either side
+// of it, both signs, and random floats over the whole range and near the grid's own range.
+std::vector<float> rounding_inputs(float (*widen)(std::uint16_t), std::uint16_t largest,
+                                   double above_largest, std::uint64_t seed) {
+    std::vector<float> v;
+    for (std::uint32_t b = 0; b <= largest; ++b) {
+        const double lo = widen(static_cast<std::uint16_t>(b));
+        const double hi = b == largest ? above_largest : widen(static_cast<std::uint16_t>(b + 1));
+        const float mid = static_cast<float>((lo + hi) / 2);  // exact: one more mantissa bit
+        for (float x : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, INFINITY),
+                        static_cast<float>(lo)}) {
+            v.push_back(x);
+            v.push_back(-x);
+        }
+    }
+    std::mt19937_64 rng(seed);
+    for (int i = 0; i < (1 << 20); ++i) {
+        std::uint32_t u = static_cast<std::uint32_t>(rng());
+        if (i & 1) u = (u & 0x807fffffu) | ((100u + (u >> 24) % 45u) << 23);
+        if ((u & 0x7f800000u) != 0x7f800000u) v.push_back(bits_to_float(u));
+    }
+    return v;
+}
+
+TEST(IoHalf, FloatToHalfMatchesTheExactReference) {
+    const std::vector<float> in = rounding_inputs(half_to_float, 0x7bff, 65536.0, fresh_seed());
+    int mismatches = 0;
+    for (std::size_t i = 0; i < in.size() && mismatches < 10; ++i)
+        if (float_to_half(in[i]) != reference_half(in[i])) {
+            ++mismatches;
+            ADD_FAILURE() << "float bits " << std::hex << float_to_bits(in[i]) << ": ours "
+                          << float_to_half(in[i]) << ", reference " << reference_half(in[i]);
+        }
+}
+
+TEST(IoHalf, FloatToBFloat16MatchesTheExactReference) {
+    const std::vector<float> in =
+        rounding_inputs(bfloat16_to_float, 0x7f7f, std::ldexp(1.0, 128), fresh_seed());
+    int mismatches = 0;
+    for (std::size_t i = 0; i < in.size() && mismatches < 10; ++i)
+        if (float_to_bfloat16(in[i]) != reference_bfloat16(in[i])) {
+            ++mismatches;
+            ADD_FAILURE() << "float bits " << std::hex << float_to_bits(in[i]) << ": ours "
+                          << float_to_bfloat16(in[i]) << ", reference "
+                          << reference_bfloat16(in[i]);
+        }
+}
+
+TEST(IoHalf, BFloat16KnownValuesOverflowAndNaN) {
+    EXPECT_EQ(float_to_bfloat16(1.0f), 0x3f80);
+    EXPECT_EQ(float_to_bfloat16(-2.0f), 0xc000);
+    EXPECT_EQ(float_to_bfloat16(bits_to_float(0x3f808000u)), 0x3f80);  // tie, even stays
+    EXPECT_EQ(float_to_bfloat16(bits_to_float(0x3f818000u)), 0x3f82);  // tie, odd rounds up
+    EXPECT_EQ(float_to_bfloat16(bits_to_float(0x3f808001u)), 0x3f81);
+    EXPECT_EQ(float_to_bfloat16(bits_to_float(0x3f807fffu)), 0x3f80);
+    EXPECT_EQ(float_to_bfloat16(bits_to_float(0x3fff8000u)), 0x4000);  // carry into the exponent
+    EXPECT_EQ(float_to_bfloat16(bits_to_float(0x7f7f7fffu)), 0x7f7f);  // largest finite
+    EXPECT_EQ(float_to_bfloat16(bits_to_float(0x7f7f8000u)), 0x7f80);  // tie to even: inf
+    EXPECT_EQ(float_to_bfloat16(-FLT_MAX), 0xff80);
+    EXPECT_EQ(float_to_bfloat16(INFINITY), 0x7f80);
+    EXPECT_EQ(float_to_bfloat16(-0.0f), 0x8000);
+    EXPECT_EQ(float_to_bfloat16(bits_to_float(0x00008000u)), 0x0000);  // subnormal tie to even
+    EXPECT_EQ(float_to_bfloat16(bits_to_float(0x00018000u)), 0x0002);
+    EXPECT_EQ(float_to_bfloat16(bits_to_float(0x007fc000u)), 0x0080);  // up to the least normal
+    // A signalling NaN whose payload lies only in the dropped bits must not become inf.
+    for (std::uint32_t nan : {0x7f800001u, 0xff800001u, 0x7fc00000u, 0x7fa00000u, 0xffffffffu}) {
+        const std::uint16_t b = float_to_bfloat16(bits_to_float(nan));
+        EXPECT_TRUE(std::isnan(bfloat16_to_float(b))) << std::hex << nan;
+        EXPECT_EQ(b & 0x8000u, (nan >> 16) & 0x8000u) << std::hex << nan;
+        EXPECT_EQ(b & 0x40u, 0x40u) << "quiet " << std::hex << nan;
+    }
+}
+
+TEST(IoHalf, EveryBFloat16SurvivesARoundTrip) {
+    for (std::uint32_t b = 0; b < 65536; ++b) {
+        const float f = bfloat16_to_float(static_cast<std::uint16_t>(b));
+        const bool nan = (b & 0x7f80u) == 0x7f80u && (b & 0x7fu) != 0;
+        ASSERT_EQ(std::isnan(f), nan) << std::hex << b;
+        EXPECT_EQ(float_to_bfloat16(f), nan ? (b | 0x40u) : b) << std::hex << b;
+    }
 }
 
 TEST(IoHalf, EveryHalfSurvivesARoundTrip) {

@@ -56,6 +56,95 @@ assert np.linalg.norm(X.mean(0)) > 0.5 * np.linalg.norm(X, axis=1).mean(), "a la
     EXPECT_FALSE(test::file_exists(dir.file("x.h5")));
 }
 
+// The line of `embgeom inspect` output that lists dataset path.
+std::string inspect_line(const std::string& out, const std::string& path) {
+    const std::size_t at = out.find("  " + path + " ");
+    if (at == std::string::npos) return "";
+    return out.substr(at, out.find('\n', at) - at);
+}
+
+TEST(Synth, SixteenBitDtypesRoundToNearestEvenAndReadBack) {
+    TempDir dir;
+    const std::string base = "synth --rows 900 --dim 24 --seed 9 --output ";
+    std::string paths;
+    for (const char* dtype : {"float32", "float16", "bfloat16"}) {
+        const std::string table = dir.file(std::string(dtype) + ".h5");
+        const auto r = run_embgeom(base + shell_quote(table) + " --dtype " + dtype);
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.out.find(std::string("] ") + dtype + " ("), std::string::npos) << r.out;
+        // embgeom's own reader: inspect names the type and offers it as a table.
+        const auto listed = run_embgeom("inspect " + shell_quote(table));
+        ASSERT_EQ(listed.exit_code, 0) << listed.err;
+        const std::string line = inspect_line(listed.out, "/embeddings");
+        EXPECT_NE(line.find(std::string(" ") + dtype + " "), std::string::npos) << listed.out;
+        EXPECT_NE(line.find("--dataset"), std::string::npos) << listed.out;
+        const std::string result = dir.file(std::string("geometry_") + dtype + ".h5");
+        const auto analyzed =
+            run_embgeom("analyze --topk 5 --dataset /embeddings --vocab /vocab --input " +
+                        shell_quote(table) + " --output " + shell_quote(result));
+        ASSERT_EQ(analyzed.exit_code, 0) << analyzed.err;
+        EXPECT_NE(analyzed.out.find(std::string(", ") + dtype + ")"), std::string::npos)
+            << analyzed.out;
+        paths += " " + shell_quote(table) + " " + shell_quote(result);
+    }
+    // h5py: float16 is numpy's own float16 (which rounds to nearest even); bfloat16 has the
+    // documented bit fields, and its raw patterns are the nearest-even rounding of the float32
+    // table of the same seed, computed here by comparing distances to both neighbours.
+    run_python(R"py(
+import sys, h5py, numpy as np
+f32, g32, f16, g16, b16, gb16 = sys.argv[1:7]
+with h5py.File(f32) as f:
+    x = f["embeddings"][...]
+    rest = {k: f[k][...] for k in ("vocab", "bias", "truth/undertrained", "truth/duplicate_pairs")}
+    attrs = dict(f.attrs)
+assert x.dtype == np.float32 and attrs["dtype"] == "float32"
+
+def same_rest(f, dtype):
+    for k, v in rest.items():
+        assert k != "bias" or f[k].dtype == np.float64
+        assert np.array_equal(f[k][...], v), k
+    a = dict(f.attrs)
+    assert a.pop("dtype") == dtype and a == {k: v for k, v in attrs.items() if k != "dtype"}, a
+
+def check_norms(result, widened, dtype):
+    with h5py.File(result) as g:
+        assert g.attrs["input_dtype"] == dtype
+        want = np.linalg.norm(widened.astype(np.float64), axis=1)
+        assert np.allclose(g["norms"][...], want, rtol=1e-5), dtype
+
+check_norms(g32, x, "float32")
+
+with h5py.File(f16) as f:
+    h = f["embeddings"]
+    assert h.dtype == np.float16 and h.shape == x.shape
+    assert np.array_equal(h[...].view("<u2"), x.astype("<f2").view("<u2"))
+    same_rest(f, "float16")
+    check_norms(g16, h[...].astype(np.float32), "float16")
+
+with h5py.File(b16) as f:
+    ds = f["embeddings"]
+    t = ds.id.get_type()
+    assert t.get_class() == h5py.h5t.FLOAT and t.get_size() == 2 and t.get_order() == h5py.h5t.ORDER_LE
+    assert t.get_fields() == (15, 7, 8, 0, 7) and t.get_ebias() == 127, (t.get_fields(), t.get_ebias())
+    raw = np.empty(ds.shape, "<u2")
+    ds.id.read(h5py.h5s.ALL, h5py.h5s.ALL, raw, mtype=t)
+    widened = ds[...]                      # h5py widens the unknown 16-bit float to float32
+    same_rest(f, "bfloat16")
+u = x.view("<u4").astype(np.uint32)
+lo = u >> 16                               # truncated (toward zero), sign kept
+hi = lo + 1                                # next bfloat16 away from zero
+value = lambda b: (b.astype("<u4") << 16).view("<f4").astype(np.float64)
+below, above = np.abs(x - value(lo)), np.abs(value(hi) - x)
+want = np.where((above < below) | ((above == below) & (lo % 2 == 1)), hi, lo).astype("<u2")
+assert np.array_equal(raw, want), np.argwhere(raw != want)[:5]
+assert (raw != lo).any() and (raw == lo).any()
+assert widened.dtype == np.float32 and np.array_equal(widened, value(raw))
+check_norms(gb16, value(raw), "bfloat16")
+)py", paths);
+    EXPECT_EQ(run_embgeom(base + shell_quote(dir.file("x.h5")) + " --dtype int8").exit_code, 2);
+    EXPECT_FALSE(test::file_exists(dir.file("x.h5")));
+}
+
 TEST(Inspect, ListsDatasetsWithWhatToPassAndRejectsBadFiles) {
     TempDir dir;
     const std::string t = dir.file("t.h5");

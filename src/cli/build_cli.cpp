@@ -121,6 +121,13 @@ void add_synth(CLI::App& app, CliState& st) {
                   "planted under-trained tokens (trained; -1 = max(8, V/500))")->capture_default_str();
     s->add_option("--duplicate-pairs", st.synth.duplicate_pairs,
                   "planted near-duplicate pairs (trained; -1 = max(4, V/2000))")->capture_default_str();
+    const std::map<std::string, SynthDtype> dtypes{{"float32", SynthDtype::kFloat32},
+                                                   {"float16", SynthDtype::kFloat16},
+                                                   {"bfloat16", SynthDtype::kBFloat16}};
+    s->add_option("--dtype", st.synth.dtype, "how /embeddings is stored: float32, float16 (IEEE "
+                                             "half) or bfloat16, rounded to nearest even")
+        ->transform(CLI::CheckedTransformer(dtypes, CLI::ignore_case))
+        ->default_str("float32");
     s->add_option("-o,--output", st.synth_output, "HDF5 file to write")->required();
 }
 

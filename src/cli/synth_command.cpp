@@ -6,11 +6,12 @@ namespace embgeom {
 int run_synth_command(const CliState& st, std::ostream& out) {
     const SynthTable t = synthesize(st.synth);
     write_synth_file(t, st.synth, st.synth_output);
-    out << "embgeom synth: wrote " << st.synth_output << ": /embeddings [" << t.rows << ", " << t.dims
-        << "] float32 (" << to_string(st.synth.kind) << ", seed " << st.synth.seed << "), /vocab, /bias";
+    out << "embgeom synth: wrote " << st.synth_output << ": /embeddings [" << t.rows << ", "
+        << t.dims << "] " << to_string(st.synth.dtype) << " (" << to_string(st.synth.kind)
+        << ", seed " << st.synth.seed << "), /vocab, /bias";
     if (st.synth.kind == SynthKind::kTrained)
-        out << ", /truth/undertrained (" << t.undertrained.size() << " tokens), /truth/duplicate_pairs ("
-            << t.duplicate_pairs.size() / 2 << " pairs)";
+        out << ", /truth/undertrained (" << t.undertrained.size()
+            << " tokens), /truth/duplicate_pairs (" << t.duplicate_pairs.size() / 2 << " pairs)";
     out << "\n";
     return 0;
 }

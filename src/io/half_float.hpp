@@ -1,7 +1,8 @@
 #pragma once
 // Private to src/io: bit-exact conversions between float32 and the two 16-bit float formats we
-// read (IEEE binary16, bfloat16) and write (binary16). HDF5 1.10 has no predefined 16-bit float
-// types, and its generic soft conversion is slow, so table blocks are converted here.
+// read and write (IEEE binary16, bfloat16). HDF5 1.10 has no
+// predefined 16-bit float types, and its generic soft conversion is slow and does not round to
+// nearest even, so table blocks are converted here.
 #include <cstdint>
 #include <cstring>
 
@@ -60,6 +61,16 @@ inline std::uint16_t float_to_half(float f) noexcept {
     const std::uint32_t odd = (u >> 13) & 1u;
     u += (static_cast<std::uint32_t>(15 - 127) << 23) + 0xfffu + odd;
     return static_cast<std::uint16_t>(sign | (u >> 13));
+}
+
+/// float32 -> bfloat16 with round-to-nearest-even on the 16 dropped bits; overflow gives +-inf
+/// (values from the midpoint between the largest bfloat16 and 2^128 up), subnormals round like
+/// normals (same exponent range), NaN stays a quiet NaN with its sign and the top of its payload.
+inline std::uint16_t float_to_bfloat16(float f) noexcept {
+    const std::uint32_t u = float_to_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+    // A carry out of the mantissa bumps the exponent, up to inf; it cannot pass the sign bit.
+    return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
 }  // namespace embgeom::io

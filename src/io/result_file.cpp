@@ -28,14 +28,26 @@ DatatypeHandle make_vlen_utf8() {
     return t;
 }
 
-// IEEE binary16 little-endian, the layout h5py/numpy read as float16. HDF5 1.10 has no
-// predefined half type; this is how h5py builds its own.
-DatatypeHandle make_half_le() {
+// A little-endian 16-bit float with the sign at bit 15 and the mantissa at bit 0. HDF5 1.10 has
+// no predefined 16-bit float; h5py builds its float16 this way, and io::classify_float16 reads
+// both layouts back.
+DatatypeHandle make_float16_le(std::size_t epos, std::size_t esize, std::size_t msize,
+                               std::size_t ebias) {
     DatatypeHandle t(H5Tcopy(H5T_IEEE_F32LE));
-    if (t && (H5Tset_fields(t.get(), 15, 10, 5, 0, 10) < 0 || H5Tset_size(t.get(), 2) < 0 ||
-              H5Tset_ebias(t.get(), 15) < 0))
+    if (t && (H5Tset_fields(t.get(), 15, epos, esize, 0, msize) < 0 ||
+              H5Tset_size(t.get(), 2) < 0 || H5Tset_ebias(t.get(), ebias) < 0))
         t.reset();
     return t;
+}
+
+/// The file type of stored floats (the memory side is converted by us, so it is the same type).
+DatatypeHandle make_stored_type(StoredFloat t) {
+    switch (t) {
+        case StoredFloat::kFloat16: return make_float16_le(10, 5, 10, 15);  // IEEE binary16
+        case StoredFloat::kBFloat16: return make_float16_le(7, 8, 7, 127);  // top half of binary32
+        case StoredFloat::kFloat32: break;
+    }
+    return DatatypeHandle(H5Tcopy(H5T_IEEE_F32LE));
 }
 
 std::string parent_dir(const std::string& path) {
@@ -76,14 +88,16 @@ struct PairMem {
 
 namespace io {
 
-/// State of one square matrix, shared by its sink and the file so that commit() and the
+/// State of one block-written matrix, shared by its sink and the file so that commit() and the
 /// file's destructor can close the dataset even while the caller still holds the sink.
-struct SquareMatrixState {
+struct BlockMatrixState {
     std::string path;
     DatasetHandle dataset;
     DataspaceHandle file_space;
-    DatatypeHandle half_type;  // set for float16 matrices
-    std::int64_t n = 0;
+    DatatypeHandle type;  // as stored; also the memory type of the packed block
+    StoredFloat stored = StoredFloat::kFloat32;
+    std::int64_t rows = 0, cols = 0;
+    bool mirror = false;  // square symmetric: every off-diagonal tile is written transposed too
     std::vector<float> f32;
     std::vector<std::uint16_t> f16;
 };
@@ -97,7 +111,7 @@ struct ResultFile::Impl {
     FileHandle file;
     PlistHandle lcpl;  // creates missing intermediate groups
     DatatypeHandle vlen_utf8;
-    std::vector<std::weak_ptr<SquareMatrixState>> matrices;
+    std::vector<std::weak_ptr<BlockMatrixState>> matrices;
     bool committed = false;
 
     [[noreturn]] void fail(const std::string& path) const {
@@ -118,35 +132,36 @@ struct ResultFile::Impl {
 
 namespace {
 
-class SquareMatrixSink final : public MatrixSink {
+class BlockMatrixSink final : public MatrixSink {
   public:
-    SquareMatrixSink(std::shared_ptr<SquareMatrixState> st, std::string final_path)
+    BlockMatrixSink(std::shared_ptr<BlockMatrixState> st, std::string final_path)
         : st_(std::move(st)), final_path_(std::move(final_path)) {}
 
     void write_tile(std::int64_t row0, std::int64_t col0, MatrixView<const float> tile) override {
-        SquareMatrixState& s = *st_;
+        BlockMatrixState& s = *st_;
         if (!s.dataset)
             throw ResourceError(final_path_ + ": cannot write " + s.path +
                                 " (the result file was already committed or closed)");
         EMBGEOM_EXPECTS(row0 >= 0 && col0 >= 0 && tile.rows >= 0 && tile.cols >= 0 &&
-                            row0 + tile.rows <= s.n && col0 + tile.cols <= s.n &&
+                            row0 + tile.rows <= s.rows && col0 + tile.cols <= s.cols &&
                             tile.ld >= tile.cols,
-                        "matrix tile inside [n, n]");
+                        "matrix tile inside the dataset");
         if (tile.rows == 0 || tile.cols == 0) return;
         silence_hdf5_errors();
         write_block(row0, col0, tile, false);
-        if (row0 != col0) write_block(col0, row0, tile, true);
+        if (s.mirror && row0 != col0) write_block(col0, row0, tile, true);
     }
 
   private:
     // Packs the tile (or its transpose) contiguously in the stored element type, then writes it.
     void write_block(std::int64_t r0, std::int64_t c0, MatrixView<const float> tile,
                      bool transpose) {
-        SquareMatrixState& s = *st_;
+        BlockMatrixState& s = *st_;
         const std::int64_t rows = transpose ? tile.cols : tile.rows;
         const std::int64_t cols = transpose ? tile.rows : tile.cols;
         const std::size_t count = static_cast<std::size_t>(rows * cols);
-        const bool half = static_cast<bool>(s.half_type);
+        const bool half = s.stored != StoredFloat::kFloat32;
+        const bool brain = s.stored == StoredFloat::kBFloat16;
         if (half)
             s.f16.resize(count);
         else
@@ -156,7 +171,7 @@ class SquareMatrixSink final : public MatrixSink {
                 const float v = transpose ? tile.data[c * tile.ld + r] : tile.data[r * tile.ld + c];
                 const std::size_t at = static_cast<std::size_t>(r * cols + c);
                 if (half)
-                    s.f16[at] = float_to_half(v);
+                    s.f16[at] = brain ? float_to_bfloat16(v) : float_to_half(v);
                 else
                     s.f32[at] = v;
             }
@@ -167,7 +182,7 @@ class SquareMatrixSink final : public MatrixSink {
         const bool ok = mem &&
                         H5Sselect_hyperslab(s.file_space.get(), H5S_SELECT_SET, start, nullptr,
                                             extent, nullptr) >= 0 &&
-                        H5Dwrite(s.dataset.get(), half ? s.half_type.get() : H5T_NATIVE_FLOAT,
+                        H5Dwrite(s.dataset.get(), half ? s.type.get() : H5T_NATIVE_FLOAT,
                                  mem.get(), s.file_space.get(), H5P_DEFAULT,
                                  half ? static_cast<const void*>(s.f16.data()) : s.f32.data()) >= 0;
         if (!ok)
@@ -175,7 +190,7 @@ class SquareMatrixSink final : public MatrixSink {
                                 std::to_string(r0) + ", " + std::to_string(c0) + "]");
     }
 
-    std::shared_ptr<SquareMatrixState> st_;
+    std::shared_ptr<BlockMatrixState> st_;
     std::string final_path_;
 };
 
@@ -236,7 +251,7 @@ void ResultFile::Impl::close_matrices() {
     for (auto& w : matrices)
         if (auto s = w.lock()) {
             s->file_space.reset();
-            s->half_type.reset();
+            s->type.reset();
             s->dataset.reset();
         }
     matrices.clear();
@@ -434,45 +449,64 @@ std::unique_ptr<MatrixSink> ResultFile::create_square_matrix(const std::string& 
                                                              std::int64_t n, MatrixDtype dtype,
                                                              int gzip_level) {
     EMBGEOM_EXPECTS(n >= 0 && gzip_level >= 0 && gzip_level <= 9, "matrix size and gzip level");
+    return create_block_matrix(
+        path, n, n, dtype == MatrixDtype::kFloat16 ? StoredFloat::kFloat16 : StoredFloat::kFloat32,
+        gzip_level, true);
+}
+
+std::unique_ptr<MatrixSink> ResultFile::create_table(const std::string& path, std::int64_t rows,
+                                                     std::int64_t cols, StoredFloat stored) {
+    EMBGEOM_EXPECTS(rows >= 0 && cols >= 0, "table size");
+    return create_block_matrix(path, rows, cols, stored, -1, false);
+}
+
+std::unique_ptr<MatrixSink> ResultFile::create_block_matrix(const std::string& path,
+                                                            std::int64_t rows, std::int64_t cols,
+                                                            StoredFloat stored, int gzip_level,
+                                                            bool mirror) {
     silence_hdf5_errors();
     Impl& m = *impl_;
     const hid_t f = m.fid(path);
-    auto st = std::make_shared<SquareMatrixState>();
+    auto st = std::make_shared<BlockMatrixState>();
     st->path = path;
-    st->n = n;
-    hid_t file_type = H5T_IEEE_F32LE;
-    if (dtype == MatrixDtype::kFloat16) {
-        st->half_type = make_half_le();
-        if (!st->half_type) m.fail(path);
-        file_type = st->half_type.get();
-    }
-    const hsize_t dims[2] = {static_cast<hsize_t>(n), static_cast<hsize_t>(n)};
+    st->rows = rows;
+    st->cols = cols;
+    st->stored = stored;
+    st->mirror = mirror;
+    st->type = make_stored_type(stored);
+    if (!st->type) m.fail(path);
+    const hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
     DataspaceHandle space(H5Screate_simple(2, dims, nullptr));
     PlistHandle dcpl(H5Pcreate(H5P_DATASET_CREATE));
     if (!space || !dcpl) m.fail(path);
-    // 256 x 256 chunks (128-256 KiB): small enough that a tile edge cutting a chunk costs little
-    // re-compression, large enough for gzip to work well and for a row band to read quickly.
-    // A zero-sized matrix cannot be chunked (chunks must be non-empty and fit the extent).
-    if (n > 0) {
-        const hsize_t c = static_cast<hsize_t>(std::min<std::int64_t>(n, 256));
-        const hsize_t chunk[2] = {c, c};
+    PlistHandle dapl(H5Pcreate(H5P_DATASET_ACCESS));
+    if (gzip_level < 0) {
+        // Contiguous, written in row blocks: every element is written, so no fill first.
+        if (H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER) < 0) m.fail(path);
+    } else if (rows > 0 && cols > 0) {
+        // 256 x 256 chunks (128-256 KiB): small enough that a tile edge cutting a chunk costs
+        // little re-compression, large enough for gzip to work well and for a row band to read
+        // quickly. A zero-sized matrix cannot be chunked (chunks must be non-empty and fit).
+        const hsize_t chunk[2] = {static_cast<hsize_t>(std::min<std::int64_t>(rows, 256)),
+                                  static_cast<hsize_t>(std::min<std::int64_t>(cols, 256))};
         if (H5Pset_chunk(dcpl.get(), 2, chunk) < 0) m.fail(path);
         if (gzip_level > 0 && (H5Pset_shuffle(dcpl.get()) < 0 ||
                                H5Pset_deflate(dcpl.get(), static_cast<unsigned>(gzip_level)) < 0))
             m.fail(path);
+        // When a tile edge cuts through chunks, the next band of tiles completes them. Holding
+        // one chunk row and one chunk column (2 * n * 256 elements) would avoid ever compressing
+        // a chunk twice, but that is 200 MB at n = 100k; 64 MiB keeps most of it, and the rest
+        // costs a re-compression of edge chunks only. w0 = 1: full chunks leave the cache first.
+        const std::uint64_t esize = stored == StoredFloat::kFloat32 ? 4 : 2;
+        const std::uint64_t chunk_bytes = 256ull * 256ull * esize;
+        const std::uint64_t cache = std::clamp<std::uint64_t>(
+            2ull * static_cast<std::uint64_t>(std::max(rows, cols)) * 256ull * esize,
+            4 * chunk_bytes, 64ull << 20);
+        if (dapl) H5Pset_chunk_cache(dapl.get(), next_prime(100 * cache / chunk_bytes), cache, 1.0);
     }
-    // When a tile edge cuts through chunks, the next band of tiles completes them. Holding one
-    // chunk row and one chunk column (2 * n * 256 elements) would avoid ever compressing a
-    // chunk twice, but that is 200 MB at n = 100k; 64 MiB keeps most of it, and the rest costs
-    // a re-compression of edge chunks only. w0 = 1: fully written chunks leave the cache first.
-    const std::uint64_t esize = dtype == MatrixDtype::kFloat16 ? 2 : 4;
-    const std::uint64_t chunk_bytes = 256ull * 256ull * esize;
-    const std::uint64_t cache = std::clamp<std::uint64_t>(
-        2ull * static_cast<std::uint64_t>(n) * 256ull * esize, 4 * chunk_bytes, 64ull << 20);
-    PlistHandle dapl(H5Pcreate(H5P_DATASET_ACCESS));
-    if (dapl) H5Pset_chunk_cache(dapl.get(), next_prime(100 * cache / chunk_bytes), cache, 1.0);
-    st->dataset = DatasetHandle(H5Dcreate2(f, path.c_str(), file_type, space.get(), m.lcpl.get(),
-                                           dcpl.get(), dapl ? dapl.get() : H5P_DEFAULT));
+    st->dataset = DatasetHandle(H5Dcreate2(f, path.c_str(), st->type.get(), space.get(),
+                                           m.lcpl.get(), dcpl.get(),
+                                           dapl ? dapl.get() : H5P_DEFAULT));
     if (!st->dataset) m.fail(path);
     st->file_space = DataspaceHandle(H5Dget_space(st->dataset.get()));
     if (!st->file_space) m.fail(path);
@@ -480,7 +514,7 @@ std::unique_ptr<MatrixSink> ResultFile::create_square_matrix(const std::string& 
                                     [](const auto& w) { return w.expired(); }),
                      m.matrices.end());
     m.matrices.push_back(st);
-    return std::make_unique<SquareMatrixSink>(std::move(st), m.final_path);
+    return std::make_unique<BlockMatrixSink>(std::move(st), m.final_path);
 }
 
 void ResultFile::commit() {

@@ -12,6 +12,9 @@
 
 namespace embgeom {
 
+/// How a float dataset is stored: the 16-bit types are rounded to nearest even from float32.
+enum class StoredFloat { kFloat32, kFloat16, kBFloat16 };
+
 /// One row of an /outliers/<list> table (HDF5 compound, token as a variable-length UTF-8 string).
 struct OutlierRow {
     std::int64_t token_id = 0;
@@ -65,12 +68,21 @@ class ResultFile {
     /// +-inf, NaN kept). 256 x 256 chunks, shuffle + deflate when gzip_level > 0.
     std::unique_ptr<MatrixSink> create_square_matrix(const std::string& path, std::int64_t n,
                                                      MatrixDtype dtype, int gzip_level);
+    /// A contiguous [rows, cols] float dataset written in row blocks through write_tile(row0, 0,
+    /// block), stored as float32, IEEE float16 or bfloat16 (both rounded to nearest even), e.g.
+    /// a synthetic table far larger than one would convert in one piece. Lifetime as above.
+    std::unique_ptr<MatrixSink> create_table(const std::string& path, std::int64_t rows,
+                                             std::int64_t cols, StoredFloat stored);
 
     /// Flush, fsync, rename onto the final path. @throws ResourceError on failure (temp removed).
     void commit();
     const std::string& final_path() const;
 
   private:
+    /// gzip_level < 0: contiguous (no chunks); mirror: write each off-diagonal tile transposed too.
+    std::unique_ptr<MatrixSink> create_block_matrix(const std::string& path, std::int64_t rows,
+                                                    std::int64_t cols, StoredFloat stored,
+                                                    int gzip_level, bool mirror);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -83,9 +83,27 @@ void fill_trained(std::mt19937_64& rng, const SynthSpec& spec, SynthTable& t) {
     }
 }
 
+StoredFloat stored_float(SynthDtype t) {
+    switch (t) {
+        case SynthDtype::kFloat16: return StoredFloat::kFloat16;
+        case SynthDtype::kBFloat16: return StoredFloat::kBFloat16;
+        case SynthDtype::kFloat32: break;
+    }
+    return StoredFloat::kFloat32;
+}
+
 }  // namespace
 
 const char* to_string(SynthKind k) { return k == SynthKind::kGaussian ? "gaussian" : "trained"; }
+
+const char* to_string(SynthDtype t) {
+    switch (t) {
+        case SynthDtype::kFloat16: return "float16";
+        case SynthDtype::kBFloat16: return "bfloat16";
+        case SynthDtype::kFloat32: break;
+    }
+    return "float32";
+}
 
 SynthTable synthesize(const SynthSpec& spec) {
     if (spec.rows < 2) throw UsageError("synth: --rows must be at least 2");
@@ -104,14 +122,26 @@ SynthTable synthesize(const SynthSpec& spec) {
 }
 
 void write_synth_file(const SynthTable& t, const SynthSpec& spec, const std::string& path) {
+    EMBGEOM_EXPECTS(
+        t.rows >= 0 && t.dims >= 0 && t.data.size() == static_cast<std::size_t>(t.rows * t.dims),
+        "synthetic table shape");
     ResultFile out(path);
-    out.write_matrix("/embeddings", t.data.data(), t.rows, t.dims);
+    {
+        // In row blocks of about 4 MiB: a 16-bit copy of a Llama-size table is never held whole.
+        const auto table = out.create_table("/embeddings", t.rows, t.dims, stored_float(spec.dtype));
+        const std::int64_t block = std::max<std::int64_t>(1, (std::int64_t{1} << 20) / std::max<std::int64_t>(1, t.dims));
+        for (std::int64_t r0 = 0; r0 < t.rows && t.dims > 0; r0 += block) {
+            const std::int64_t n = std::min(block, t.rows - r0);
+            table->write_tile(r0, 0, MatrixView<const float>(t.data.data() + r0 * t.dims, n, t.dims));
+        }
+    }
     out.write_strings("/vocab", t.vocab);
     out.write("/bias", t.bias);
     out.write("/truth/undertrained", t.undertrained);
     out.write_matrix("/truth/duplicate_pairs", t.duplicate_pairs.data(),
                      static_cast<std::int64_t>(t.duplicate_pairs.size() / 2), 2);
     out.set_attribute("/", "kind", std::string(to_string(spec.kind)));
+    out.set_attribute("/", "dtype", std::string(to_string(spec.dtype)));
     out.set_attribute("/", "seed", static_cast<std::int64_t>(spec.seed));
     out.set_attribute("/", "rows", t.rows);
     out.set_attribute("/", "dims", t.dims);
