@@ -3,10 +3,11 @@
 // Rows: invalid rows are dropped up front; the engine works on the n valid rows in their original
 // order ("compacted" indices, mapped back at the end), so the fold never tests a mask.
 //
-// Tiles: see engine/tile_plan.hpp. Every similarity comes from one single-threaded cblas_sgemm on
-// a fixed G x G grid tile (gi <= gj), which makes each cos(i, j) independent of block size, budget
-// and thread count. Threads take grid tiles dynamically; diagonal tiles use their upper triangle
-// only and feed both rows of each pair, so every unordered pair is seen exactly once.
+// Tiles: the shared grid driver (cpu/grid_driver.hpp, engine/tile_plan.hpp). Every similarity
+// comes from one single-threaded cblas_sgemm on a fixed G x G grid tile (gi <= gj), which makes
+// each cos(i, j) independent of block size, budget and thread count. Threads take grid tiles
+// dynamically; diagonal tiles use their upper triangle only and feed both rows of each pair, so
+// every unordered pair is seen exactly once. This file is the fold and the merge.
 //
 // Fold (one pass over each tile while its 1 MiB is in L2): for each tile row one vectorised scan
 // marks, in bitmasks, the values passing the row-side filter (the row's K-th best, or the
@@ -25,7 +26,6 @@
 // results are bit-identical for any schedule.
 #include "cpu/cpu_all_pairs.hpp"
 
-#include <cblas.h>
 #include <omp.h>
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -43,6 +43,7 @@
 #include <string>
 
 #include "cpu/fold_lists.hpp"
+#include "cpu/grid_driver.hpp"
 #include "embgeom/errors.hpp"
 #include "embgeom/histogram_binning.hpp"
 #include "engine/duplicate_list.hpp"
@@ -66,32 +67,6 @@ __extension__ typedef __int128 Int128;
 constexpr int kHistCopies = 4;                    // independent counters hide store forwarding
 constexpr std::int64_t kHistFlushAt = 1ll << 30;  // int32 sub-histograms flushed before overflow
 
-/// 64-byte aligned float buffer, zero-initialised unless asked not to be (the normalised table
-/// is written row by row by the loader, in parallel, which also spreads its page faults over the
-/// threads: zeroing it first, in one thread, took about 2% of the all-pairs time at 30522 x 384).
-class AlignedFloats {
-  public:
-    AlignedFloats() = default;
-    explicit AlignedFloats(std::size_t n, bool zero = true) : size_(n) {
-        const std::size_t bytes = std::max<std::size_t>(64, (n * sizeof(float) + 63) / 64 * 64);
-        void* p = std::aligned_alloc(64, bytes);
-        if (!p)
-            throw ResourceError("cpu all-pairs: out of memory (" + std::to_string(bytes) +
-                                " bytes)");
-        if (zero) std::memset(p, 0, bytes);
-        ptr_.reset(static_cast<float*>(p));
-    }
-    float* data() const { return ptr_.get(); }
-    std::size_t size() const { return size_; }
-
-  private:
-    struct Free {
-        void operator()(float* p) const noexcept { std::free(p); }
-    };
-    std::unique_ptr<float, Free> ptr_;
-    std::size_t size_ = 0;
-};
-
 struct FoldParams {
     std::int64_t grid = 0;
     int bins = 0;
@@ -109,7 +84,6 @@ struct ThreadState {
     Int128 cos_sq = 0;
     std::vector<std::int64_t> row_sum;  ///< [n] fixed point (accumulate_row_sums only)
     engine::DuplicateList dups;
-    AlignedFloats tile;
     std::vector<std::int32_t> bin_scratch;
     std::vector<std::uint64_t> row_bits, col_bits;  ///< pre-pass results of one tile row
     std::vector<float> sink_tile;
@@ -345,52 +319,6 @@ struct RowMap {
     }
 };
 
-/// s[k] += rows[r][k] for r ascending: threads own column slices, so the float64 sums follow row
-/// order whatever the block size or thread count.
-void add_rows_to_sum(const float* rows, std::int64_t count, std::int64_t d, double* s,
-                     int threads) {
-#pragma omp parallel num_threads(threads)
-    {
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        const std::int64_t k0 = d * t / nt, k1 = d * (t + 1) / nt;
-        for (std::int64_t r = 0; r < count; ++r) {
-            const float* x = rows + r * d;
-            for (std::int64_t k = k0; k < k1; ++k) s[k] += x[k];
-        }
-    }
-}
-
-/// Reads valid rows [range) of the compacted space, normalises them into dst (ld d) and, when sum
-/// is given, adds them to it (add_rows_to_sum, staging buffer by staging buffer while the rows
-/// are still in cache). Rows are read in original order through a staging buffer of `stage_rows`
-/// rows; invalid rows in between are read and dropped.
-void load_rows(RowSource& source, const RowMap& map, RowRange range, const double* center,
-               std::int64_t d, std::int64_t stage_rows, std::vector<float>& staging, int threads,
-               float* dst, std::uint8_t* zero_row, double* sum) {
-    std::int64_t c = range.begin;
-    staging.resize(static_cast<std::size_t>(stage_rows * std::max<std::int64_t>(d, 1)));
-    while (c < range.end) {
-        const std::int64_t o0 = map.orig[c];
-        const std::int64_t o1 = std::min(map.orig[range.end - 1] + 1, o0 + stage_rows);
-        source.read_rows(o0, o1 - o0, staging.data());
-        std::int64_t c1 = c;
-        while (c1 < range.end && map.orig[c1] < o1) ++c1;
-        std::int64_t bad = -1;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(max : bad)
-        for (std::int64_t r = c; r < c1; ++r) {
-            const double norm = engine::normalize_row(staging.data() + (map.orig[r] - o0) * d,
-                                                      center, d, dst + (r - range.begin) * d);
-            if (!std::isfinite(norm)) bad = std::max(bad, map.orig[r]);
-            zero_row[r] = norm > 0.0 ? 0 : 1;
-        }
-        if (bad >= 0)
-            throw ResourceError("cpu all-pairs: row " + std::to_string(bad) + " of " +
-                                source.describe() + " is marked valid but holds non-finite values");
-        if (sum) add_rows_to_sum(dst + (c - range.begin) * d, c1 - c, d, sum, threads);
-        c = c1;
-    }
-}
-
 void emit_sink_tile(MatrixSink& sink, const RowMap& map, const TilePlan& plan, const float* C,
                     GridTile t, std::vector<float>& buf) {
     const std::int64_t G = plan.grid;
@@ -422,6 +350,172 @@ void emit_nan_matrix(MatrixSink& sink, std::int64_t V) {
             sink.write_tile(r0, c0, MatrixView<const float>(buf.data(), nr, nc));
         }
 }
+
+/// The all-pairs fold as a pass of the shared grid driver (cpu/grid_driver.hpp).
+class AllPairsPass final : public cpu::GridPass {
+  public:
+    AllPairsPass(const AllPairsOptions& opt, const FoldParams& fp, const RowMap& map,
+                 const TilePlan& plan, std::int64_t K, int threads, std::int64_t d)
+        : opt_(opt), fp_(fp), map_(map), plan_(plan), K_(K), d_(d), fold_tile_(pick_fold_tile(K)),
+          global_(static_cast<std::int64_t>(map.orig.size()), K),
+          sum_(static_cast<std::size_t>(d), 0.0),
+          row_mean_(map.orig.size(), 0.0),
+          zero_row_(map.orig.size(), 0),
+          states_(static_cast<std::size_t>(threads)) {
+        const std::int64_t n = static_cast<std::int64_t>(map.orig.size()), G = plan.grid;
+        for (auto& ts : states_) {
+            ts.lists = cpu::FoldLists(K);
+            ts.hist32.assign(static_cast<std::size_t>(kHistCopies * fp.bins), 0);
+            ts.hist.assign(static_cast<std::size_t>(fp.bins), 0);
+            if (fp.row_sums) ts.row_sum.assign(static_cast<std::size_t>(n), 0);
+            ts.dups = engine::DuplicateList(opt.max_dup_pairs);
+            ts.bin_scratch.assign(static_cast<std::size_t>(G), 0);
+            ts.row_bits.assign(static_cast<std::size_t>((G + 63) / 64), 0);
+            ts.col_bits.assign(static_cast<std::size_t>((G + 63) / 64), 0);
+        }
+        std::int64_t max_local = 0;
+        for (const BlockPair& bp : plan.block_pairs) {
+            max_local = std::max(max_local, plan.block(bp.i).size() +
+                                                (bp.i == bp.j ? 0 : plan.block(bp.j).size()));
+            if (opt.progress) total_tiles_ += static_cast<std::int64_t>(plan.grid_tiles_of(bp).size());
+        }
+        shared_thr_.reset(new std::atomic<float>[static_cast<std::size_t>(max_local)]);
+        gemm_calls_ = 0;
+        for (const BlockPair& bp : plan.block_pairs)
+            gemm_calls_ += static_cast<std::int64_t>(plan.grid_tiles_of(bp).size());
+    }
+
+    cpu::GridRowsOptions rows_options(const double* center) {
+        cpu::GridRowsOptions o;
+        o.center = center;
+        o.normalized_sum = sum_.data();
+        o.zero_rows = zero_row_.data();
+        o.what = "cpu all-pairs";
+        return o;
+    }
+
+    void prepare_pair(const cpu::PairView& p) override {
+        for (std::int64_t l = 0; l < p.n_local; ++l)
+            shared_thr_[l].store(global_.threshold(p.global_row(l)), std::memory_order_relaxed);
+    }
+
+    void begin_pair(int thread, const cpu::PairView& p) override {
+        ThreadState& ts = states_[static_cast<std::size_t>(thread)];
+        ts.lists.reset(p.n_local);
+        ts.thr.resize(static_cast<std::size_t>(p.n_local));
+        for (std::int64_t l = 0; l < p.n_local; ++l) ts.thr[l] = global_.threshold(p.global_row(l));
+    }
+
+    void fold(int thread, const cpu::PairView&, const cpu::TileView& t) override {
+        ThreadState& ts = states_[static_cast<std::size_t>(thread)];
+        take_shared(shared_thr_.get(), ts.thr.data(), t.li, t.rows.size());
+        if (t.lj != t.li) take_shared(shared_thr_.get(), ts.thr.data(), t.lj, t.cols.size());
+        fold_tile_(t.C, t.rows.size(), t.cols.size(), t.diagonal(), t.rows.begin, t.cols.begin, t.li,
+                   t.lj, ts, fp_);
+        publish_shared(shared_thr_.get(), ts.thr.data(), t.li, t.rows.size());
+        if (t.lj != t.li) publish_shared(shared_thr_.get(), ts.thr.data(), t.lj, t.cols.size());
+        if (opt_.progress) {
+            const std::int64_t done = tiles_done_.fetch_add(1) + 1;
+            if (thread == 0) opt_.progress(done, total_tiles_);
+        }
+        if (opt_.matrix) {
+            // Exceptions must not leave a critical region: caught inside it, rethrown outside.
+            std::exception_ptr e;
+#pragma omp critical(embgeom_matrix_sink)
+            try {
+                emit_sink_tile(*opt_.matrix, map_, plan_, t.C, t.tile, ts.sink_tile);
+            } catch (...) {
+                e = std::current_exception();
+            }
+            if (e) std::rethrow_exception(e);
+        }
+    }
+
+    void merge_row(const cpu::PairView& p, std::int64_t l) override {
+        const std::int64_t g = p.global_row(l);
+        for (const ThreadState& ts : states_) {
+            const float* sim = ts.lists.sims(l);
+            const std::int32_t* index = ts.lists.indices(l);
+            // Best first: once one does not enter, none of the rest can.
+            for (std::int64_t q = 0; q < K_ && index[q] != cpu::FoldLists::kEmpty; ++q)
+                if (!global_.offer(g, sim[q], p.global_row(index[q]))) break;
+        }
+    }
+
+    void end_pair(int thread, const cpu::PairView&) override {
+        states_[static_cast<std::size_t>(thread)].flush_hist();
+    }
+
+    void after_pair(const cpu::PairView& p) override {
+        // Every block pair of I is done and S is complete (see PairView::last_of_i).
+        if (!p.last_of_i) return;
+        const RowRange r = p.rows_i;
+        const float* rows = p.xi;
+#pragma omp parallel for num_threads(static_cast<int>(states_.size())) schedule(static)
+        for (std::int64_t i = r.begin; i < r.end; ++i)
+            row_mean_[i] = engine::row_mean_identity(
+                engine::dot_with_sum(rows + (i - r.begin) * d_, sum_.data(), d_), zero_row_[i],
+                static_cast<std::int64_t>(map_.orig.size()));
+    }
+
+    /// The result in original row order.
+    AllPairsResult finish(std::int64_t V) {
+        const std::int64_t n = static_cast<std::int64_t>(map_.orig.size());
+        AllPairsResult res = engine::padded_result(V, opt_);
+        const std::int64_t slots = std::min(opt_.k, K_);
+        for (std::int64_t c = 0; c < n; ++c) {
+            const std::int64_t o = map_.orig[c];
+            const float* s = global_.sims(c);
+            const std::int64_t* x = global_.indices(c);
+            for (std::int64_t p = 0; p < slots; ++p) {
+                if (x[p] == engine::kEmptyIndex) break;
+                res.neighbor_index[o * opt_.k + p] = map_.orig[x[p]];
+                res.neighbor_sim[o * opt_.k + p] = s[p];
+            }
+            res.row_mean[o] = static_cast<float>(row_mean_[c]);
+            if (opt_.accumulate_row_sums) {
+                std::int64_t acc = 0;
+                for (const auto& ts : states_) acc += ts.row_sum[c];
+                res.row_sum_tiled[o] = static_cast<double>(acc) / engine::kCosScale;
+            }
+        }
+        res.histogram.assign(static_cast<std::size_t>(fp_.bins), 0);
+        Int128 cos_sq = 0;
+        engine::DuplicateList dups(opt_.max_dup_pairs);
+        for (auto& ts : states_) {
+            for (int b = 0; b < fp_.bins; ++b) res.histogram[b] += ts.hist[b];
+            cos_sq += ts.cos_sq;
+            dups.absorb(ts.dups);
+        }
+        res.pair_cos_sq_sum = static_cast<double>(cos_sq) / static_cast<double>(engine::kCosSqScale);
+        res.normalized_sum = std::move(sum_);
+        res.duplicates = dups.finish(&res.duplicates_truncated);
+        for (auto& p : res.duplicates) {
+            p.i = map_.orig[p.i];
+            p.j = map_.orig[p.j];
+        }
+        res.valid_rows = n;
+        res.gflop = static_cast<double>(gemm_calls_) * 2.0 * plan_.grid * plan_.grid * d_ / 1e9;
+        return res;
+    }
+
+  private:
+    const AllPairsOptions& opt_;
+    const FoldParams fp_;
+    const RowMap& map_;
+    const TilePlan& plan_;
+    const std::int64_t K_, d_;
+    const FoldTileFn fold_tile_;
+    TopKLists global_;
+    std::vector<double> sum_;
+    std::vector<double> row_mean_;
+    std::vector<std::uint8_t> zero_row_;
+    std::vector<ThreadState> states_;
+    std::unique_ptr<std::atomic<float>[]> shared_thr_;
+    std::int64_t gemm_calls_ = 0;
+    std::int64_t total_tiles_ = 0;
+    std::atomic<std::int64_t> tiles_done_{0};
+};
 
 }  // namespace
 
@@ -457,227 +551,18 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
     req.block_rows = opt.block_rows;
     req.memory_budget = opt.memory_budget;
     const TilePlan plan = engine::make_tile_plan(req);
-    const std::int64_t G = plan.grid, B = plan.block_rows;
 
     FoldParams fp;
-    fp.grid = G;
+    fp.grid = plan.grid;
     fp.bins = opt.hist_bins;
     fp.hist_scale = 0.5f * static_cast<float>(opt.hist_bins);
     fp.dup_min = smallest_float_at_least(opt.dup_threshold);
     fp.row_sums = opt.accumulate_row_sums;
-    const FoldTileFn fold_tile = pick_fold_tile(K);
 
-    TopKLists global(n, K);
-    std::vector<double> sum(static_cast<std::size_t>(d), 0.0);
-    std::vector<double> row_mean_c(static_cast<std::size_t>(n), 0.0);
-    std::vector<std::uint8_t> zero_row(static_cast<std::size_t>(n), 0);
-
-    std::vector<ThreadState> states(static_cast<std::size_t>(T));
-    for (auto& ts : states) {
-        ts.lists = cpu::FoldLists(K);
-        ts.hist32.assign(static_cast<std::size_t>(kHistCopies * fp.bins), 0);
-        ts.hist.assign(static_cast<std::size_t>(fp.bins), 0);
-        if (fp.row_sums) ts.row_sum.assign(static_cast<std::size_t>(n), 0);
-        ts.dups = engine::DuplicateList(opt.max_dup_pairs);
-        ts.tile = AlignedFloats(static_cast<std::size_t>(G * G));
-        ts.bin_scratch.assign(static_cast<std::size_t>(G), 0);
-        ts.row_bits.assign(static_cast<std::size_t>((G + 63) / 64), 0);
-        ts.col_bits.assign(static_cast<std::size_t>((G + 63) / 64), 0);
-    }
-
-    // Normalised rows: the whole (zero-padded) table when resident, else block I and block J.
-    AlignedFloats table, buf_i, buf_j;
-    std::vector<float> staging;
-    if (plan.resident) {
-        table = AlignedFloats(static_cast<std::size_t>(plan.grid_tiles * G * d), false);
-        load_rows(source, map, {0, n}, center, d, G, staging, T, table.data(), zero_row.data(),
-                  sum.data());
-        std::fill(table.data() + n * d, table.data() + plan.grid_tiles * G * d, 0.0f);
-    } else {
-        buf_i = AlignedFloats(static_cast<std::size_t>(B * d), false);
-        buf_j = AlignedFloats(static_cast<std::size_t>(B * d), false);
-    }
-    // Fills all B rows of dst (the last block zero-padded); sum: see load_rows.
-    const auto load_block = [&](std::int64_t b, float* dst, double* sum_or_null) {
-        const RowRange r = plan.block(b);
-        load_rows(source, map, r, center, d, G, staging, T, dst, zero_row.data(), sum_or_null);
-        std::fill(dst + r.size() * d, dst + B * d, 0.0f);  // zero padding of the last block
-    };
-    const auto compute_row_means = [&](RowRange r, const float* rows) {
-#pragma omp parallel for num_threads(T) schedule(static)
-        for (std::int64_t i = r.begin; i < r.end; ++i)
-            row_mean_c[i] = engine::row_mean_identity(
-                engine::dot_with_sum(rows + (i - r.begin) * d, sum.data(), d), zero_row[i], n);
-    };
-
-    std::exception_ptr failure;
-    std::atomic<bool> stop{false};
-    const auto record_failure = [&] {
-#pragma omp critical(embgeom_all_pairs_failure)
-        if (!failure) failure = std::current_exception();
-        stop.store(true);
-    };
-    std::int64_t max_local = 0;
-    for (const BlockPair& bp : plan.block_pairs)
-        max_local = std::max(
-            max_local, plan.block(bp.i).size() + (bp.i == bp.j ? 0 : plan.block(bp.j).size()));
-    std::unique_ptr<std::atomic<float>[]> shared_thr(
-        new std::atomic<float>[static_cast<std::size_t>(max_local)]);
-    std::int64_t gemm_calls = 0;
-    std::int64_t loaded_i = -1;
-    // Progress in grid tiles (one block pair can be the whole run): reported by thread 0, the
-    // calling thread, as tiles complete on any thread.
-    std::int64_t total_tiles = 0;
-    if (opt.progress)
-        for (const BlockPair& bp : plan.block_pairs)
-            total_tiles += static_cast<std::int64_t>(plan.grid_tiles_of(bp).size());
-    std::atomic<std::int64_t> tiles_done{0};
-    for (std::size_t pi = 0; pi < plan.block_pairs.size(); ++pi) {
-        const BlockPair bp = plan.block_pairs[pi];
-        const RowRange ri = plan.block(bp.i), rj = plan.block(bp.j);
-        const float* xi;
-        const float* xj;
-        if (plan.resident) {
-            xi = table.data() + ri.begin * d;
-            xj = table.data() + rj.begin * d;
-        } else {
-            // The first pass (I = 0) streams every block in row order: accumulate S there.
-            double* const sum_pass0 = bp.i == 0 ? sum.data() : nullptr;
-            if (loaded_i != bp.i) {
-                load_block(bp.i, buf_i.data(), sum_pass0);
-                loaded_i = bp.i;
-            }
-            if (bp.j != bp.i) load_block(bp.j, buf_j.data(), sum_pass0);
-            xi = buf_i.data();
-            xj = bp.j == bp.i ? buf_i.data() : buf_j.data();
-        }
-
-        const std::vector<GridTile> tiles = plan.grid_tiles_of(bp);
-        const bool same = bp.i == bp.j;
-        const std::int64_t n_local = ri.size() + (same ? 0 : rj.size());
-        const auto global_row = [&](std::int64_t l) {
-            return l < ri.size() ? ri.begin + l : rj.begin + (l - ri.size());
-        };
-        gemm_calls += static_cast<std::int64_t>(tiles.size());
-
-#pragma omp parallel num_threads(T)
-        {
-            // OpenBLAS (OpenMP build) runs single-threaded when omp_get_max_threads() == 1 or
-            // inside an active parallel region; this covers the one-thread team too. The grid
-            // shape must not be split further by BLAS threads (see tile_plan.hpp).
-            omp_set_num_threads(1);
-            ThreadState& ts = states[static_cast<std::size_t>(omp_get_thread_num())];
-            ts.lists.reset(n_local);
-            ts.thr.resize(static_cast<std::size_t>(n_local));
-            for (std::int64_t l = 0; l < n_local; ++l) ts.thr[l] = global.threshold(global_row(l));
-#pragma omp for schedule(static)
-            for (std::int64_t l = 0; l < n_local; ++l)
-                shared_thr[l].store(ts.thr[l], std::memory_order_relaxed);
-                // Implicit barrier: shared_thr is set before any tile reads it.
-
-#pragma omp for schedule(dynamic, 1)
-            for (std::size_t ti = 0; ti < tiles.size(); ++ti) {
-                if (stop.load(std::memory_order_relaxed)) continue;
-                try {
-                    const GridTile t = tiles[ti];
-                    const RowRange gi = plan.grid_rows(t.gi), gj = plan.grid_rows(t.gj);
-                    const float* a = xi + (t.gi * G - ri.begin) * d;
-                    const float* b = xj + (t.gj * G - rj.begin) * d;
-                    float* C = ts.tile.data();
-                    if (d > 0) {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, G, G, d, 1.0f, a, d, b,
-                                    d, 0.0f, C, G);
-                    } else {
-                        std::fill(C, C + G * G, 0.0f);
-                    }
-                    const std::int64_t li = t.gi * G - ri.begin;
-                    const std::int64_t lj = (same ? 0 : ri.size()) + t.gj * G - rj.begin;
-                    take_shared(shared_thr.get(), ts.thr.data(), li, gi.size());
-                    if (lj != li) take_shared(shared_thr.get(), ts.thr.data(), lj, gj.size());
-                    fold_tile(C, gi.size(), gj.size(), t.gi == t.gj, gi.begin, gj.begin, li, lj, ts,
-                              fp);
-                    publish_shared(shared_thr.get(), ts.thr.data(), li, gi.size());
-                    if (lj != li) publish_shared(shared_thr.get(), ts.thr.data(), lj, gj.size());
-                    if (opt.progress) {
-                        const std::int64_t done = tiles_done.fetch_add(1) + 1;
-                        if (omp_get_thread_num() == 0) opt.progress(done, total_tiles);
-                    }
-                    if (opt.matrix) {
-                        // Exceptions must not leave a critical region: caught inside it.
-#pragma omp critical(embgeom_matrix_sink)
-                        try {
-                            emit_sink_tile(*opt.matrix, map, plan, C, t, ts.sink_tile);
-                        } catch (...) {
-                            record_failure();
-                        }
-                    }
-                } catch (...) {
-                    record_failure();
-                }
-            }
-            // Implicit barrier: every partial list is complete. Rows are disjoint: no conflicts.
-            const int team = omp_get_num_threads();
-#pragma omp for schedule(static)
-            for (std::int64_t l = 0; l < n_local; ++l) {
-                const std::int64_t g = global_row(l);
-                for (int o = 0; o < team; ++o) {
-                    const cpu::FoldLists& part = states[static_cast<std::size_t>(o)].lists;
-                    const float* sim = part.sims(l);
-                    const std::int32_t* index = part.indices(l);
-                    // Best first: once one does not enter, none of the rest can.
-                    for (std::int64_t p = 0; p < K && index[p] != cpu::FoldLists::kEmpty; ++p)
-                        if (!global.offer(g, sim[p], global_row(index[p]))) break;
-                }
-            }
-            ts.flush_hist();
-        }
-        if (failure) std::rethrow_exception(failure);
-
-        if (!plan.resident &&
-            (pi + 1 == plan.block_pairs.size() || plan.block_pairs[pi + 1].i != bp.i)) {
-            // Pass I is over; S is complete once pass 0 is.
-            compute_row_means(ri, buf_i.data());
-        }
-    }
-    if (plan.resident) compute_row_means({0, n}, table.data());
+    AllPairsPass pass(opt, fp, map, plan, K, T, d);
+    cpu::run_grid_pass(source, map.orig, plan, pass.rows_options(center), T, pass);
     if (opt.matrix && n == 0) emit_nan_matrix(*opt.matrix, V);
-
-    // Assemble the result in original row order.
-    AllPairsResult res = engine::padded_result(V, opt);
-    const std::int64_t slots = std::min(opt.k, K);
-    for (std::int64_t c = 0; c < n; ++c) {
-        const std::int64_t o = map.orig[c];
-        const float* s = global.sims(c);
-        const std::int64_t* x = global.indices(c);
-        for (std::int64_t p = 0; p < slots; ++p) {
-            if (x[p] == engine::kEmptyIndex) break;
-            res.neighbor_index[o * opt.k + p] = map.orig[x[p]];
-            res.neighbor_sim[o * opt.k + p] = s[p];
-        }
-        res.row_mean[o] = static_cast<float>(row_mean_c[c]);
-        if (opt.accumulate_row_sums) {
-            std::int64_t acc = 0;
-            for (const auto& ts : states) acc += ts.row_sum[c];
-            res.row_sum_tiled[o] = static_cast<double>(acc) / engine::kCosScale;
-        }
-    }
-    res.histogram.assign(static_cast<std::size_t>(fp.bins), 0);
-    Int128 cos_sq = 0;
-    engine::DuplicateList dups(opt.max_dup_pairs);
-    for (auto& ts : states) {
-        for (int b = 0; b < fp.bins; ++b) res.histogram[b] += ts.hist[b];
-        cos_sq += ts.cos_sq;
-        dups.absorb(ts.dups);
-    }
-    res.pair_cos_sq_sum = static_cast<double>(cos_sq) / static_cast<double>(engine::kCosSqScale);
-    res.normalized_sum = std::move(sum);
-    res.duplicates = dups.finish(&res.duplicates_truncated);
-    for (auto& p : res.duplicates) {
-        p.i = map.orig[p.i];
-        p.j = map.orig[p.j];
-    }
-    res.valid_rows = n;
-    res.gflop = static_cast<double>(gemm_calls) * 2.0 * G * G * d / 1e9;
+    AllPairsResult res = pass.finish(V);
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     return res;
 }
