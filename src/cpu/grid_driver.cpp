@@ -31,6 +31,11 @@ AlignedFloats::AlignedFloats(std::size_t n, bool zero) {
 
 void AlignedFloats::Free::operator()(float* p) const noexcept { std::free(p); }
 
+void seed_thresholds(const PairView& p, const engine::TopKLists& global, std::vector<float>& thr) {
+    thr.resize(static_cast<std::size_t>(p.n_local));
+    for (std::int64_t l = 0; l < p.n_local; ++l) thr[l] = global.threshold(p.global_row(l));
+}
+
 namespace {
 
 /// s[k] += rows[r][k] for r ascending: threads own column slices, so the float64 sums follow row

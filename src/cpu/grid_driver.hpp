@@ -17,6 +17,7 @@
 
 #include "embgeom/row_source.hpp"
 #include "engine/tile_plan.hpp"
+#include "engine/topk_lists.hpp"
 
 namespace embgeom::cpu {
 
@@ -76,6 +77,10 @@ class GridPass {
     virtual void end_pair(int /*thread*/, const PairView&) {}
     virtual void after_pair(const PairView&) {}
 };
+
+/// thr[l] = global.threshold(p.global_row(l)) for every local row: a thread's starting filter
+/// (a candidate below its row's global K-th best cannot enter the final list).
+void seed_thresholds(const PairView& p, const engine::TopKLists& global, std::vector<float>& thr);
 
 struct GridRowsOptions {
     const double* center = nullptr;  ///< [d] subtracted before normalising, or none

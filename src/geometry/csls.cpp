@@ -86,8 +86,7 @@ class CslsPass final : public cpu::GridPass {
     void begin_pair(int thread, const cpu::PairView& p) override {
         ThreadState& ts = states_[static_cast<std::size_t>(thread)];
         ts.lists.reset(p.n_local);
-        ts.thr.resize(static_cast<std::size_t>(p.n_local));
-        for (std::int64_t l = 0; l < p.n_local; ++l) ts.thr[l] = global_.threshold(p.global_row(l));
+        cpu::seed_thresholds(p, global_, ts.thr);
     }
     void fold(int thread, const cpu::PairView&, const cpu::TileView& t) override {
         fold_tile(t.C, G_, t.rows.size(), t.cols.size(), t.diagonal(), t.rows.begin, t.cols.begin,
