@@ -4,6 +4,11 @@
 
 namespace embgeom::io {
 
+std::recursive_mutex& hdf5_mutex() {
+    static std::recursive_mutex m;
+    return m;
+}
+
 void silence_hdf5_errors() noexcept {
     thread_local bool done = false;
     if (done) return;

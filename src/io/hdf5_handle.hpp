@@ -4,6 +4,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,6 +61,12 @@ using ObjectHandle = Handle<H5Oclose>;  ///< opened with H5Oopen (group, dataset
 /// library is built thread-safe, where that setting is per thread, so every entry point calls
 /// this (it is cheap after the first call on a thread). Our own messages replace the stack.
 void silence_hdf5_errors() noexcept;
+
+/// Serialises HDF5 calls that may run on different threads at once: Debian's HDF5 is built
+/// without thread safety, and a BlockPrefetcher reads a table on a thread of its own while the
+/// all-pairs engine may hand matrix tiles to a ResultFile. Held by Hdf5TableReader::read_rows and
+/// by the block matrix writer (the only HDF5 calls made while a prefetcher runs).
+std::recursive_mutex& hdf5_mutex();
 
 /// Elements of a 16-bit float type as we recognise them by their bit fields.
 enum class Float16Kind { kNone, kHalf, kBFloat16 };

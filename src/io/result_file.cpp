@@ -147,6 +147,7 @@ class BlockMatrixSink final : public MatrixSink {
                             tile.ld >= tile.cols,
                         "matrix tile inside the dataset");
         if (tile.rows == 0 || tile.cols == 0) return;
+        const std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
         silence_hdf5_errors();
         write_block(row0, col0, tile, false);
         if (s.mirror && row0 != col0) write_block(col0, row0, tile, true);

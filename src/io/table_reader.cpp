@@ -119,6 +119,7 @@ void Hdf5TableReader::read_rows(std::int64_t first, std::int64_t count, float* o
                     "row range inside the table");
     if (count == 0) return;
     EMBGEOM_EXPECTS(out != nullptr, "output buffer");
+    const std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
     silence_hdf5_errors();
     const auto fail = [&] {
         throw InputError(describe() + ": read failed at rows " + std::to_string(first) + ".." +
