@@ -1,23 +1,27 @@
 // Principal directions (streamed covariance, dsyevd, spectrum summaries), all-but-the-top,
 // IsoScore and rogue dimensions. numpy (float64) is the reference for the covariance, the
-// eigen-decomposition and IsoScore; brute force for pairwise cosines.
+// eigen-decomposition and IsoScore; brute force for pairwise cosines. The Backend path
+// (GramAccumulator, symmetric_eigen) on the CPU backend must give the reference's bits.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
 #include "embgeom/row_source.hpp"
 #include "geometry/all_but_the_top.hpp"
 #include "geometry/isotropy.hpp"
 #include "geometry/principal_directions.hpp"
 #include "geometry/rogue_dimensions.hpp"
+#include "geometry/undertrained_indicators.hpp"
 #include "support/test_support.hpp"
 
 namespace embgeom {
@@ -454,6 +458,189 @@ TEST(RogueDimensions, ContributionsSumToBruteForceMeanCosine) {
         EXPECT_NEAR(rd.top[0].share, rd.top[0].contribution / rd.mean_cosine, 1e-15);
         EXPECT_GE(rd.top[0].contribution, rd.top[1].contribution);
         EXPECT_GE(rd.top[1].contribution, rd.top[2].contribution);
+    }
+}
+
+// ---- the Backend path on the CPU backend --------------------------------------------------
+
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(),
+                      [](double x, double y) { return std::memcmp(&x, &y, sizeof(double)) == 0; });
+}
+
+/// Offset, correlated columns; invalid rows (about 1 in 9) hold a NaN.
+std::vector<float> offset_table(std::int64_t V, std::int64_t d, std::uint64_t seed,
+                                std::vector<std::uint8_t>& valid) {
+    std::vector<float> x = test::random_table(V, d, seed, 0.0f);
+    std::mt19937_64 rng(seed ^ 0xb0b0ULL);
+    valid = random_mask(V, 0.11, rng);
+    for (std::int64_t i = 0; i < V; ++i) {
+        for (std::int64_t j = 0; j < d; ++j)
+            x[i * d + j] = 300.0f + static_cast<float>(j % 7) +
+                           (1.0f + 0.2f * static_cast<float>(j % 5)) * x[i * d + j] +
+                           (j > 0 ? 0.5f * x[i * d + j - 1] : 0.0f);
+        if (!valid[i]) x[i * d + (i % d)] = NAN;
+    }
+    return x;
+}
+
+TEST(PrincipalDirectionsBackend, CpuBackendGivesTheReferenceBits) {
+    const std::uint64_t seed = test::fresh_seed();
+    const auto backend = make_cpu_backend(2);
+    for (std::int64_t d : {std::int64_t{1}, std::int64_t{5}, std::int64_t{67}}) {
+        const std::int64_t V = 1001;
+        std::vector<std::uint8_t> valid;
+        const std::vector<float> x = offset_table(V, d, seed + d, valid);
+        MemoryRowSource src(MatrixView<const float>(x.data(), V, d));
+        for (std::int64_t block : {std::int64_t{0}, std::int64_t{1}, std::int64_t{13}, V}) {
+            for (bool shifted : {false, true}) {
+                SCOPED_TRACE("d " + std::to_string(d) + " block_rows " + std::to_string(block) +
+                             (shifted ? " shifted" : ""));
+                CovarianceOptions opt;
+                opt.block_rows = block;
+                if (shifted) opt.shift = std::vector<double>(static_cast<std::size_t>(d), 301.0);
+                const Covariance ref = streamed_covariance(src, valid, opt);
+                const Covariance got = streamed_covariance(*backend, src, valid, opt);
+                EXPECT_EQ(got.n, ref.n);
+                EXPECT_TRUE(same_bits(got.matrix, ref.matrix));
+                EXPECT_TRUE(same_bits(got.mean, ref.mean));
+                const PrincipalDirections pref = principal_directions(ref);
+                const PrincipalDirections pgot = principal_directions(*backend, got);
+                EXPECT_TRUE(same_bits(pgot.eigenvalues, pref.eigenvalues));
+                EXPECT_TRUE(same_bits(pgot.eigenvectors, pref.eigenvectors));
+                EXPECT_TRUE(same_bits(pgot.explained_ratio, pref.explained_ratio));
+                EXPECT_EQ(pgot.above_mp_edge, pref.above_mp_edge);
+                const PrincipalDirections whole = principal_directions(*backend, src, valid, opt);
+                EXPECT_TRUE(same_bits(whole.eigenvectors, pref.eigenvectors));
+                EXPECT_TRUE(same_bits(whole.mean, pref.mean));
+            }
+        }
+    }
+    // The same errors as the reference.
+    const std::int64_t V = 50, d = 4;
+    std::vector<std::uint8_t> valid;
+    const std::vector<float> x = offset_table(V, d, seed, valid);
+    MemoryRowSource src(MatrixView<const float>(x.data(), V, d));
+    EXPECT_THROW(streamed_covariance(*backend, src, std::vector<std::uint8_t>(V, 1)), InputError);
+    EXPECT_THROW(streamed_covariance(*backend, src, std::vector<std::uint8_t>(V, 0)), InputError);
+}
+
+TEST(PrincipalDirectionsBackend, UndertrainedFirstPcOnTheBackendGivesTheReferenceBits) {
+    const std::int64_t V = 400, d = 9;
+    std::vector<std::uint8_t> valid;
+    const std::vector<float> x = offset_table(V, d, test::fresh_seed(), valid);
+    MemoryRowSource src(MatrixView<const float>(x.data(), V, d));
+    const auto backend = make_cpu_backend(2);
+    const std::vector<std::int64_t> reference = {3, 4, 5, 6, 7, 8};
+    const UndertrainedIndicators a = undertrained_indicators(src, valid, reference);
+    const UndertrainedIndicators b = undertrained_indicators(*backend, src, valid, reference);
+    EXPECT_TRUE(same_bits(a.first_pc, b.first_pc));
+    EXPECT_TRUE(same_bits(a.indicator, b.indicator));
+    EXPECT_EQ(a.candidates, b.candidates);
+}
+
+TEST(GramAccumulator, CpuSumsMatchFloat64ReferenceForAnyBlockSplit) {
+    const std::uint64_t seed = test::fresh_seed();
+    const auto backend = make_cpu_backend(2);
+    for (std::int64_t d : {std::int64_t{1}, std::int64_t{3}, std::int64_t{40}}) {
+        const std::int64_t V = 777, ld = d + 3;
+        std::vector<std::uint8_t> valid;
+        const std::vector<float> dense = offset_table(V, d, seed + d, valid);
+        // Padded rows (leading dimension > d); the padding is poison the accumulator must skip.
+        std::vector<float> x(static_cast<std::size_t>(V * ld), NAN);
+        for (std::int64_t i = 0; i < V; ++i)
+            std::copy_n(dense.begin() + i * d, d, x.begin() + i * ld);
+        const MatrixView<const float> table(x.data(), V, d, ld);
+        std::vector<double> shift(static_cast<std::size_t>(d));
+        for (std::int64_t j = 0; j < d; ++j) shift[j] = 300.0 + static_cast<double>(j % 7) + 0.25;
+
+        // Reference: t in row order (the documented bits), S in long double.
+        std::vector<double> t_ref(static_cast<std::size_t>(d), 0.0);
+        std::vector<long double> S_ref(static_cast<std::size_t>(d * d), 0.0L);
+        std::int64_t n_ref = 0;
+        std::vector<double> y(static_cast<std::size_t>(d));
+        for (std::int64_t i = 0; i < V; ++i) {
+            if (!valid[i]) continue;
+            ++n_ref;
+            for (std::int64_t j = 0; j < d; ++j) {
+                y[j] = static_cast<double>(table.row(i)[j]) - shift[j];
+                t_ref[j] += y[j];
+            }
+            for (std::int64_t a = 0; a < d; ++a)
+                for (std::int64_t b = 0; b < d; ++b)
+                    S_ref[a * d + b] += static_cast<long double>(y[a]) * y[b];
+        }
+
+        std::vector<GramSums> runs;
+        for (std::int64_t block : {std::int64_t{1}, std::int64_t{7}, std::int64_t{100}, V}) {
+            SCOPED_TRACE("d " + std::to_string(d) + " block " + std::to_string(block));
+            auto acc = backend->gram_accumulator(d, shift);
+            acc->add(table.slice_rows(0, 0), valid.data());  // an empty block adds nothing
+            for (std::int64_t first = 0; first < V; first += block) {
+                const std::int64_t count = std::min(block, V - first);
+                acc->add(table.slice_rows(first, count), valid.data() + first);
+            }
+            runs.push_back(acc->finish());
+            const GramSums& g = runs.back();
+            EXPECT_EQ(g.dims, d);
+            EXPECT_EQ(g.n, n_ref);
+            ASSERT_EQ(g.gram.size(), static_cast<std::size_t>(d * d));
+            EXPECT_TRUE(same_bits(g.column_sums, t_ref)) << "t must be the row-order sum";
+            double worst = 0.0;
+            for (std::int64_t a = 0; a < d; ++a)
+                for (std::int64_t b = 0; b < d; ++b) {
+                    EXPECT_EQ(g.gram[a * d + b], g.gram[b * d + a]) << "symmetric";
+                    const double scale = std::sqrt(static_cast<double>(S_ref[a * d + a]) *
+                                                   static_cast<double>(S_ref[b * d + b]));
+                    worst = std::max(worst, std::fabs(g.gram[a * d + b] -
+                                                      static_cast<double>(S_ref[a * d + b])) /
+                                                scale);
+                }
+            EXPECT_LE(worst, 1e-12) << "S relative to sqrt(S_aa S_bb)";
+        }
+        for (std::size_t r = 1; r < runs.size(); ++r)
+            EXPECT_LE(max_abs_diff(runs[r].gram, runs[0].gram), 1e-12 * max_abs(runs[0].gram));
+    }
+}
+
+TEST(SymmetricEigen, CpuBackendGivesAscendingOrthonormalEigenpairs) {
+    const std::uint64_t seed = test::fresh_seed();
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> g;
+    const auto backend = make_cpu_backend(2);
+    for (std::int64_t d : {std::int64_t{1}, std::int64_t{2}, std::int64_t{17}, std::int64_t{120}}) {
+        SCOPED_TRACE("d " + std::to_string(d));
+        std::vector<double> A(static_cast<std::size_t>(d * d));
+        for (std::int64_t i = 0; i < d; ++i)
+            for (std::int64_t j = 0; j <= i; ++j) A[i * d + j] = A[j * d + i] = g(rng);
+        std::vector<double> v = A, w;
+        backend->symmetric_eigen(d, v, w);
+        ASSERT_EQ(w.size(), static_cast<std::size_t>(d));
+        ASSERT_EQ(v.size(), static_cast<std::size_t>(d * d));
+        EXPECT_TRUE(std::is_sorted(w.begin(), w.end()));
+        const double scale = std::max(std::fabs(w.front()), std::fabs(w.back()));
+        for (std::int64_t k = 0; k < d; ++k) {
+            const double* u = v.data() + k * d;
+            EXPECT_NEAR(dot(u, u, d), 1.0, 1e-12);
+            if (k > 0) {
+                EXPECT_NEAR(dot(u, v.data() + (k - 1) * d, d), 0.0, 1e-12);
+            }
+            double r2 = 0.0;
+            for (std::int64_t i = 0; i < d; ++i) {
+                const double r = dot(A.data() + i * d, u, d) - w[k] * u[i];
+                r2 += r * r;
+            }
+            EXPECT_LE(std::sqrt(r2), 1e-12 * scale) << "residual of eigenpair " << k;
+        }
+        // The same bits as the CPU reference inside principal_directions.
+        Covariance cov;
+        cov.dims = d;
+        cov.n = 10;
+        cov.mean.assign(static_cast<std::size_t>(d), 0.0);
+        cov.matrix = A;
+        const PrincipalDirections pd = principal_directions(cov);
+        EXPECT_TRUE(same_bits(pd.eigenvalues, std::vector<double>(w.rbegin(), w.rend())));
     }
 }
 

@@ -1,13 +1,18 @@
-"""GPU benchmark (run on a GPU machine; not yet run — see docs/gpu-validation.md).
+"""GPU benchmark of embgeom's CUDA backend (run on a GPU machine through scripts/gpu-validate bench;
+results are recorded in docs/gpu-validation.md only when seen).
 
-For each synthetic table, in one run: embgeom's whole `analyze --backend cuda` and its all-pairs
-phase; the bare cuBLAS SGEMMs of the same upper-triangle tiles through torch (the floor); a torch
-blockwise baseline as a user would write it (matmul + topk + histogram + row sums over the full
-V x V); and the time just to read the table from HDF5. Prints a markdown table of times and ratios.
+For each synthetic table, in one run and on one GPU: embgeom's whole `analyze --backend cuda` and
+its all-pairs phase in each precision asked for; the bare GEMMs of the same upper triangle through
+torch in the precision embgeom used (the floor); a torch blockwise baseline as a user would write it
+(matmul + topk + histogram + row sums over the full V x V, same precision); the time just to read
+the table from HDF5; and, for the fast modes, top-10 recall against embgeom's own exact run.
+faiss-gpu is not in the GPU machine's image (and its wheel is too large to carry), so it is absent.
 
-usage: python3 bench/gpu/gpu_allpairs.py [--sizes 50257x768,256000x2304] [--build build-cuda]
-Needs torch with CUDA and h5py (both in the device image). Exact float32 only (TF32 off) until
-embgeom's --precision modes exist.
+usage: python3 bench/gpu/gpu_allpairs.py --build DIR [--sizes 50257x768,128256x4096:bfloat16]
+       [--precisions exact,auto] [--exact-max-gflop 20000]
+Each size is VxD[:dtype] (dtype float32, bfloat16 or float16 as stored in the file). Exact float32
+runs (and their recall reference) are skipped above --exact-max-gflop of triangle work, where the
+float32 cores would take minutes. Needs torch with CUDA and h5py.
 """
 import argparse
 import os
@@ -20,13 +25,13 @@ import numpy as np
 import torch
 
 p = argparse.ArgumentParser()
-p.add_argument("--sizes", default="50257x768,256000x2304,1000000x1024")
+p.add_argument("--sizes", default="50257x768,128256x4096:bfloat16,256000x2304,1000000x1024")
 p.add_argument("--build", default="build-cuda")
+p.add_argument("--precisions", default="exact,auto")
 p.add_argument("--topk", type=int, default=10)
 p.add_argument("--tile", type=int, default=8192)
+p.add_argument("--exact-max-gflop", type=float, default=20000.0)
 a = p.parse_args()
-torch.backends.cuda.matmul.allow_tf32 = False
-torch.backends.cudnn.allow_tf32 = False
 dev = torch.device("cuda")
 embgeom = os.path.join(a.build, "embgeom")
 
@@ -39,25 +44,38 @@ def sync_time(fn):
     return time.perf_counter() - t0
 
 
-def triangle_gemms(x, tile):
-    """The floor: the SGEMMs of every tile pair I <= J, nothing else."""
+def set_torch_precision(mode):
+    """torch's matmul in the precision embgeom ran: tf32 allowed only for tf32."""
+    torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
+    torch.backends.cudnn.allow_tf32 = mode == "tf32"
+
+
+def operand(x, mode):
+    return x.to(torch.bfloat16) if mode == "bf16" else x.half() if mode == "fp16" else x
+
+
+def triangle_gemms(x, tile, mode):
+    """The floor: the GEMMs of every tile pair I <= J, nothing else."""
     V = x.shape[0]
-    buf = torch.empty((tile, tile), device=dev, dtype=torch.float32)
+    y = operand(x, mode)
+    buf = torch.empty((tile, tile), device=dev, dtype=y.dtype)
     for i0 in range(0, V, tile):
-        xi = x[i0:i0 + tile]
+        yi = y[i0:i0 + tile]
         for j0 in range(i0, V, tile):
-            xj = x[j0:j0 + tile]
-            torch.mm(xi, xj.T, out=buf[: xi.shape[0], : xj.shape[0]])
+            yj = y[j0:j0 + tile]
+            torch.mm(yi, yj.T, out=buf[: yi.shape[0], : yj.shape[0]])
 
 
-def torch_baseline(x, k, tile):
+def torch_baseline(x, k, mode):
     """What a user writes: every row block against the whole table, top-k, histogram, row sums."""
     V = x.shape[0]
+    y = operand(x, mode)
+    tile = max(256, min(4096, (1 << 30) // V))  # a block of V-wide rows stays under 4 GiB
     hist = torch.zeros(2000, device=dev, dtype=torch.float64)
     row_sum = torch.empty(V, device=dev, dtype=torch.float64)
     idx = torch.empty((V, k), device=dev, dtype=torch.int64)
     for i0 in range(0, V, tile):
-        s = x[i0:i0 + tile] @ x.T
+        s = (y[i0:i0 + tile] @ y.T).float()
         n = s.shape[0]
         r = torch.arange(n, device=dev)
         row_sum[i0:i0 + n] = s.sum(1, dtype=torch.float64) - 1.0
@@ -67,37 +85,76 @@ def torch_baseline(x, k, tile):
     return idx, hist, row_sum
 
 
+def read_raw(path):
+    """The stored table, read as raw words (h5py knows no bfloat16), and as float32."""
+    t0 = time.perf_counter()
+    with h5py.File(path, "r") as f:
+        ds = f["embeddings"]
+        raw = np.empty(ds.shape, dtype=f"u{ds.id.get_type().get_size()}")
+        ds.id.read(h5py.h5s.ALL, h5py.h5s.ALL, raw, mtype=ds.id.get_type())
+    seconds = time.perf_counter() - t0
+    if raw.dtype == np.uint16:
+        with h5py.File(path, "r") as f:
+            is_bf16 = f["embeddings"].id.get_type().get_fields()[2] == 8  # (spos, epos, esize, mpos, msize)
+        host = (raw.astype(np.uint32) << 16).view(np.float32) if is_bf16 else raw.view(np.float16).astype(np.float32)
+    else:
+        host = raw.view(np.float32)
+    return host, seconds
+
+
+def analyze(path, out, precision):
+    t0 = time.perf_counter()
+    r = subprocess.run([embgeom, "analyze", "--input", path, "--dataset", "/embeddings", "--output", out,
+                        "--backend", "cuda", "--topk", str(a.topk), "--precision", precision],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    whole = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"embgeom analyze --precision {precision} failed:\n{r.stderr}")
+    with h5py.File(out, "r") as f:
+        return (whole, float(f.attrs["seconds_all_pairs"]), str(f.attrs.get("precision", precision)),
+                f["neighbors/indices"][...])
+
+
+def recall(found, reference):
+    hits = sum(len(set(f) & set(r)) for f, r in zip(found.tolist(), reference.tolist()))
+    return hits / reference.size
+
+
 print(f"# embgeom GPU benchmark — {torch.cuda.get_device_name()}, torch {torch.__version__}")
 with tempfile.TemporaryDirectory() as tmp:
-    for size in a.sizes.split(","):
+    for spec in a.sizes.split(","):
+        size, _, dtype = spec.partition(":")
+        dtype = dtype or "float32"
         V, d = map(int, size.split("x"))
         path = os.path.join(tmp, f"t{V}x{d}.h5")
-        subprocess.run([embgeom, "synth", "--rows", str(V), "--dim", str(d), "--output", path], check=True,
-                       stdout=subprocess.DEVNULL)
-        t0 = time.perf_counter()
-        with h5py.File(path, "r") as f:
-            host = f["embeddings"][...]
-        read_s = time.perf_counter() - t0
+        # Trained-like tables where synthesis is quick; Gaussian (much faster to make) for the big ones.
+        kind = "trained" if V * d <= 100_000_000 else "gaussian"
+        subprocess.run([embgeom, "synth", "--kind", kind, "--rows", str(V), "--dim", str(d), "--dtype", dtype,
+                        "--output", path], check=True, stdout=subprocess.DEVNULL)
+        host, read_s = read_raw(path)
+        gflop = float(V) * V * d / 1e9  # the triangle: V^2/2 pairs x 2d flops
         out = os.path.join(tmp, "out.h5")
-        t0 = time.perf_counter()
-        subprocess.run([embgeom, "analyze", "--input", path, "--dataset", "/embeddings", "--output", out,
-                        "--backend", "cuda", "--topk", str(a.topk)], check=True, stdout=subprocess.DEVNULL)
-        whole_s = time.perf_counter() - t0
-        with h5py.File(out, "r") as f:
-            pairs_s = float(f.attrs["seconds_all_pairs"])
+        runs = {}
+        for prec in a.precisions.split(","):
+            if prec == "exact" and dtype == "float32" and gflop > a.exact_max_gflop:
+                continue
+            runs[prec] = analyze(path, out, prec)
         x = torch.from_numpy(host).to(dev)
         x = x / x.norm(dim=1, keepdim=True)
-        triangle_gemms(x, a.tile)  # warm-up
-        floor_s = sync_time(lambda: triangle_gemms(x, a.tile))
-        torch_s = sync_time(lambda: torch_baseline(x, a.topk, min(a.tile, 4096)))
-        flop = float(V) * V * d
-        print(f"\n## {V}×{d} float32\n")
-        print("| what | seconds | ratio |")
-        print("|---|---|---|")
-        print(f"| read the HDF5 file (h5py) | {read_s:.2f} | 1.00 |")
-        print(f"| embgeom analyze, whole job | {whole_s:.2f} | {whole_s / read_s:.2f} × read |")
-        print(f"| embgeom all-pairs phase | {pairs_s:.3f} | {pairs_s / floor_s:.2f} × GEMM floor |")
-        print(f"| bare SGEMMs of the triangle (floor, {flop / floor_s / 1e12:.1f} TFLOP/s) | {floor_s:.3f} | 1.00 |")
-        print(f"| torch blockwise baseline | {torch_s:.3f} | {torch_s / pairs_s:.2f} × embgeom all-pairs |")
+        del host
+        print(f"\n## {V}×{d} {dtype} ({kind})\n")
+        print(f"read the HDF5 file (h5py, raw): {read_s:.2f} s\n")
+        print("| precision asked → used | whole analyze (s) | ÷ read | all-pairs (s) | GEMM floor (s) | all-pairs ÷ floor "
+              "| torch baseline (s) | torch ÷ embgeom | top-10 recall vs exact |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for prec, (whole_s, pairs_s, used, idx) in runs.items():
+            set_torch_precision(used)
+            triangle_gemms(x, a.tile, used)  # warm-up
+            floor_s = sync_time(lambda: triangle_gemms(x, a.tile, used))
+            torch_s = sync_time(lambda: torch_baseline(x, a.topk, used))
+            rec = f"{recall(idx, runs['exact'][3]):.5f}" if "exact" in runs and prec != "exact" else "—"
+            print(f"| {prec} → {used} | {whole_s:.2f} | {whole_s / read_s:.2f} | {pairs_s:.3f} | {floor_s:.3f} "
+                  f"({gflop / floor_s / 1e3:.0f} TFLOP/s) | {pairs_s / floor_s:.2f} | {torch_s:.3f} | "
+                  f"{torch_s / pairs_s:.2f} | {rec} |")
         del x
         torch.cuda.empty_cache()

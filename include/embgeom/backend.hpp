@@ -31,6 +31,20 @@ struct DuplicatePair {
     float cosine = 0.0f;
 };
 
+/// The product the all-pairs engine ran (AllPairsResult::precision), as resolved from the request
+/// by the policy in docs/output-schema.md ("Precision"):
+/// - kExact: float32 GEMM of the normalised rows;
+/// - kTf32, kBf16, kFp16: tensor-core GEMM of the normalised rows in that type; the K' = min(4K,
+///   1024, n_valid - 1) best candidates of each row are re-scored in float32 and the top K taken
+///   from them; near-duplicate candidates are re-scored too;
+/// - kBf16Raw, kFp16Raw: every value of the table is exactly a bfloat16 / float16, so the raw rows
+///   go to the tensor cores as they are (exact products, float32 sums) and the norms are applied
+///   after the product: as accurate as kExact, nothing to re-score.
+enum class PrecisionPath { kExact, kTf32, kBf16, kFp16, kBf16Raw, kFp16Raw };
+
+/// "exact", "tf32", "bf16", "fp16", "bf16-raw", "fp16-raw" (the root attribute "precision").
+const char* to_string(PrecisionPath p);
+
 struct AllPairsOptions {
     std::int64_t k = 10;                  ///< neighbours per row (self excluded)
     int hist_bins = 2000;                 ///< even bins over [-1, 1], see histogram_binning.hpp
@@ -39,6 +53,9 @@ struct AllPairsOptions {
     std::int64_t block_rows = 0;          ///< tile side in rows; 0 = chosen from memory_budget
     std::uint64_t memory_budget = 0;      ///< bytes the engine may hold; 0 = 1 GiB
     bool accumulate_row_sums = false;     ///< also sum cosines per row in the tiled pass (tests)
+    /// Requested product precision; the backend reports what it ran in AllPairsResult::precision.
+    /// The CPU backend computes exact float32 for every request.
+    Precision precision = Precision::kAuto;
     std::optional<std::vector<double>> center;  ///< [d] subtracted from every row before normalising
     MatrixSink* matrix = nullptr;         ///< optional receiver of every tile
     /// Optional: called from the calling thread (OpenMP thread 0 on the CPU) as tiles complete,
@@ -67,8 +84,43 @@ struct AllPairsResult {
     std::vector<DuplicatePair> duplicates;  ///< sorted by (i, j)
     bool duplicates_truncated = false;
     std::int64_t valid_rows = 0;
+    /// The product that ran. With a re-scored path (tf32, bf16, fp16) the neighbour similarities
+    /// and duplicate cosines are float32 re-scores, while the histogram, cos^2 sum, tiled row sums
+    /// and matrix sink see the fast cosines.
+    PrecisionPath precision = PrecisionPath::kExact;
     double gflop = 0.0;                   ///< GEMM work done (for the log and benchmarks)
     double seconds = 0.0;                 ///< wall time of the all-pairs phase
+};
+
+/// The float64 sums of a streamed covariance (GramAccumulator::finish), shift s [d]:
+/// S = sum_i (x_i - s)(x_i - s)^T, t = sum_i (x_i - s) over the n rows added.
+struct GramSums {
+    std::int64_t dims = 0;            ///< d
+    std::int64_t n = 0;               ///< rows added
+    std::vector<double> gram;         ///< [d, d] row-major S, symmetric (both triangles filled)
+    std::vector<double> column_sums;  ///< [d] t
+};
+
+/// Streams row blocks into GramSums. Float32 rows are converted to float64 and shifted before
+/// anything is summed, so a shift near the mean keeps S free of cancellation (the covariance is
+/// S/n - (t/n)(t/n)^T). Blocks are summed in the order they are added; the result does not depend
+/// on how rows are split into blocks beyond float64 rounding (t: one float64 sum per column in
+/// row order, the same bits on every backend; S: a GEMM-like sum whose order is the backend's).
+/// Made by Backend::gram_accumulator; must not outlive that backend. Not thread-safe.
+class GramAccumulator {
+  public:
+    virtual ~GramAccumulator() = default;
+    /// @brief Adds the rows r of block [rows, d] with valid_rows[r] != 0: y = x_r - s (float64),
+    ///        S += y y^T, t += y, n += 1. Other rows are never read into the sums (they may hold
+    ///        NaN). A valid row with a NaN or an infinity makes S and t non-finite.
+    /// @param[in] block       [rows, d] row-major, any leading dimension; rows may be 0.
+    /// @param[in] valid_rows  [rows] row mask (not null unless rows is 0).
+    /// Synchronous: block and valid_rows may be reused when it returns.
+    /// @throws ResourceError when memory runs out or the device fails.
+    virtual void add(MatrixView<const float> block, const std::uint8_t* valid_rows) = 0;
+    /// @brief The sums of every row added so far (host memory). Call once; the accumulator
+    ///        holds nothing afterwards. @throws ResourceError when memory runs out.
+    virtual GramSums finish() = 0;
 };
 
 class Backend {
@@ -91,6 +143,28 @@ class Backend {
     /// Streams row blocks from source when the normalised table exceeds opt.memory_budget.
     virtual AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
                                      const AllPairsOptions& opt) = 0;
+
+    /// @brief A GramAccumulator for rows of d columns and shift s (the covariance behind
+    ///        principal_directions). CPU: cblas_dsyrk per block on the host. CUDA: S [d, d]
+    ///        stays on the device (cublasDsyrk) until finish.
+    /// @param[in] d      columns, >= 1.
+    /// @param[in] shift  [d] s, subtracted from every row in float64.
+    /// @throws ResourceError when S (d^2 doubles) and a row block do not fit in (device) memory,
+    ///         naming the sizes.
+    virtual std::unique_ptr<GramAccumulator> gram_accumulator(std::int64_t d,
+                                                              const std::vector<double>& shift) = 0;
+
+    /// @brief Eigendecomposition of a real symmetric matrix (divide and conquer: LAPACK dsyevd
+    ///        on the CPU, cusolverDnDsyevd on CUDA), in float64.
+    /// @param[in] d     order, >= 1.
+    /// @param[in,out] a [d, d] symmetric, both triangles filled (row- or column-major alike). On
+    ///                  return row k (row-major) is the unit eigenvector of eigenvalues[k], of
+    ///                  either sign.
+    /// @param[out] eigenvalues  [d] ascending.
+    /// @throws ResourceError when memory runs out (naming the sizes) or the solver does not
+    ///         converge.
+    virtual void symmetric_eigen(std::int64_t d, std::vector<double>& a,
+                                 std::vector<double>& eigenvalues) = 0;
 };
 
 /// Number of usable CUDA devices; 0 when built without CUDA, without a driver or without a GPU.

@@ -10,6 +10,10 @@ namespace embgeom {
 
 enum class BackendKind { kAuto, kCpu, kCuda };
 enum class MatrixDtype { kFloat16, kFloat32 };
+/// Requested precision of the all-pairs product (--precision; docs/output-schema.md, "Precision").
+/// kAuto: the fastest mode that keeps the exact top-K; kExact: float32 GEMM; kTf32, kBf16, kFp16:
+/// tensor-core products. Only the CUDA backend has fast modes; the CPU computes exact float32.
+enum class Precision { kAuto, kExact, kTf32, kBf16, kFp16 };
 
 struct AnalyzeConfig {
     std::string input;                   ///< HDF5 file with the table
@@ -21,6 +25,7 @@ struct AnalyzeConfig {
     std::int64_t topk = 10;              ///< neighbours per token
     std::int64_t outliers = 100;         ///< rows per outlier list
     BackendKind backend = BackendKind::kAuto;
+    Precision precision = Precision::kAuto;  ///< product precision of the all-pairs engine
     int threads = 0;                     ///< 0 = all cores
     std::uint64_t memory_budget = 0;     ///< host bytes; 0 = half of physical memory
     std::int64_t block_rows = 0;         ///< rows per streamed block / tile side; 0 = from budget
@@ -54,5 +59,7 @@ struct AnalyzeConfig {
 
 const char* to_string(BackendKind k);
 const char* to_string(MatrixDtype k);
+/// "auto", "exact", "tf32", "bf16", "fp16": the --precision values.
+const char* to_string(Precision p);
 
 }  // namespace embgeom

@@ -34,6 +34,15 @@ void add_analyze(CLI::App& app, CliState& st) {
     a->add_option("--backend", c.backend, "auto (CUDA when a GPU is usable, else CPU), cpu, cuda")
         ->transform(CLI::CheckedTransformer(backends, CLI::ignore_case))
         ->default_str("auto");
+    const std::map<std::string, Precision> precisions{
+        {"auto", Precision::kAuto}, {"exact", Precision::kExact}, {"tf32", Precision::kTf32},
+        {"bf16", Precision::kBf16}, {"fp16", Precision::kFp16}};
+    a->add_option("--precision", c.precision,
+                  "all-pairs product on the GPU: auto (fastest that keeps the exact top-K), exact "
+                  "(float32), tf32, bf16, fp16 (tensor cores; candidates re-scored in float32); "
+                  "the CPU always computes exact float32")
+        ->transform(CLI::CheckedTransformer(precisions, CLI::ignore_case))
+        ->default_str("auto");
     a->add_option("--threads", c.threads, "CPU threads (0 = every core)")->capture_default_str();
     a->add_option("--memory-budget", st.memory_budget_text,
                   "host memory the run may hold, e.g. 8G (default: half of physical memory)");

@@ -1,4 +1,5 @@
-// The CPU backend: per-token passes with OpenMP, the all-pairs engine with BLAS (cpu_all_pairs).
+// The CPU backend: per-token passes with OpenMP, the all-pairs engine with BLAS (cpu_all_pairs),
+// the covariance and its eigendecomposition with BLAS/LAPACK (cpu_gram).
 #include <omp.h>
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 
 #include "cpu/blas_runtime.hpp"
 #include "cpu/cpu_all_pairs.hpp"
+#include "cpu/cpu_gram.hpp"
 #include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
 
@@ -67,7 +69,21 @@ class CpuBackend final : public Backend {
 
     AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
                              const AllPairsOptions& opt) override {
-        return cpu_all_pairs(source, valid, opt, threads_);
+        // Exact float32 meets every precision request's guarantee, so every request runs it.
+        AllPairsResult r = cpu_all_pairs(source, valid, opt, threads_);
+        r.precision = PrecisionPath::kExact;
+        return r;
+    }
+
+    // BLAS runs with the threads set in the constructor.
+    std::unique_ptr<GramAccumulator> gram_accumulator(std::int64_t d,
+                                                      const std::vector<double>& shift) override {
+        return std::make_unique<CpuGramAccumulator>(d, shift);
+    }
+
+    void symmetric_eigen(std::int64_t d, std::vector<double>& a,
+                         std::vector<double>& eigenvalues) override {
+        cpu_symmetric_eigen(d, a, eigenvalues);
     }
 
   private:

@@ -6,16 +6,23 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 
 #include "column_sums.cuh"
-#include "engine/padded_result.hpp"
+#include "convert_rows.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "embgeom/errors.hpp"
+#include "engine/candidate_rescore.hpp"
+#include "engine/padded_result.hpp"
+#include "engine/precision_policy.hpp"
+#include "exact16_check.cuh"
 #include "mask_invalid.cuh"
 #include "mirror_upper.cuh"
 #include "normalize_rows.cuh"
+#include "rescore_candidates.cuh"
 #include "row_means.cuh"
+#include "scale_tile.cuh"
 #include "tile_pairs.cuh"
 #include "tile_row_sums.cuh"
 #include "tile_topk.cuh"
@@ -25,6 +32,10 @@ namespace embgeom {
 namespace {
 
 namespace kn = kernels;
+using engine::Raw16Format;
+
+static_assert(kn::kTopkMaxK == engine::kMaxCandidates,
+              "the precision policy sizes candidate lists by the top-K kernel's limit");
 
 constexpr std::uint64_t kMiB = 1ull << 20;
 constexpr std::uint64_t kDefaultBudget = 1ull << 30;
@@ -59,11 +70,13 @@ std::string mib(std::uint64_t bytes) {
     return buf;
 }
 
-// Device bytes the engine holds, by part, for a tile side t.
+// Device bytes the engine holds, by part, for a tile side t. k is the width of the device lists
+// (K' when re-scoring); copy16 adds the 16-bit copy of the rows and the inverse norms.
 struct MemoryPlan {
     std::int64_t n = 0, d = 0, k = 0, pair_capacity = 0;
     int bins = 0;
     bool row_sums = false;
+    bool copy16 = false;
 
     std::int64_t blocks(std::int64_t t) const { return (n + t - 1) / t; }
     std::uint64_t per_row() const {
@@ -73,10 +86,12 @@ struct MemoryPlan {
     }
     std::uint64_t fixed() const {
         return per_row() + 2ull * d * sizeof(double) + static_cast<std::uint64_t>(bins) * 8 + 24 +
-               static_cast<std::uint64_t>(pair_capacity) * sizeof(kn::TilePair);
+               static_cast<std::uint64_t>(pair_capacity) * sizeof(kn::TilePair) +
+               (copy16 ? static_cast<std::uint64_t>(n) * sizeof(double) + 8 : 0);
     }
     std::uint64_t table(std::int64_t t, bool resident) const {
-        return static_cast<std::uint64_t>(resident ? n : 2 * t) * d * sizeof(float);
+        return static_cast<std::uint64_t>(resident ? n : 2 * t) * d *
+               (sizeof(float) + (copy16 ? sizeof(std::uint16_t) : 0));
     }
     std::uint64_t tiles(std::int64_t t) const {
         return static_cast<std::uint64_t>(t) * t * sizeof(float) * (blocks(t) > 1 ? 2 : 1) +
@@ -104,13 +119,19 @@ class Engine {
   private:
     void plan_memory();
     void allocate();
-    void load_block(std::int64_t first, std::int64_t count, float* dst);
-    void process_tile(std::int64_t i0, std::int64_t ti, const float* a, std::int64_t j0,
-                      std::int64_t tj, const float* b);
+    void load_block(std::int64_t first, std::int64_t count, float* dst, bool check,
+                    engine::Raw16Tracker* tracker, Raw16Format format, std::uint16_t* dst16);
+    engine::RawExactness read_exactness();
+    void resolve_path(const engine::Raw16Tracker* tracker);
+    void allocate_lists();
+    void tile_product(std::int64_t i0, std::int64_t ti, const float* a, const std::uint16_t* a16,
+                      std::int64_t j0, std::int64_t tj, const float* b, const std::uint16_t* b16);
+    void process_tile(std::int64_t i0, std::int64_t ti, const float* a, const std::uint16_t* a16,
+                      std::int64_t j0, std::int64_t tj, const float* b, const std::uint16_t* b16);
     void fold_rows(const float* tile, std::int64_t rows, std::int64_t cols, std::int64_t row0,
                    std::int64_t col0);
-    void collect_duplicates(std::int64_t i0, std::int64_t ti, std::int64_t j0, std::int64_t tj,
-                            long long tile_total);
+    void collect_duplicates(std::int64_t i0, std::int64_t ti, const float* a, std::int64_t j0,
+                            std::int64_t tj, const float* b, long long tile_total);
     void finish(AllPairsResult& out);
     void sync() { EMBGEOM_CUDA_TRY(cudaStreamSynchronize(stream_)); }
 
@@ -122,11 +143,17 @@ class Engine {
     cublasHandle_t cublas_;
 
     std::int64_t n_valid_ = 0;
-    int k_ = 0;  // neighbours kept on the device: min(opt.k, n_valid - 1)
+    int k_ = 0;   // neighbours in the result: min(opt.k, n_valid - 1)
+    int kc_ = 0;  // width of the device lists: K' when the path re-scores, else k_
     std::int64_t tile_ = 0;
     bool resident_ = false;
+    bool copy16_ = false;      // the plan holds a 16-bit copy of the rows (+ inverse norms)
+    bool candidates_ = false;  // the plan affords K' lists (and is resident, for re-scoring)
+    bool check_raw_ = false;   // pass 0 checks whether the raw rows are exact in 16 bits
+    PrecisionPath path_ = PrecisionPath::kExact;
     std::int64_t pair_capacity_ = 0;
-    float dup_min_ = 0.0f;
+    float dup_min_ = 0.0f;       // a pair is a duplicate when its (re-scored) cosine is >= this
+    float dup_scan_min_ = 0.0f;  // tile_pairs' test: dup_min_ less the margin when re-scoring
 
     DeviceBuffer<std::uint8_t> valid_dev_, zero_row_dev_;
     DeviceBuffer<double> center_dev_, sum_dev_;
@@ -136,6 +163,9 @@ class Engine {
     DeviceBuffer<unsigned long long> hist_dev_, scalars_dev_;
     DeviceBuffer<long long> dup_count_dev_, dup_offset_dev_;
     DeviceBuffer<kn::TilePair> pairs_dev_;
+    DeviceBuffer<std::uint16_t> table16_dev_;
+    DeviceBuffer<double> inv_norm_dev_;
+    DeviceBuffer<unsigned> exact_flags_dev_;
     PinnedBuffer<float> stage_, sink_tile_;
     PinnedBuffer<unsigned long long> scalars_host_;
 
@@ -170,16 +200,39 @@ void Engine::plan_memory() {
         }
     }
     // A resident table is read from the source once; streaming reads it again for every block
-    // row of tiles, so any resident tiling beats a streaming one.
-    for (bool resident : {true, false}) {
+    // row of tiles, so any resident tiling beats a streaming one. Within each, the extras a fast
+    // request may use come first. Re-scoring needs every row on the device (candidates can be
+    // anywhere in the table), so streamed plans never hold candidate lists; the policy then
+    // falls back to exact, or to a raw 16-bit product when the table allows one.
+    struct Layout {
+        bool resident, copy16, candidates;
+    };
+    // auto on centred rows can only end as tf32 or exact: no 16-bit copy to plan for.
+    const bool copy16 = engine::may_use_copy16(opt_.precision) &&
+                        !(opt_.center && opt_.precision == Precision::kAuto);
+    const bool rescore = engine::may_rescore(opt_.precision);
+    std::vector<Layout> layouts;
+    if (copy16 || rescore) layouts.push_back({true, copy16, rescore});
+    layouts.push_back({true, false, false});
+    if (copy16 && !opt_.center) layouts.push_back({false, true, false});  // streamed: raw only
+    layouts.push_back({false, false, false});
+    const std::int64_t width_rescored =
+        std::max<std::int64_t>(k_, engine::candidate_count(opt_.k, n_valid_));
+    for (const Layout& l : layouts) {
+        p.k = l.candidates ? width_rescored : k_;
+        p.copy16 = l.copy16;
         for (std::int64_t t : sides) {
-            if (p.total(t, resident) <= budget) {
+            if (p.total(t, l.resident) <= budget) {
                 tile_ = t;
-                resident_ = resident;
+                resident_ = l.resident;
+                copy16_ = l.copy16;
+                candidates_ = l.candidates;
                 return;
             }
         }
     }
+    p.k = k_;
+    p.copy16 = false;
     const std::int64_t t = sides.back();
     throw ResourceError("CUDA all-pairs: not enough device memory for " + std::to_string(n_) +
                         " x " + std::to_string(d_) + " rows: the smallest tiling (tile side " +
@@ -214,13 +267,6 @@ void Engine::allocate() {
         row_sum_dev_ = DeviceBuffer<long long>(n_);
         EMBGEOM_CUDA_TRY(cudaMemsetAsync(row_sum_dev_.data(), 0, row_sum_dev_.bytes(), stream_));
     }
-    if (k_ > 0) {
-        top_sim_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(n_) * k_);
-        top_idx_dev_ = DeviceBuffer<std::int64_t>(static_cast<std::size_t>(n_) * k_);
-        kn::launch_topk_init(top_sim_dev_.data(), top_idx_dev_.data(),
-                             static_cast<std::int64_t>(n_) * k_, stream_);
-        EMBGEOM_CHECK_LAUNCH(stream_);
-    }
     hist_dev_ = DeviceBuffer<unsigned long long>(opt_.hist_bins);
     EMBGEOM_CUDA_TRY(cudaMemsetAsync(hist_dev_.data(), 0, hist_dev_.bytes(), stream_));
     scalars_dev_ = DeviceBuffer<unsigned long long>(2);
@@ -231,6 +277,18 @@ void Engine::allocate() {
 
     const std::int64_t blocks = (n_ + tile_ - 1) / tile_;
     table_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(resident_ ? n_ : 2 * tile_) * d_);
+    if (copy16_) {
+        table16_dev_ =
+            DeviceBuffer<std::uint16_t>(static_cast<std::size_t>(resident_ ? n_ : 2 * tile_) * d_);
+        inv_norm_dev_ = DeviceBuffer<double>(n_);
+    }
+    // Centred rows are not the rows as stored: no raw product for them.
+    check_raw_ = copy16_ && !opt_.center;
+    if (check_raw_) {
+        exact_flags_dev_ = DeviceBuffer<unsigned>(1);
+        EMBGEOM_CUDA_TRY(
+            cudaMemsetAsync(exact_flags_dev_.data(), 0, exact_flags_dev_.bytes(), stream_));
+    }
     tile_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
     if (blocks > 1) tile_t_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
     stage_ = PinnedBuffer<float>(static_cast<std::size_t>(tile_) * std::max<std::int64_t>(d_, 1));
@@ -238,22 +296,90 @@ void Engine::allocate() {
     sync();
 }
 
-void Engine::load_block(std::int64_t first, std::int64_t count, float* dst) {
+// Normalising in place overwrites the raw rows, so everything that needs them happens first: the
+// 16-bit exactness check (check, pass 0) and the raw 16-bit copy into dst16 (format, or the
+// tracker's choice for this block when tracker is given).
+void Engine::load_block(std::int64_t first, std::int64_t count, float* dst, bool check,
+                        engine::Raw16Tracker* tracker, Raw16Format format, std::uint16_t* dst16) {
     source_.read_rows(first, count, stage_.data());
     if (d_ > 0)
         EMBGEOM_CUDA_TRY(cudaMemcpyAsync(dst, stage_.data(), sizeof(float) * count * d_,
                                          cudaMemcpyHostToDevice, stream_));
+    if (check) {
+        kn::launch_exact16_check(dst, count, d_, d_, valid_dev_.data() + first,
+                                 exact_flags_dev_.data(), stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+    }
+    if (tracker) format = tracker->next_block(first, count, read_exactness());
+    if (format != Raw16Format::kNone) {
+        kn::launch_convert_rows(
+            dst, count, d_, d_, valid_dev_.data() + first,
+            format == Raw16Format::kBf16 ? kn::Half16::kBf16 : kn::Half16::kFp16, dst16, d_,
+            inv_norm_dev_.data() + first, stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+    }
     kn::launch_normalize_rows(dst, count, d_, d_, valid_dev_.data() + first, center_dev_.data(),
                               zero_row_dev_.data() + first, first, bad_row_dev_.data(), stream_);
     EMBGEOM_CHECK_LAUNCH(stream_);
     sync();  // the staging buffer is refilled by the next read
 }
 
+engine::RawExactness Engine::read_exactness() {
+    unsigned flags = kn::kNotBf16Exact | kn::kNotFp16Exact;
+    if (check_raw_) {
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(&flags, exact_flags_dev_.data(), sizeof flags,
+                                         cudaMemcpyDeviceToHost, stream_));
+        sync();
+    }
+    return {(flags & kn::kNotBf16Exact) == 0, (flags & kn::kNotFp16Exact) == 0};
+}
+
+// After pass 0: the policy picks the product, and the device buffers are made to match it.
+void Engine::resolve_path(const engine::Raw16Tracker* tracker) {
+    path_ = engine::resolve_precision(opt_.precision, read_exactness(), {copy16_, candidates_},
+                                      opt_.k, n_valid_);
+    if (engine::is_raw16(path_) && resident_) {
+        EMBGEOM_EXPECTS(tracker && tracker->final_format() == engine::raw_format(path_),
+                        "pass 0 encoded the raw rows as the policy's format");
+        kn::launch_bf16_to_fp16(table16_dev_.data(), tracker->bf16_prefix_to_reencode() * d_,
+                                stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+    }
+    if (path_ == PrecisionPath::kBf16 || path_ == PrecisionPath::kFp16) {
+        // Re-scoring plans are resident: the whole normalised table converts at once.
+        kn::launch_convert_rows(
+            table_dev_.data(), n_, d_, d_, nullptr,
+            path_ == PrecisionPath::kBf16 ? kn::Half16::kBf16 : kn::Half16::kFp16,
+            table16_dev_.data(), d_, nullptr, stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+    }
+    if (!engine::uses_copy16(path_)) table16_dev_ = DeviceBuffer<std::uint16_t>();
+    if (!engine::is_raw16(path_)) inv_norm_dev_ = DeviceBuffer<double>();
+    const bool rescored = engine::is_rescored(path_);
+    kc_ = rescored ? static_cast<int>(
+                         std::max<std::int64_t>(k_, engine::candidate_count(opt_.k, n_valid_)))
+                   : k_;
+    dup_min_ = smallest_float_at_least(opt_.dup_threshold);
+    dup_scan_min_ =
+        rescored ? smallest_float_at_least(opt_.dup_threshold - engine::duplicate_margin(path_, d_))
+                 : dup_min_;
+    allocate_lists();
+}
+
+void Engine::allocate_lists() {
+    if (kc_ == 0) return;
+    top_sim_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(n_) * kc_);
+    top_idx_dev_ = DeviceBuffer<std::int64_t>(static_cast<std::size_t>(n_) * kc_);
+    kn::launch_topk_init(top_sim_dev_.data(), top_idx_dev_.data(),
+                         static_cast<std::int64_t>(n_) * kc_, stream_);
+    EMBGEOM_CHECK_LAUNCH(stream_);
+}
+
 void Engine::fold_rows(const float* tile, std::int64_t rows, std::int64_t cols, std::int64_t row0,
                        std::int64_t col0) {
-    if (k_ > 0) {
+    if (kc_ > 0) {
         kn::launch_tile_topk(tile, cols, rows, cols, row0, col0, valid_dev_.data(),
-                             top_sim_dev_.data(), top_idx_dev_.data(), k_, stream_);
+                             top_sim_dev_.data(), top_idx_dev_.data(), kc_, stream_);
         EMBGEOM_CHECK_LAUNCH(stream_);
     }
     if (opt_.accumulate_row_sums) {
@@ -263,17 +389,50 @@ void Engine::fold_rows(const float* tile, std::int64_t rows, std::int64_t cols, 
     }
 }
 
-void Engine::process_tile(std::int64_t i0, std::int64_t ti, const float* a, std::int64_t j0,
-                          std::int64_t tj, const float* b) {
+// C = the tile's cosines in the path's precision. Every path writes float32 C, so the fold, the
+// sink and the row means do not change with the precision.
+void Engine::tile_product(std::int64_t i0, std::int64_t ti, const float* a,
+                          const std::uint16_t* a16, std::int64_t j0, std::int64_t tj,
+                          const float* b, const std::uint16_t* b16) {
     // Row-major C[ti x tj] = A B^T is column-major C^T = B A^T: swap the operands (faiss).
     const float one = 1.0f, zero = 0.0f;
     const int m = static_cast<int>(ti), n = static_cast<int>(tj), k = static_cast<int>(d_);
-    if (k > 0) {
-        EMBGEOM_CUBLAS_TRY(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, b, k, a, k,
-                                       &zero, tile_dev_.data(), n));
-    } else {
+    if (k == 0) {
         EMBGEOM_CUDA_TRY(cudaMemsetAsync(tile_dev_.data(), 0, sizeof(float) * ti * tj, stream_));
+        return;
     }
+    switch (path_) {
+        case PrecisionPath::kExact:
+            EMBGEOM_CUBLAS_TRY(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, b, k,
+                                           a, k, &zero, tile_dev_.data(), n));
+            return;
+        case PrecisionPath::kTf32:
+            EMBGEOM_CUBLAS_TRY(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, b,
+                                            CUDA_R_32F, k, a, CUDA_R_32F, k, &zero,
+                                            tile_dev_.data(), CUDA_R_32F, n,
+                                            CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
+            return;
+        default:
+            break;
+    }
+    // 16-bit inputs, float32 accumulation and output. For the raw paths the products of stored
+    // values are exact and the norms are applied afterwards.
+    const bool bf16 = path_ == PrecisionPath::kBf16 || path_ == PrecisionPath::kBf16Raw;
+    const cudaDataType type = bf16 ? CUDA_R_16BF : CUDA_R_16F;
+    EMBGEOM_CUBLAS_TRY(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, b16, type, k,
+                                    a16, type, k, &zero, tile_dev_.data(), CUDA_R_32F, n,
+                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    if (engine::is_raw16(path_)) {
+        kn::launch_scale_tile(tile_dev_.data(), tj, ti, tj, inv_norm_dev_.data() + i0,
+                              inv_norm_dev_.data() + j0, stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+    }
+}
+
+void Engine::process_tile(std::int64_t i0, std::int64_t ti, const float* a,
+                          const std::uint16_t* a16, std::int64_t j0, std::int64_t tj,
+                          const float* b, const std::uint16_t* b16) {
+    tile_product(i0, ti, a, a16, j0, tj, b, b16);
     gflop_ +=
         2.0 * static_cast<double>(ti) * static_cast<double>(tj) * static_cast<double>(d_) * 1e-9;
 
@@ -285,7 +444,7 @@ void Engine::process_tile(std::int64_t i0, std::int64_t ti, const float* a, std:
         EMBGEOM_CHECK_LAUNCH(stream_);
     }
     fold_rows(tile_dev_.data(), ti, tj, i0, j0);
-    if (i0 != j0 && (k_ > 0 || opt_.accumulate_row_sums)) {
+    if (i0 != j0 && (kc_ > 0 || opt_.accumulate_row_sums)) {
         kn::launch_transpose(tile_dev_.data(), ti, tj, tj, tile_t_dev_.data(), ti, stream_);
         EMBGEOM_CHECK_LAUNCH(stream_);
         fold_rows(tile_t_dev_.data(), tj, ti, j0, i0);
@@ -294,17 +453,19 @@ void Engine::process_tile(std::int64_t i0, std::int64_t ti, const float* a, std:
     EMBGEOM_CUDA_TRY(cudaMemsetAsync(scalars_dev_.data(), 0, scalars_dev_.bytes(), stream_));
     kn::launch_tile_pairs(tile_dev_.data(), tj, ti, tj, i0, j0, valid_dev_.data(), opt_.hist_bins,
                           0.5f * static_cast<float>(opt_.hist_bins), hist_dev_.data(),
-                          scalars_dev_.data(), dup_min_, dup_count_dev_.data(),
+                          scalars_dev_.data(), dup_scan_min_, dup_count_dev_.data(),
                           scalars_dev_.data() + 1, stream_);
     EMBGEOM_CHECK_LAUNCH(stream_);
     EMBGEOM_CUDA_TRY(cudaMemcpyAsync(scalars_host_.data(), scalars_dev_.data(),
                                      scalars_dev_.bytes(), cudaMemcpyDeviceToHost, stream_));
     sync();
     cos_sq_fixed_ += scalars_host_.data()[0];
+    // When re-scoring, tile_dups counts candidates; collect_duplicates counts the pairs that pass.
     const unsigned long long tile_dups = scalars_host_.data()[1];
-    dup_total_ += tile_dups;
-    if (tile_dups > 0 && opt_.max_dup_pairs > 0)
-        collect_duplicates(i0, ti, j0, tj, static_cast<long long>(tile_dups));
+    const bool rescored = engine::is_rescored(path_);
+    if (!rescored) dup_total_ += tile_dups;
+    if (tile_dups > 0 && (opt_.max_dup_pairs > 0 || rescored))
+        collect_duplicates(i0, ti, a, j0, tj, b, static_cast<long long>(tile_dups));
 
     if (opt_.matrix) {
         kn::launch_mask_invalid(tile_dev_.data(), tj, ti, tj, i0, j0, valid_dev_.data(), stream_);
@@ -317,9 +478,12 @@ void Engine::process_tile(std::int64_t i0, std::int64_t ti, const float* a, std:
 }
 
 // Keeps, over all tiles, the max_dup_pairs smallest pairs by (i, j). Within a tile the kernel
-// numbers pairs in (i, j) order, so only the tile's first max_dup_pairs can survive.
-void Engine::collect_duplicates(std::int64_t i0, std::int64_t ti, std::int64_t j0, std::int64_t tj,
-                                long long tile_total) {
+// numbers pairs in (i, j) order, so only the tile's first max_dup_pairs can survive. When
+// re-scoring, the kernel's pairs are candidates: they are re-scored from the normalised rows (a,
+// b) and read in order until max_dup_pairs + 1 pass, one more than can be kept, which is enough
+// for dup_total_ > max_dup_pairs to say whether the list was cut.
+void Engine::collect_duplicates(std::int64_t i0, std::int64_t ti, const float* a, std::int64_t j0,
+                                std::int64_t tj, const float* b, long long tile_total) {
     std::vector<long long> counts(ti), offsets(ti);
     EMBGEOM_CUDA_TRY(cudaMemcpyAsync(counts.data(), dup_count_dev_.data(), sizeof(long long) * ti,
                                      cudaMemcpyDeviceToHost, stream_));
@@ -333,21 +497,34 @@ void Engine::collect_duplicates(std::int64_t i0, std::int64_t ti, std::int64_t j
     EMBGEOM_CUDA_TRY(cudaMemcpyAsync(dup_offset_dev_.data(), offsets.data(), sizeof(long long) * ti,
                                      cudaMemcpyHostToDevice, stream_));
 
-    const long long wanted = std::min<long long>(tile_total, opt_.max_dup_pairs);
+    const bool rescored = engine::is_rescored(path_);
+    const long long wanted =
+        rescored ? tile_total : std::min<long long>(tile_total, opt_.max_dup_pairs);
+    long long passed = 0;
     std::vector<kn::TilePair> got;
-    for (long long first = 0; first < wanted; first += pair_capacity_) {
+    for (long long first = 0; first < wanted && passed <= opt_.max_dup_pairs;
+         first += pair_capacity_) {
         const long long count = std::min<long long>(pair_capacity_, wanted - first);
-        kn::launch_tile_dup_write(tile_dev_.data(), tj, ti, tj, i0, j0, valid_dev_.data(), dup_min_,
-                                  dup_count_dev_.data(), dup_offset_dev_.data(), first, count,
-                                  pairs_dev_.data(), stream_);
+        kn::launch_tile_dup_write(tile_dev_.data(), tj, ti, tj, i0, j0, valid_dev_.data(),
+                                  dup_scan_min_, dup_count_dev_.data(), dup_offset_dev_.data(),
+                                  first, count, pairs_dev_.data(), stream_);
         EMBGEOM_CHECK_LAUNCH(stream_);
+        if (rescored) {
+            kn::launch_rescore_pairs(a, i0, b, j0, d_, d_, pairs_dev_.data(), count, stream_);
+            EMBGEOM_CHECK_LAUNCH(stream_);
+        }
         got.resize(count);
         EMBGEOM_CUDA_TRY(cudaMemcpyAsync(got.data(), pairs_dev_.data(),
                                          sizeof(kn::TilePair) * count, cudaMemcpyDeviceToHost,
                                          stream_));
         sync();
-        for (const kn::TilePair& p : got) duplicates_.push_back(DuplicatePair{p.i, p.j, p.cosine});
+        for (const kn::TilePair& p : got) {
+            if (rescored && !(p.cosine >= dup_min_)) continue;
+            if (passed++ <= opt_.max_dup_pairs)
+                duplicates_.push_back(DuplicatePair{p.i, p.j, p.cosine});
+        }
     }
+    if (rescored) dup_total_ += static_cast<unsigned long long>(passed);
 
     const auto by_pair = [](const DuplicatePair& x, const DuplicatePair& y) {
         return x.i != y.i ? x.i < y.i : x.j < y.j;
@@ -366,11 +543,17 @@ void Engine::finish(AllPairsResult& out) {
                                      cudaMemcpyDeviceToHost, stream_));
     EMBGEOM_CUDA_TRY(cudaMemcpyAsync(out.row_mean.data(), row_mean_dev_.data(), sizeof(float) * n_,
                                      cudaMemcpyDeviceToHost, stream_));
+    const bool rescored = engine::is_rescored(path_);
+    if (rescored && kc_ > 0) {
+        kn::launch_rescore_lists(table_dev_.data(), n_, d_, d_, top_idx_dev_.data(), kc_,
+                                 top_sim_dev_.data(), stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+    }
     std::vector<float> top_sim;
     std::vector<std::int64_t> top_idx;
-    if (k_ > 0) {
-        top_sim.resize(static_cast<std::size_t>(n_) * k_);
-        top_idx.resize(static_cast<std::size_t>(n_) * k_);
+    if (kc_ > 0) {
+        top_sim.resize(static_cast<std::size_t>(n_) * kc_);
+        top_idx.resize(static_cast<std::size_t>(n_) * kc_);
         EMBGEOM_CUDA_TRY(cudaMemcpyAsync(top_sim.data(), top_sim_dev_.data(), top_sim_dev_.bytes(),
                                          cudaMemcpyDeviceToHost, stream_));
         EMBGEOM_CUDA_TRY(cudaMemcpyAsync(top_idx.data(), top_idx_dev_.data(), top_idx_dev_.bytes(),
@@ -385,12 +568,18 @@ void Engine::finish(AllPairsResult& out) {
     sync();
 
     for (int b = 0; b < opt_.hist_bins; ++b) out.histogram[b] = static_cast<std::int64_t>(hist[b]);
+    // Lists of re-scored candidates: the final order is by the re-scored cosines. Invalid rows
+    // have empty lists and come out padded.
+    if (rescored && kc_ > 0)
+        engine::select_rescored_topk(top_idx.data(), top_sim.data(), n_, kc_, opt_.k,
+                                     out.neighbor_index.data(), out.neighbor_sim.data());
     for (std::int64_t i = 0; i < n_; ++i) {
         if (!valid_[i]) continue;
         if (opt_.accumulate_row_sums)
             out.row_sum_tiled[i] = static_cast<double>(row_sums[i]) / kCosScale;
-        for (int s = 0; s < k_; ++s) {
-            const std::size_t from = static_cast<std::size_t>(i) * k_ + s;
+        if (rescored) continue;
+        for (int s = 0; s < kc_; ++s) {
+            const std::size_t from = static_cast<std::size_t>(i) * kc_ + s;
             if (top_idx[from] == kn::kTopkEmptyIndex) break;
             const std::size_t to = static_cast<std::size_t>(i) * opt_.k + s;
             out.neighbor_index[to] = top_idx[from];
@@ -436,18 +625,25 @@ AllPairsResult Engine::run() {
                                 std::to_string(kn::kTopkMaxK) +
                                 " neighbours per row; lower --topk or use --backend cpu");
         k_ = static_cast<int>(kept);
-        pair_capacity_ =
-            std::max<std::int64_t>(1, std::min<std::int64_t>(opt_.max_dup_pairs, kMaxDevicePairs));
-        dup_min_ = smallest_float_at_least(opt_.dup_threshold);
+        // Re-scoring duplicates reads one pair more than can be kept (see collect_duplicates).
+        const std::int64_t extra_pair = engine::may_rescore(opt_.precision) ? 1 : 0;
+        pair_capacity_ = std::max<std::int64_t>(
+            1, std::min<std::int64_t>(opt_.max_dup_pairs + extra_pair, kMaxDevicePairs));
         plan_memory();
         allocate();
 
         // Pass 0: S = sum of the normalised valid rows, in row order (bitwise the same for any
-        // block size); a resident table is normalised into place here.
+        // block size); a resident table is normalised into place here, after its raw rows went
+        // into the 16-bit copy (as the tracker decides, block by block) when a raw path may run.
+        std::optional<engine::Raw16Tracker> tracker;
+        if (check_raw_ && resident_)
+            tracker.emplace(opt_.precision != Precision::kFp16, opt_.precision != Precision::kBf16);
         for (std::int64_t first = 0; first < n_; first += tile_) {
             const std::int64_t count = std::min(tile_, n_ - first);
             float* dst = resident_ ? table_dev_.data() + first * d_ : table_dev_.data();
-            load_block(first, count, dst);
+            std::uint16_t* dst16 = tracker ? table16_dev_.data() + first * d_ : nullptr;
+            load_block(first, count, dst, check_raw_, tracker ? &*tracker : nullptr,
+                       Raw16Format::kNone, dst16);
             kn::launch_column_sums(dst, count, d_, d_, valid_dev_.data() + first, sum_dev_.data(),
                                    stream_);
             EMBGEOM_CHECK_LAUNCH(stream_);
@@ -468,16 +664,25 @@ AllPairsResult Engine::run() {
                                  row_mean_dev_.data(), stream_);
             EMBGEOM_CHECK_LAUNCH(stream_);
         }
+        resolve_path(tracker ? &*tracker : nullptr);
 
         // Upper-triangle tiles, block row by block row. Streaming keeps block I in the first
-        // half of table_dev_ and loads each block J into the second half.
+        // half of table_dev_ (and of table16_dev_) and loads each block J into the second half;
+        // a streamed raw path encodes every block again as it is loaded.
+        const Raw16Format reload16 = resident_ ? Raw16Format::kNone : engine::raw_format(path_);
+        const bool has16 = engine::uses_copy16(path_);
         float* const block_i = table_dev_.data();
         float* const block_j = table_dev_.data() + (resident_ ? 0 : tile_ * d_);
+        std::uint16_t* const block16_i = has16 ? table16_dev_.data() : nullptr;
+        std::uint16_t* const block16_j = has16 ? table16_dev_.data() + tile_ * d_ : nullptr;
         for (std::int64_t i0 = 0; i0 < n_; i0 += tile_) {
             const std::int64_t ti = std::min(tile_, n_ - i0);
             const float* a = resident_ ? table_dev_.data() + i0 * d_ : block_i;
+            const std::uint16_t* a16 = !has16      ? nullptr
+                                       : resident_ ? table16_dev_.data() + i0 * d_
+                                                   : block16_i;
             if (!resident_) {
-                load_block(i0, ti, block_i);
+                load_block(i0, ti, block_i, false, nullptr, reload16, block16_i);
                 kn::launch_row_means(block_i, ti, d_, d_, valid_dev_.data() + i0,
                                      zero_row_dev_.data() + i0, sum_dev_.data(), n_valid_,
                                      row_mean_dev_.data() + i0, stream_);
@@ -486,15 +691,18 @@ AllPairsResult Engine::run() {
             for (std::int64_t j0 = i0; j0 < n_; j0 += tile_) {
                 const std::int64_t tj = std::min(tile_, n_ - j0);
                 const float* b = a;
+                const std::uint16_t* b16 = a16;
                 if (j0 != i0) {
                     if (resident_) {
                         b = table_dev_.data() + j0 * d_;
+                        b16 = has16 ? table16_dev_.data() + j0 * d_ : nullptr;
                     } else {
-                        load_block(j0, tj, block_j);
+                        load_block(j0, tj, block_j, false, nullptr, reload16, block16_j);
                         b = block_j;
+                        b16 = block16_j;
                     }
                 }
-                process_tile(i0, ti, a, j0, tj, b);
+                process_tile(i0, ti, a, a16, j0, tj, b, b16);
                 if (opt_.progress) {
                     const std::int64_t tiles = (n_ + tile_ - 1) / tile_;
                     const std::int64_t bi = i0 / tile_, bj = j0 / tile_;
@@ -506,6 +714,7 @@ AllPairsResult Engine::run() {
         }
         finish(out);
     }
+    out.precision = path_;
 
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return out;

@@ -5,25 +5,33 @@
 // Flow: pass 0 reads the table in row blocks through a pinned staging buffer, normalises each
 // block on the device and adds it (in row order, float64) into S. If the normalised table fits the
 // device budget it stays resident; otherwise row blocks are read again for every tile that needs
-// them. Tiles (I <= J) of side T are C = X^_I X^_J^T by cublasSgemm in exact float32; each tile is
+// them. Tiles (I <= J) of side T are C = X^_I X^_J^T (cublasSgemm on the exact path); each tile is
 // folded on the device into the per-row top-K (rows of I from C, rows of J from C^T when I != J),
 // the histogram, the fixed-point sum of cos^2 and the duplicate list, and optionally copied to the
 // matrix sink. The work is synchronous per tile (one compute stream); the per-tile host steps are
 // small (two counters, and the duplicate pairs when there are any).
 //
-// Precision modes (not implemented): a bf16/tf32 mode would change only the tile product. The
-// normalised blocks would be converted to the storage type by one more kernel after
-// normalize_rows, the GEMM would become cublasGemmEx with the matching compute type
-// (CUBLAS_COMPUTE_32F_FAST_TF32, or CUDA_R_16BF inputs with CUBLAS_COMPUTE_32F), and C would stay
-// float32 so that every fold kernel, S, the row means and the sink are unchanged.
+// Precision (AllPairsOptions::precision, policy in src/engine/precision_policy.hpp): only the
+// tile product changes, and C stays float32, so every fold kernel, S, the row means and the sink
+// are the same for every path. Pass 0 also checks, as it loads the raw rows, whether every value
+// is exactly a bfloat16/float16 value (and, resident, keeps a 16-bit copy of the raw rows, encoded
+// block by block by engine::Raw16Tracker); the policy then picks the path. Raw paths multiply the
+// 16-bit raw rows (cublasGemmEx, float32 compute) and scale C by the inverse norms. Fast paths
+// multiply the normalised rows in tf32 (CUBLAS_COMPUTE_32F_FAST_TF32) or as a 16-bit copy, keep
+// K' candidates per row in the device lists, and re-score them and the near-duplicate candidates
+// from the resident normalised rows (kernels/rescore_candidates.cu); the host picks each row's
+// top K from the re-scored candidates (engine::select_rescored_topk). Re-scoring needs the table
+// resident; a streamed plan runs exact or a raw path.
 #include "cuda/cuda_resources.hpp"
 #include "embgeom/backend.hpp"
 
 namespace embgeom {
 
 /// See Backend::all_pairs. Device memory held is at most min(opt.memory_budget (0 = 1 GiB),
-/// free device memory - 256 MiB); @throws ResourceError naming the sizes when even the smallest
-/// tiling does not fit, or when min(k, valid rows - 1) exceeds the kernel's limit (1024).
+/// free device memory - 256 MiB); a fast request whose extras (16-bit copy, K' lists) do not fit
+/// runs a cheaper path, reported in AllPairsResult::precision. @throws ResourceError naming the
+/// sizes when even the smallest exact tiling does not fit, or when min(k, valid rows - 1) exceeds
+/// the kernel's limit (1024).
 AllPairsResult cuda_all_pairs(CudaResources& res, RowSource& source,
                               const std::vector<std::uint8_t>& valid, const AllPairsOptions& opt);
 

@@ -1,11 +1,13 @@
 // The CUDA backend: the per-token passes as device kernels over host blocks, the all-pairs engine
-// in cuda_all_pairs. Also defines the CUDA entry points of backend.hpp for CUDA builds (CPU-only
-// builds get src/backends/cuda_stub.cpp instead).
+// in cuda_all_pairs, the covariance and its eigendecomposition in cuda_gram (cuBLAS, cuSOLVER).
+// Also defines the CUDA entry points of backend.hpp for CUDA builds (CPU-only builds get
+// src/backends/cuda_stub.cpp instead).
 #include <algorithm>
 
 #include "column_sums.cuh"
 #include "cuda/cuda_all_pairs.hpp"
 #include "cuda/cuda_check.hpp"
+#include "cuda/cuda_gram.hpp"
 #include "cuda/cuda_resources.hpp"
 #include "distances_to_point.cuh"
 #include "embgeom/backend.hpp"
@@ -96,6 +98,20 @@ class CudaBackend final : public Backend {
         return cuda_all_pairs(res_, source, valid, opt);
     }
 
+    std::unique_ptr<GramAccumulator> gram_accumulator(std::int64_t d,
+                                                      const std::vector<double>& shift) override {
+        return make_cuda_gram_accumulator(res_, d, shift);
+    }
+
+    void symmetric_eigen(std::int64_t d, std::vector<double>& a,
+                         std::vector<double>& eigenvalues) override {
+        if (!solver_) {
+            DeviceScope scope(res_.device());
+            solver_ = std::make_unique<CusolverHandle>(res_.compute_stream());
+        }
+        cuda_symmetric_eigen(res_, *solver_, d, a, eigenvalues);
+    }
+
   private:
     static std::int64_t piece_rows(std::int64_t d, std::int64_t n) {
         const std::int64_t rows =
@@ -115,6 +131,7 @@ class CudaBackend final : public Backend {
     DeviceBuffer<float> x_, norms_;
     DeviceBuffer<std::uint8_t> finite_;
     DeviceBuffer<double> sums_, point_;
+    std::unique_ptr<CusolverHandle> solver_;  // created on first use, like the cuBLAS handle
 };
 
 }  // namespace

@@ -1,9 +1,11 @@
 #pragma once
-// Error checking for the CUDA runtime and cuBLAS. Every failing call throws CudaError, which is a
-// ResourceError (exit code 4) whose message names the call, the error and the source line.
+// Error checking for the CUDA runtime, cuBLAS and cuSOLVER. Every failing call throws CudaError,
+// which is a ResourceError (exit code 4) whose message names the call, the error and the source
+// line.
 // Destructors use the *_NOEXCEPT forms, which only log.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
+#include <cusolverDn.h>
 
 #include <cstdio>
 #include <string>
@@ -11,6 +13,32 @@
 #include "embgeom/errors.hpp"
 
 namespace embgeom {
+
+/// "CUSOLVER_STATUS_INVALID_VALUE" etc. (cuSOLVER has no status-name function).
+inline std::string cusolver_status_name(cusolverStatus_t status) {
+    switch (status) {
+        case CUSOLVER_STATUS_SUCCESS:
+            return "CUSOLVER_STATUS_SUCCESS";
+        case CUSOLVER_STATUS_NOT_INITIALIZED:
+            return "CUSOLVER_STATUS_NOT_INITIALIZED";
+        case CUSOLVER_STATUS_ALLOC_FAILED:
+            return "CUSOLVER_STATUS_ALLOC_FAILED";
+        case CUSOLVER_STATUS_INVALID_VALUE:
+            return "CUSOLVER_STATUS_INVALID_VALUE";
+        case CUSOLVER_STATUS_ARCH_MISMATCH:
+            return "CUSOLVER_STATUS_ARCH_MISMATCH";
+        case CUSOLVER_STATUS_EXECUTION_FAILED:
+            return "CUSOLVER_STATUS_EXECUTION_FAILED";
+        case CUSOLVER_STATUS_INTERNAL_ERROR:
+            return "CUSOLVER_STATUS_INTERNAL_ERROR";
+        case CUSOLVER_STATUS_NOT_SUPPORTED:
+            return "CUSOLVER_STATUS_NOT_SUPPORTED";
+        case CUSOLVER_STATUS_INVALID_WORKSPACE:
+            return "CUSOLVER_STATUS_INVALID_WORKSPACE";
+        default:
+            return "CUSOLVER_STATUS_" + std::to_string(static_cast<int>(status));
+    }
+}
 
 class CudaError : public ResourceError {
   public:
@@ -24,7 +52,11 @@ class CudaError : public ResourceError {
                         cublasGetStatusName(status) + " (" + cublasGetStatusString(status) +
                         ") at " + file + ":" + std::to_string(line)),
           status_(cudaErrorUnknown) {}
-    /// The runtime error code (cudaErrorUnknown for cuBLAS failures).
+    CudaError(const char* call, cusolverStatus_t status, const char* file, int line)
+        : ResourceError(std::string("cuSOLVER error: ") + call + " failed with " +
+                        cusolver_status_name(status) + " at " + file + ":" + std::to_string(line)),
+          status_(cudaErrorUnknown) {}
+    /// The runtime error code (cudaErrorUnknown for cuBLAS and cuSOLVER failures).
     cudaError_t status() const noexcept { return status_; }
 
   private:
@@ -66,6 +98,21 @@ class CudaError : public ResourceError {
         if (st_ != CUBLAS_STATUS_SUCCESS)                                                 \
             std::fprintf(stderr, "embgeom: warning: %s failed with %s at %s:%d\n", #call, \
                          cublasGetStatusName(st_), __FILE__, __LINE__);                   \
+    } while (0)
+
+#define EMBGEOM_CUSOLVER_TRY(call)                                      \
+    do {                                                                \
+        const cusolverStatus_t st_ = (call);                            \
+        if (st_ != CUSOLVER_STATUS_SUCCESS)                             \
+            throw ::embgeom::CudaError(#call, st_, __FILE__, __LINE__); \
+    } while (0)
+
+#define EMBGEOM_CUSOLVER_TRY_NOEXCEPT(call)                                                 \
+    do {                                                                                    \
+        const cusolverStatus_t st_ = (call);                                                \
+        if (st_ != CUSOLVER_STATUS_SUCCESS)                                                 \
+            std::fprintf(stderr, "embgeom: warning: %s failed with %s at %s:%d\n", #call,   \
+                         ::embgeom::cusolver_status_name(st_).c_str(), __FILE__, __LINE__); \
     } while (0)
 
 // Follows every launch_*() call: catches bad launch configurations at once and, in Debug builds,

@@ -1,22 +1,16 @@
 #include "geometry/principal_directions.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <new>
 #include <string>
 #include <utility>
 
+#include "cpu/cpu_gram.hpp"
 #include "embgeom/errors.hpp"
 #include "geometry/block_stream.hpp"
-
-// LAPACK from libopenblas (no LAPACKE). The trailing lengths are gfortran's hidden CHARACTER
-// arguments.
-extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda,
-                        double* w, double* work, const int* lwork, int* iwork, const int* liwork,
-                        int* info, std::size_t jobz_len, std::size_t uplo_len);
 
 namespace embgeom {
 namespace {
@@ -58,10 +52,13 @@ std::vector<double> streamed_mean(RowSource& src, const std::vector<std::uint8_t
     return sum;
 }
 
-}  // namespace
+using MakeAccumulator =
+    std::function<std::unique_ptr<GramAccumulator>(std::int64_t, const std::vector<double>&)>;
+using SymmetricEigen =
+    std::function<void(std::int64_t, std::vector<double>&, std::vector<double>&)>;
 
-Covariance streamed_covariance(RowSource& src, const std::vector<std::uint8_t>& valid,
-                               const CovarianceOptions& opt) {
+Covariance covariance(RowSource& src, const std::vector<std::uint8_t>& valid,
+                      const CovarianceOptions& opt, const MakeAccumulator& make_accumulator) {
     const std::int64_t d = src.cols();
     check_dims(d, "covariance");
     detail::check_mask(src, valid);
@@ -73,34 +70,19 @@ Covariance streamed_covariance(RowSource& src, const std::vector<std::uint8_t>& 
     const std::vector<double> s =
         opt.shift ? *opt.shift : streamed_mean(src, valid, opt.block_rows, n_first);
 
-    Covariance out;
-    out.dims = d;
-    out.matrix = allocate<double>(static_cast<std::size_t>(d * d), "the d x d covariance");
-    std::vector<double> t(static_cast<std::size_t>(d), 0.0);
+    std::unique_ptr<GramAccumulator> acc = make_accumulator(d, s);
     const std::int64_t B = std::min<std::int64_t>(detail::auto_block_rows(opt.block_rows, d),
                                                   std::max<std::int64_t>(src.rows(), 1));
-    std::vector<double> centred = allocate<double>(static_cast<std::size_t>(B * d), "a row block");
-    std::int64_t n = 0;
-
+    std::vector<std::uint8_t> block_valid(static_cast<std::size_t>(B));
     detail::for_each_block(src, B, [&](std::int64_t first, std::int64_t count, const float* rows) {
-        std::int64_t m = 0;  // valid rows of this block, packed at the top of `centred`
-        for (std::int64_t r = 0; r < count; ++r) {
-            if (!detail::is_valid(valid, first + r)) continue;
-            const float* x = rows + r * d;
-            double* y = centred.data() + m * d;
-            for (std::int64_t j = 0; j < d; ++j) {
-                y[j] = static_cast<double>(x[j]) - s[j];
-                t[j] += y[j];
-            }
-            ++m;
-        }
-        if (m == 0) return;
-        // Row-major Y [m, d]: S += Y^T Y, upper triangle of the row-major S.
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(d), static_cast<int>(m),
-                    1.0, centred.data(), static_cast<int>(d), 1.0, out.matrix.data(),
-                    static_cast<int>(d));
-        n += m;
+        for (std::int64_t r = 0; r < count; ++r)
+            block_valid[r] = detail::is_valid(valid, first + r) ? 1 : 0;
+        acc->add(MatrixView<const float>(rows, count, d), block_valid.data());
     });
+    GramSums g = acc->finish();
+    acc.reset();
+    const std::int64_t n = g.n;
+    const std::vector<double>& t = g.column_sums;
 
     if (n == 0) throw InputError("covariance of " + src.describe() + ": no valid rows");
     for (std::int64_t j = 0; j < d; ++j)
@@ -108,6 +90,9 @@ Covariance streamed_covariance(RowSource& src, const std::vector<std::uint8_t>& 
             throw InputError("covariance of " + src.describe() +
                              ": a valid row holds a NaN or an infinity (mask non-finite rows)");
 
+    Covariance out;
+    out.dims = d;
+    out.matrix = std::move(g.gram);
     const double inv_n = 1.0 / static_cast<double>(n);
     out.n = n;
     out.mean.resize(static_cast<std::size_t>(d));
@@ -116,6 +101,7 @@ Covariance streamed_covariance(RowSource& src, const std::vector<std::uint8_t>& 
         delta[j] = t[j] * inv_n;
         out.mean[j] = s[j] + delta[j];
     }
+    // S from the upper triangle (both are filled; this keeps the CPU bits of earlier versions).
     double* C = out.matrix.data();
     for (std::int64_t i = 0; i < d; ++i) {
         for (std::int64_t j = i; j < d; ++j) {
@@ -125,6 +111,81 @@ Covariance streamed_covariance(RowSource& src, const std::vector<std::uint8_t>& 
         }
     }
     return out;
+}
+
+PrincipalDirections principal(const Covariance& cov, const SymmetricEigen& symmetric_eigen) {
+    const std::int64_t d = cov.dims;
+    check_dims(d, "principal directions");
+    EMBGEOM_EXPECTS(d >= 1 && static_cast<std::int64_t>(cov.matrix.size()) == d * d &&
+                        static_cast<std::int64_t>(cov.mean.size()) == d,
+                    "covariance shape");
+
+    std::vector<double> a = allocate<double>(cov.matrix.size(), "the eigenvector matrix");
+    std::copy(cov.matrix.begin(), cov.matrix.end(), a.begin());
+    std::vector<double> w;
+    symmetric_eigen(d, a, w);  // ascending; row k of a = eigenvector of w[k]
+    EMBGEOM_EXPECTS(
+        static_cast<std::int64_t>(w.size()) == d && static_cast<std::int64_t>(a.size()) == d * d,
+        "symmetric_eigen output shape");
+
+    PrincipalDirections pd;
+    pd.dims = d;
+    pd.n = cov.n;
+    pd.mean = cov.mean;
+    // Descending order: reverse the rows in place (no second d x d).
+    pd.eigenvalues.assign(w.rbegin(), w.rend());
+    for (std::int64_t k = 0; k < d / 2; ++k)
+        std::swap_ranges(a.begin() + k * d, a.begin() + (k + 1) * d, a.begin() + (d - 1 - k) * d);
+    for (std::int64_t k = 0; k < d; ++k) {
+        double* u = a.data() + k * d;
+        std::int64_t arg = 0;
+        for (std::int64_t j = 1; j < d; ++j)
+            if (std::fabs(u[j]) > std::fabs(u[arg])) arg = j;
+        if (u[arg] < 0.0)
+            for (std::int64_t j = 0; j < d; ++j) u[j] = -u[j];
+    }
+    pd.eigenvectors = std::move(a);
+    fill_spectrum_statistics(pd);
+    return pd;
+}
+
+std::unique_ptr<GramAccumulator> cpu_accumulator(std::int64_t d, const std::vector<double>& shift) {
+    return std::make_unique<CpuGramAccumulator>(d, shift);
+}
+
+}  // namespace
+
+Covariance streamed_covariance(Backend& backend, RowSource& src,
+                               const std::vector<std::uint8_t>& valid,
+                               const CovarianceOptions& opt) {
+    return covariance(src, valid, opt, [&backend](std::int64_t d, const std::vector<double>& s) {
+        return backend.gram_accumulator(d, s);
+    });
+}
+
+Covariance streamed_covariance(RowSource& src, const std::vector<std::uint8_t>& valid,
+                               const CovarianceOptions& opt) {
+    return covariance(src, valid, opt, cpu_accumulator);
+}
+
+PrincipalDirections principal_directions(Backend& backend, const Covariance& cov) {
+    return principal(cov, [&backend](std::int64_t d, std::vector<double>& a,
+                                     std::vector<double>& w) { backend.symmetric_eigen(d, a, w); });
+}
+
+PrincipalDirections principal_directions(Backend& backend, RowSource& src,
+                                         const std::vector<std::uint8_t>& valid,
+                                         const CovarianceOptions& opt) {
+    return principal_directions(backend, streamed_covariance(backend, src, valid, opt));
+}
+
+PrincipalDirections principal_directions(const Covariance& cov) {
+    return principal(cov, cpu_symmetric_eigen);
+}
+
+PrincipalDirections principal_directions(RowSource& src, const std::vector<std::uint8_t>& valid,
+                                         const CovarianceOptions& opt) {
+    return principal_directions(streamed_covariance(src, valid, opt));
 }
 
 void fill_spectrum_statistics(PrincipalDirections& pd) {
@@ -164,64 +225,6 @@ void fill_spectrum_statistics(PrincipalDirections& pd) {
         pd.above_mp_edge += l > pd.mp_upper_edge;
         pd.above_mp_edge_margin += l > margin_edge;
     }
-}
-
-PrincipalDirections principal_directions(const Covariance& cov) {
-    const std::int64_t d = cov.dims;
-    check_dims(d, "principal directions");
-    EMBGEOM_EXPECTS(d >= 1 && static_cast<std::int64_t>(cov.matrix.size()) == d * d &&
-                        static_cast<std::int64_t>(cov.mean.size()) == d,
-                    "covariance shape");
-
-    // Column-major LAPACK on a symmetric matrix: the row-major copy is the same matrix, and
-    // eigenvector k comes back as the contiguous column k.
-    std::vector<double> a = allocate<double>(cov.matrix.size(), "the eigenvector matrix");
-    std::copy(cov.matrix.begin(), cov.matrix.end(), a.begin());
-    std::vector<double> w(static_cast<std::size_t>(d));
-    const int n = static_cast<int>(d);
-    int info = 0, lwork = -1, liwork = -1, iwork_query = 0;
-    double work_query = 0.0;
-    dsyevd_("V", "U", &n, a.data(), &n, w.data(), &work_query, &lwork, &iwork_query, &liwork, &info,
-            1, 1);
-    if (info != 0)
-        throw ResourceError("dsyevd workspace query failed (info " + std::to_string(info) + ")");
-    lwork = static_cast<int>(work_query);
-    liwork = iwork_query;
-    std::vector<double> work =
-        allocate<double>(static_cast<std::size_t>(lwork), "dsyevd workspace");
-    std::vector<int> iwork = allocate<int>(static_cast<std::size_t>(liwork), "dsyevd workspace");
-    dsyevd_("V", "U", &n, a.data(), &n, w.data(), work.data(), &lwork, iwork.data(), &liwork, &info,
-            1, 1);
-    if (info != 0)
-        throw ResourceError("dsyevd failed to converge on the " + std::to_string(d) + " x " +
-                            std::to_string(d) + " covariance (info " + std::to_string(info) + ")");
-    work = {};
-    iwork = {};
-
-    PrincipalDirections pd;
-    pd.dims = d;
-    pd.n = cov.n;
-    pd.mean = cov.mean;
-    // LAPACK returns ascending eigenvalues: reverse the columns in place (no second d x d).
-    pd.eigenvalues.assign(w.rbegin(), w.rend());
-    for (std::int64_t k = 0; k < d / 2; ++k)
-        std::swap_ranges(a.begin() + k * d, a.begin() + (k + 1) * d, a.begin() + (d - 1 - k) * d);
-    for (std::int64_t k = 0; k < d; ++k) {
-        double* u = a.data() + k * d;
-        std::int64_t arg = 0;
-        for (std::int64_t j = 1; j < d; ++j)
-            if (std::fabs(u[j]) > std::fabs(u[arg])) arg = j;
-        if (u[arg] < 0.0)
-            for (std::int64_t j = 0; j < d; ++j) u[j] = -u[j];
-    }
-    pd.eigenvectors = std::move(a);
-    fill_spectrum_statistics(pd);
-    return pd;
-}
-
-PrincipalDirections principal_directions(RowSource& src, const std::vector<std::uint8_t>& valid,
-                                         const CovarianceOptions& opt) {
-    return principal_directions(streamed_covariance(src, valid, opt));
 }
 
 }  // namespace embgeom

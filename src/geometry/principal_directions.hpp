@@ -1,11 +1,15 @@
 #pragma once
 // Principal directions of the token cloud: the streamed float64 covariance of the valid rows, its
-// eigendecomposition (LAPACK dsyevd) and the spectrum summaries built on it (explained variance,
-// effective rank, participation ratio, Marchenko-Pastur edge of the isotropic null).
+// eigendecomposition and the spectrum summaries built on it (explained variance, effective rank,
+// participation ratio, Marchenko-Pastur edge of the isotropic null). The two heavy steps (the
+// d x d Gram matrix and the eigendecomposition) run on a Backend: BLAS/LAPACK on the CPU,
+// cuBLAS/cuSOLVER on CUDA. The overloads without a Backend run the CPU reference (the same bits
+// as the CPU backend) and suit tests and callers that have no backend.
 #include <cstdint>
 #include <optional>
 #include <vector>
 
+#include "embgeom/backend.hpp"
 #include "embgeom/row_source.hpp"
 
 namespace embgeom {
@@ -41,17 +45,25 @@ struct Covariance {
 ///        valid[i] != 0 (every row when valid is empty), accumulated in float64.
 ///
 /// Numerics: rows are converted to float64 and shifted by s (the given shift, else the mean from
-/// a first pass), and the blocks enter S = sum (x - s)(x - s)^T through cblas_dsyrk and
-/// t = sum (x - s). Then mu = s + t/n and C = S/n - (t/n)(t/n)^T: the shifted-data formula, exact
-/// for any s and free of cancellation when s is close to the mean (Chan, Golub & LeVeque 1983).
-/// Memory: d^2 doubles plus one block of block_rows x d floats and doubles.
+/// a first pass), and the blocks enter S = sum (x - s)(x - s)^T and t = sum (x - s) through
+/// backend.gram_accumulator (cblas_dsyrk on the CPU, cublasDsyrk on CUDA). Then mu = s + t/n and
+/// C = S/n - (t/n)(t/n)^T: the shifted-data formula, exact for any s and free of cancellation
+/// when s is close to the mean (Chan, Golub & LeVeque 1983). The mean pass runs on the host.
+/// Memory: d^2 doubles plus one block of block_rows x d floats and doubles (on the device too
+/// for CUDA: S and pieces of the block).
 ///
+/// @param[in] backend  runs the Gram matrix.
 /// @param[in] src    the table [V, d]; read once (shift given) or twice.
 /// @param[in] valid  [V] row mask, or empty for all rows.
 /// @param[in] opt    block size and optional shift [d].
 /// @returns the covariance, mean and n.
 /// @throws ResourceError when d > kMaxPrincipalDim or memory cannot be allocated;
 ///         InputError when no row is valid or a valid row holds a NaN or an infinity.
+Covariance streamed_covariance(Backend& backend, RowSource& src,
+                               const std::vector<std::uint8_t>& valid,
+                               const CovarianceOptions& opt = {});
+
+/// streamed_covariance on the CPU reference (CpuGramAccumulator), without a Backend object.
 Covariance streamed_covariance(RowSource& src, const std::vector<std::uint8_t>& valid,
                                const CovarianceOptions& opt = {});
 
@@ -89,13 +101,24 @@ struct PrincipalDirections {
     std::int64_t above_mp_edge_margin = 0;
 };
 
-/// @brief Eigendecomposition of a covariance (LAPACK dsyevd, divide and conquer) and the spectrum
-///        summaries documented on PrincipalDirections.
+/// @brief Eigendecomposition of a covariance (backend.symmetric_eigen: LAPACK dsyevd on the CPU,
+///        cusolverDnDsyevd on CUDA; both divide and conquer) and the spectrum summaries
+///        documented on PrincipalDirections.
+/// @param[in] backend  runs the eigendecomposition.
 /// @param[in] cov  from streamed_covariance (d >= 1).
-/// @throws ResourceError when d > kMaxPrincipalDim, memory runs out or dsyevd fails to converge.
+/// @throws ResourceError when d > kMaxPrincipalDim, memory runs out or the solver fails to
+///         converge.
+PrincipalDirections principal_directions(Backend& backend, const Covariance& cov);
+
+/// streamed_covariance then principal_directions, both on backend.
+PrincipalDirections principal_directions(Backend& backend, RowSource& src,
+                                         const std::vector<std::uint8_t>& valid,
+                                         const CovarianceOptions& opt = {});
+
+/// principal_directions on the CPU reference (LAPACK dsyevd), without a Backend object.
 PrincipalDirections principal_directions(const Covariance& cov);
 
-/// streamed_covariance then principal_directions.
+/// streamed_covariance then principal_directions on the CPU reference.
 PrincipalDirections principal_directions(RowSource& src, const std::vector<std::uint8_t>& valid,
                                          const CovarianceOptions& opt = {});
 

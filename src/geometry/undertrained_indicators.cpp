@@ -140,10 +140,13 @@ std::vector<std::int64_t> automatic_reference_ids(RowSource& src,
     return ids;
 }
 
-UndertrainedIndicators undertrained_indicators(RowSource& src,
-                                               const std::vector<std::uint8_t>& valid,
-                                               const std::vector<std::int64_t>& reference_ids,
-                                               const UndertrainedOptions& opt) {
+namespace {
+
+// backend == nullptr: the first PC from the CPU reference of principal_directions.
+UndertrainedIndicators undertrained(Backend* backend, RowSource& src,
+                                    const std::vector<std::uint8_t>& valid,
+                                    const std::vector<std::int64_t>& reference_ids,
+                                    const UndertrainedOptions& opt) {
     detail::check_mask(src, valid);
     EMBGEOM_EXPECTS(opt.threshold_quantile >= 0.0 && opt.threshold_quantile <= 1.0,
                     "threshold quantile in [0, 1]");
@@ -162,7 +165,8 @@ UndertrainedIndicators undertrained_indicators(RowSource& src,
     } else {
         CovarianceOptions copt;
         copt.block_rows = opt.block_rows;
-        const PrincipalDirections pd = principal_directions(src, valid, copt);
+        const PrincipalDirections pd = backend ? principal_directions(*backend, src, valid, copt)
+                                               : principal_directions(src, valid, copt);
         out.first_pc.assign(pd.eigenvectors.begin(), pd.eigenvectors.begin() + d);
     }
     const RowProcessor proc = make_processor(opt.bias, out.first_pc, d);
@@ -218,6 +222,22 @@ UndertrainedIndicators undertrained_indicators(RowSource& src,
             });
     }
     return out;
+}
+
+}  // namespace
+
+UndertrainedIndicators undertrained_indicators(Backend& backend, RowSource& src,
+                                               const std::vector<std::uint8_t>& valid,
+                                               const std::vector<std::int64_t>& reference_ids,
+                                               const UndertrainedOptions& opt) {
+    return undertrained(&backend, src, valid, reference_ids, opt);
+}
+
+UndertrainedIndicators undertrained_indicators(RowSource& src,
+                                               const std::vector<std::uint8_t>& valid,
+                                               const std::vector<std::int64_t>& reference_ids,
+                                               const UndertrainedOptions& opt) {
+    return undertrained(nullptr, src, valid, reference_ids, opt);
 }
 
 }  // namespace embgeom

@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "embgeom/backend.hpp"
 #include "embgeom/row_source.hpp"
 
 namespace embgeom {
@@ -55,6 +56,8 @@ struct UndertrainedIndicators {
 /// (linear interpolation, numpy's default), and the candidates are the tokens at or below it
 /// (to be verified by prompting the model, which embgeom does not do).
 ///
+/// @param[in] backend        computes the first PC when opt.first_pc is absent
+///                           (principal_directions on that backend).
 /// @param[in] src            the table [V, d].
 /// @param[in] valid          [V] row mask, or empty for all rows.
 /// @param[in] reference_ids  known-unused token ids (see reference_tokens.hpp); when empty,
@@ -65,6 +68,13 @@ struct UndertrainedIndicators {
 ///         here) any valid row holds a non-finite value; with first_pc given, a non-finite
 ///         non-reference row just gets a NaN indicator;
 ///         ResourceError as principal_directions when the first PC is computed here.
+UndertrainedIndicators undertrained_indicators(Backend& backend, RowSource& src,
+                                               const std::vector<std::uint8_t>& valid,
+                                               const std::vector<std::int64_t>& reference_ids,
+                                               const UndertrainedOptions& opt = {});
+
+/// undertrained_indicators with the first PC (when not given) from the CPU reference of
+/// principal_directions, without a Backend object.
 UndertrainedIndicators undertrained_indicators(RowSource& src,
                                                const std::vector<std::uint8_t>& valid,
                                                const std::vector<std::int64_t>& reference_ids,

@@ -150,9 +150,11 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     opt.dup_threshold = cfg.dup_threshold;
     opt.max_dup_pairs = cfg.max_dup_pairs;
     opt.block_rows = cfg.block_rows;
+    opt.precision = cfg.precision;
     // What the cached table leaves of the budget; a budget below the engine's smallest plan
     // (two grid tiles of rows plus the neighbour lists) runs that plan.
     opt.memory_budget = budget > table.bytes_held() ? budget - table.bytes_held() : 1;
+    std::string precision_ran = "none";  // the main all-pairs pass's product (root attribute)
     if (cfg.all_pairs) {
         std::unique_ptr<MatrixSink> sink;
         if (cfg.write_matrix)
@@ -161,6 +163,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
         opt.progress = progress_reporter("all pairs");
         const auto t_pairs = Clock::now();
         AllPairsResult raw = backend->all_pairs(table.source(), tok.valid, opt);
+        precision_ran = to_string(raw.precision);
         report.seconds_all_pairs = seconds_since(t_pairs);
         report.all_pairs_gflops = raw.seconds > 0 ? raw.gflop / raw.seconds : 0.0;
         layout.write_all_pairs("", "", raw, tok.valid, engine::k_occurrence(raw));
@@ -191,6 +194,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     out.set_attribute("/", "rows", V);
     out.set_attribute("/", "dims", d);
     out.set_attribute("/", "backend", report.backend);
+    out.set_attribute("/", "precision", precision_ran);
     AnalyzeConfig resolved = cfg;
     resolved.memory_budget = budget;
     out.set_attribute("/", "config", config_to_toml(resolved));
@@ -229,7 +233,7 @@ std::string config_to_toml(const AnalyzeConfig& c) {
     if (c.vocab_file) s << "vocab-file = " << q(*c.vocab_file) << "\n";
     if (c.bias_dataset) s << "bias-dataset = " << q(*c.bias_dataset) << "\n";
     s << "topk = " << c.topk << "\noutliers = " << c.outliers << "\nbackend = " << q(to_string(c.backend))
-      << "\nthreads = " << c.threads;
+      << "\nprecision = " << q(to_string(c.precision)) << "\nthreads = " << c.threads;
     if (c.memory_budget) s << "\nmemory-budget = " << c.memory_budget;
     s
       << "\nblock-rows = " << c.block_rows << "\nall-pairs = " << (c.all_pairs ? "true" : "false")

@@ -145,14 +145,14 @@ void run_all_but_the_top(const AnalyzeConfig& cfg, const GeometryInputs& in,
 }
 
 void run_undertrained(const AnalyzeConfig& cfg, const GeometryInputs& in,
-                      const PrincipalDirections& pd, ResultFile& out, ResultLayout& layout,
-                      std::ostream& log) {
+                      const PrincipalDirections& pd, Backend& backend, ResultFile& out,
+                      ResultLayout& layout, std::ostream& log) {
     UndertrainedOptions opt;
     if (in.bias) opt.bias = *in.bias;
     opt.first_pc = std::vector<double>(pd.eigenvectors.begin(), pd.eigenvectors.begin() + pd.dims);
     opt.threshold_quantile = cfg.candidate_quantile;
     const std::vector<std::int64_t> reference = reference_set(cfg, in);
-    const UndertrainedIndicators u = undertrained_indicators(in.table, in.finite, reference, opt);
+    const UndertrainedIndicators u = undertrained_indicators(backend, in.table, in.finite, reference, opt);
     out.write("/undertrained/indicator", u.indicator);
     out.write("/undertrained/reference_ids", u.reference_ids);
     out.write("/undertrained/candidates", u.candidates);
@@ -212,7 +212,7 @@ void run_geometry_stages(const AnalyzeConfig& cfg, const GeometryInputs& in, Bac
         timed("principal directions", [&] {
             CovarianceOptions copt;
             copt.shift = in.centroid;  // the centroid of pass 1: one pass instead of two
-            pd = principal_directions(in.table, in.finite, copt);
+            pd = principal_directions(backend, in.table, in.finite, copt);
             const IsoScoreResult iso = isoscore(*pd);
             const RogueDimensions rogue = rogue_dimensions(in.table, in.valid, cfg.rogue_top);
             write_principal(*pd, iso, rogue, out, layout);
@@ -220,7 +220,7 @@ void run_geometry_stages(const AnalyzeConfig& cfg, const GeometryInputs& in, Bac
     }
     if (cfg.remove_top > 0)
         timed("all-but-the-top", [&] { run_all_but_the_top(cfg, in, *pd, backend, out, layout, log); });
-    if (cfg.undertrained) timed("under-trained indicator", [&] { run_undertrained(cfg, in, *pd, out, layout, log); });
+    if (cfg.undertrained) timed("under-trained indicator", [&] { run_undertrained(cfg, in, *pd, backend, out, layout, log); });
     if (cfg.simplex > 0) timed("simplex", [&] { run_simplex_stage(cfg, in, out, layout, log); });
 }
 

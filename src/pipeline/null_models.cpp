@@ -34,7 +34,7 @@ void run_one(const AnalyzeConfig& cfg, const std::string& model, RowSource& sour
     if (cfg.principal) {
         CovarianceOptions copt;
         copt.shift = t.centroid;
-        const PrincipalDirections pd = principal_directions(source, t.finite, copt);
+        const PrincipalDirections pd = principal_directions(backend, source, t.finite, copt);
         add_principal_figures(pd, isoscore(pd), rogue_dimensions(source, t.valid, cfg.rogue_top), layout);
     }
     layout.write_headline(V, d);
