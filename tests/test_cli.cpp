@@ -6,6 +6,7 @@
 #include "cpu/blas_runtime.hpp"
 #include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
+#include "pipeline/analyze_job.hpp"
 #include "support/test_support.hpp"
 
 namespace embgeom {
@@ -45,7 +46,7 @@ TEST(Cli, EveryOptionParses) {
                                "128", "--no-all-pairs", "--hist-bins", "100", "--dup-threshold",
                                "0.9", "--max-dup-pairs", "12", "--center", "--write-matrix",
                                "--matrix-dtype", "float16", "--matrix-gzip", "4",
-                               "--max-matrix-bytes", "2G"});
+                               "--max-matrix-bytes", "2G", "--device-memory-budget", "40G"});
     const AnalyzeConfig& c = st.analyze;
     EXPECT_EQ(*c.vocab_dataset, "/v");
     EXPECT_EQ(*c.bias_dataset, "/b");
@@ -64,6 +65,7 @@ TEST(Cli, EveryOptionParses) {
     EXPECT_EQ(c.matrix_dtype, MatrixDtype::kFloat16);
     EXPECT_EQ(c.matrix_gzip, 4);
     EXPECT_EQ(c.max_matrix_bytes, 2ull << 30);
+    EXPECT_EQ(c.device_memory_budget, 40ull << 30);
 }
 
 TEST(Cli, ConfigFileKeysAndCommandLineOverride) {
@@ -107,9 +109,26 @@ TEST(Cli, UnknownConfigKeyIsNamed) {
     EXPECT_THROW(parse({"analyze", "--config", dir.file("missing.toml")}), UsageError);
 }
 
+TEST(Cli, DeviceMemoryBudgetRoundTripsThroughTheResolvedConfig) {
+    TempDir dir;
+    AnalyzeConfig c;
+    c.input = "in.h5";
+    c.dataset = "/e";
+    c.output = "out.h5";
+    c.device_memory_budget = 3ull << 30;
+    const std::string toml = config_to_toml(c);
+    EXPECT_NE(toml.find("device-memory-budget = 3221225472"), std::string::npos) << toml;
+    write_text_file(dir.file("c.toml"), toml);
+    EXPECT_EQ(parse({"analyze", "--config", dir.file("c.toml")}).analyze.device_memory_budget,
+              3ull << 30);
+    c.device_memory_budget = 0;  // the default is left out, and stays the default
+    EXPECT_EQ(config_to_toml(c).find("device-memory-budget"), std::string::npos);
+}
+
 TEST(Cli, BadValuesAreUsageErrors) {
     EXPECT_THROW(parse({"analyze", "--memory-budget", "lots"}), UsageError);
     EXPECT_THROW(parse({"analyze", "--max-matrix-bytes", "3Q"}), UsageError);
+    EXPECT_THROW(parse({"analyze", "--device-memory-budget", "much"}), UsageError);
     EXPECT_THROW(parse({"analyze", "--backend", "tpu"}), CLI::ParseError);
     EXPECT_THROW(parse({"analyze", "--topk", "ten"}), CLI::ParseError);
     EXPECT_THROW(parse({"frobnicate"}), CLI::ParseError);
@@ -121,7 +140,8 @@ TEST(CliBinary, HelpListsEveryOptionAndExitsZero) {
     for (const char* opt : {"--input", "--dataset", "--output", "--vocab", "--vocab-file",
                             "--bias-dataset", "--topk", "--outliers", "--backend", "--threads",
                             "--memory-budget", "--config", "--hist-bins", "--dup-threshold",
-                            "--center", "--write-matrix", "--matrix-dtype", "--max-matrix-bytes"})
+                            "--center", "--write-matrix", "--matrix-dtype", "--max-matrix-bytes",
+                            "--device-memory-budget", "--precision"})
         EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
     for (const char* sub : {"synth --help", "inspect --help", "demo --help", "--help"})
         EXPECT_EQ(run_embgeom(sub).exit_code, 0) << sub;

@@ -867,14 +867,19 @@ TEST_F(CudaBackendBasics, DeviceMemoryBudgetTooSmallNamesSizes) {
     spec.cols = 64;
     const Table t = make_table(spec, test::fresh_seed());
     MemoryRowSource source(t.view());
-    AllPairsOptions o;
-    o.memory_budget = 4096;
-    try {
-        make_cuda_backend()->all_pairs(source, finite_rows(t), o);
-        ADD_FAILURE() << "expected a ResourceError";
-    } catch (const ResourceError& e) {
-        EXPECT_NE(std::string(e.what()).find("MiB"), std::string::npos) << e.what();
-        EXPECT_NE(std::string(e.what()).find("--memory-budget"), std::string::npos) << e.what();
+    // The device budget wins over the host one; without it the host budget bounds the GPU too.
+    for (const bool device_budget : {true, false}) {
+        AllPairsOptions o;
+        (device_budget ? o.device_memory_budget : o.memory_budget) = 4096;
+        if (device_budget) o.memory_budget = 64ull << 30;
+        try {
+            make_cuda_backend()->all_pairs(source, finite_rows(t), o);
+            ADD_FAILURE() << "expected a ResourceError";
+        } catch (const ResourceError& e) {
+            EXPECT_NE(std::string(e.what()).find("MiB"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("--device-memory-budget"), std::string::npos)
+                << e.what();
+        }
     }
 }
 
@@ -1168,6 +1173,443 @@ TEST_F(CudaBackendBasics, GramMatrixTooLargeForTheDeviceNamesSizes) {
     } catch (const ResourceError& e) {
         EXPECT_NE(std::string(e.what()).find("200000 x 200000"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("MiB"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// CSLS lists and random-direction extremeness on the backend (Backend::csls_neighbors,
+// Backend::extremeness): the CUDA backend against the CPU backend. Both rank float32 GEMM
+// results, which differ by summation order, so values agree to the GEMM error bound and indices
+// agree except at near-ties; where GEMM rounding plays no part (d = 1, zero radii against the
+// engine's own cosines, exact copies of rows) the answers must be identical.
+
+#include <numeric>
+#include <unordered_map>
+
+#include "geometry/csls.hpp"
+#include "geometry/extremeness.hpp"
+
+namespace {
+
+using namespace embgeom;
+
+/// Per-side bound on a float32 CSLS score's distance from the float64 score of the same float32
+/// normalised rows and radii (derived in tests/test_geometry_csls.cpp): 2 gamma_(d+2) + 6 u.
+double csls_error(std::int64_t d) {
+    const double u = std::ldexp(1.0, -24), du = static_cast<double>(d + 2) * u;
+    return 2.0 * du / (1.0 - du) + 6.0 * u;
+}
+
+struct CslsCase {
+    std::string name;
+    TableSpec table;
+    std::int64_t k = 10;
+    std::int64_t block_rows = 0;
+    std::uint64_t memory_budget = 0;
+    bool streamed = false;  ///< the budget leaves the device plan streaming row blocks
+};
+
+void PrintTo(const CslsCase& c, std::ostream* os) { *os << c.name; }
+
+std::vector<CslsCase> csls_cases() {
+    std::vector<CslsCase> v;
+    const auto add = [&](const char* name, std::int64_t rows, std::int64_t cols,
+                         std::int64_t k) -> CslsCase& {
+        v.emplace_back();
+        CslsCase& c = v.back();
+        c.name = name;
+        c.table.rows = rows;
+        c.table.cols = cols;
+        c.k = k;
+        return c;
+    };
+    add("one_row", 1, 3, 4);
+    {
+        // d = 1: every cosine is exactly -1, 0 or 1 on both backends, so the lists are equal.
+        CslsCase& c = add("V37_d1_exact_cosines", 37, 1, 5);
+        c.table.nonfinite = 2;
+    }
+    {
+        CslsCase& c = add("V37_d3_k_above_valid_rows", 37, 3, 50);
+        c.table.nonfinite = 3;
+        c.table.zero_row = true;
+    }
+    {
+        CslsCase& c = add("V301_d64_tiles_of_100", 301, 64, 10);
+        c.block_rows = 100;
+        c.table.nonfinite = 2;
+        c.table.near_dups = 4;
+    }
+    {
+        // Device plan (k = 10, tiles of 256): streamed 2.6 MiB, resident 4.5 MiB.
+        CslsCase& c = add("V1000_d1000_streamed", 1000, 1000, 10);
+        c.memory_budget = 3u << 20;
+        c.streamed = true;
+        c.table.nonfinite = 3;
+    }
+    {
+        // Device plan (k = 7, tiles of 256): streamed ~0.75 MB, resident ~0.85 MB.
+        CslsCase& c = add("V2049_d16_offset_streamed", 2049, 16, 7);
+        c.memory_budget = 800000;
+        c.streamed = true;
+        c.table.mean = 2.0f;
+        c.table.nonfinite = 5;
+    }
+    return v;
+}
+
+class CudaCsls : public GpuTest, public ::testing::WithParamInterface<CslsCase> {};
+
+TEST_P(CudaCsls, MatchesCpuBackend) {
+    const CslsCase& cc = GetParam();
+    const Table t = make_table(cc.table, test::fresh_seed());
+    const std::vector<std::uint8_t> valid = finite_rows(t);
+    MemoryRowSource src(t.view(), "csls parity table");
+    const std::int64_t V = t.rows, d = t.cols, k = cc.k;
+    auto cpu = make_cpu_backend(2);
+    auto gpu = make_cuda_backend();
+    AllPairsOptions first;
+    first.k = k;
+    const std::vector<float> radius =
+        csls_radius(cpu->all_pairs(src, valid, first).neighbor_sim, k);
+
+    AllPairsOptions opt;
+    opt.block_rows = cc.block_rows;
+    opt.memory_budget = cc.memory_budget;
+    const CslsNeighbors c = cpu->csls_neighbors(src, valid, radius, k, opt);
+    const CslsNeighbors g = gpu->csls_neighbors(src, valid, radius, k, opt);
+    ASSERT_EQ(g.rows, V);
+    ASSERT_EQ(g.k, k);
+    ASSERT_EQ(g.index.size(), static_cast<std::size_t>(V * k));
+    ASSERT_EQ(g.score.size(), static_cast<std::size_t>(V * k));
+    EXPECT_EQ(g.valid_rows, c.valid_rows);
+    EXPECT_EQ(g.resident, !cc.streamed);
+
+    // Float64 scores of the float32 normalised rows both backends share (engine::normalize_row).
+    std::vector<float> xn(static_cast<std::size_t>(V * d), 0.0f);
+    for (std::int64_t i = 0; i < V; ++i)
+        if (valid[i]) engine::normalize_row(t.view().row(i), nullptr, d, &xn[i * d]);
+    const auto ref = [&](std::int64_t i, std::int64_t j) {
+        double dot = 0.0;
+        for (std::int64_t q = 0; q < d; ++q)
+            dot += static_cast<double>(xn[i * d + q]) * xn[j * d + q];
+        return 2.0 * dot - static_cast<double>(radius[i]) - static_cast<double>(radius[j]);
+    };
+
+    // Each CUDA slot holds a valid other row with its own pair's score (to the bound), in
+    // (score desc, index asc) order; the same score as the CPU's slot to two bounds; a different
+    // index only where the CUDA choice is a near-tie of the CPU's (its reference within three).
+    const double e = csls_error(d);
+    std::int64_t errors = 0, ties = 0;
+    for (std::int64_t i = 0; i < V; ++i)
+        for (std::int64_t s = 0; s < k; ++s) {
+            const std::int64_t ci = c.index[i * k + s], gi = g.index[i * k + s];
+            const float cs = c.score[i * k + s], gs = g.score[i * k + s];
+            bool ok;
+            if (ci < 0 || gi < 0) {
+                ok = ci == gi && std::isnan(cs) && std::isnan(gs);
+            } else {
+                ok = gi < V && gi != i && valid[gi] && std::fabs(gs - ref(i, gi)) <= e &&
+                     std::fabs(cs - gs) <= 2 * e &&
+                     (ci == gi || std::fabs(ref(i, gi) - cs) <= 3 * e);
+                if (ok && s > 0) {
+                    const float ps = g.score[i * k + s - 1];
+                    ok = ps > gs || (ps == gs && g.index[i * k + s - 1] < gi);
+                }
+                ties += ok && ci != gi;
+            }
+            if (!ok && errors++ < 5)
+                ADD_FAILURE() << "row " << i << " slot " << s << ": cpu (" << ci << ", " << cs
+                              << ") cuda (" << gi << ", " << gs << ")";
+        }
+    EXPECT_EQ(errors, 0);
+    if (d == 1) {
+        EXPECT_EQ(g.index, c.index) << "d = 1: exact cosines, the same lists";
+    }
+    if (ties > 0)
+        std::cout << "[ info     ] " << ties << " CSLS slots differ at near-ties (bound " << 3 * e
+                  << ")\n";
+
+    // Every option but block_rows and memory_budget is ignored: the same bits.
+    AllPairsOptions extras = opt;
+    extras.precision = Precision::kTf32;
+    extras.center = std::vector<double>(static_cast<std::size_t>(d), 0.5);
+    extras.hist_bins = 3;
+    extras.accumulate_row_sums = true;
+    extras.max_dup_pairs = 5;
+    const CslsNeighbors g2 = gpu->csls_neighbors(src, valid, radius, k, extras);
+    EXPECT_EQ(g2.index, g.index);
+    for (std::size_t q = 0; q < g.score.size(); ++q)
+        ASSERT_TRUE(same_float(g2.score[q], g.score[q])) << "slot " << q;
+
+    // Zero radii: the scores are 2 cos exactly, so the lists are the exact engine's own cosine
+    // lists (same plan, same SGEMM tiles) with every similarity doubled, bit for bit.
+    if (cc.memory_budget == 0) {
+        AllPairsOptions cos_opt = opt;
+        cos_opt.k = k;
+        cos_opt.precision = Precision::kExact;
+        const AllPairsResult cg = gpu->all_pairs(src, valid, cos_opt);
+        const CslsNeighbors z = gpu->csls_neighbors(
+            src, valid, std::vector<float>(static_cast<std::size_t>(V), 0.0f), k, opt);
+        EXPECT_EQ(z.index, cg.neighbor_index);
+        for (std::size_t q = 0; q < z.score.size(); ++q)
+            ASSERT_TRUE(same_float(z.score[q], 2.0f * cg.neighbor_sim[q])) << "slot " << q;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CudaCsls, ::testing::ValuesIn(csls_cases()),
+                         [](const ::testing::TestParamInfo<CslsCase>& info) {
+                             return info.param.name;
+                         });
+
+struct ExtremenessCase {
+    std::string name;
+    std::int64_t V = 0, d = 0, M = 0;
+    bool centred = false;
+    float mean = 0.0f;            ///< N(mean, 1) elements
+    int nonfinite = 0;            ///< rows given a NaN (invalid)
+    int copies = 0;               ///< rows 0..copies-1 pushed outward, copied to V-1-i
+    std::int64_t block_rows = 0;  ///< read size
+};
+
+void PrintTo(const ExtremenessCase& c, std::ostream* os) { *os << c.name; }
+
+std::vector<ExtremenessCase> extremeness_cases() {
+    std::vector<ExtremenessCase> v;
+    const auto add = [&](const char* name, std::int64_t V, std::int64_t d,
+                         std::int64_t M) -> ExtremenessCase& {
+        v.emplace_back();
+        ExtremenessCase& c = v.back();
+        c.name = name;
+        c.V = V;
+        c.d = d;
+        c.M = M;
+        return c;
+    };
+    add("one_row", 1, 3, 50);
+    {
+        // d = 1: the directions are +-1 and every projection is exact: identical winners.
+        ExtremenessCase& c = add("V1537_d1_exact_projections", 1537, 1, 100);
+        c.nonfinite = 3;
+        c.copies = 2;
+    }
+    {
+        ExtremenessCase& c = add("V1537_d3_M10000_two_direction_tiles", 1537, 3, 10000);
+        c.centred = true;
+        c.copies = 5;
+        c.nonfinite = 2;
+        c.block_rows = 100;
+    }
+    {
+        ExtremenessCase& c = add("V2000_d64_offset_centred_copies", 2000, 64, 3000);
+        c.centred = true;
+        c.mean = 20.0f;
+        c.copies = 10;
+        c.nonfinite = 4;
+        c.block_rows = 333;
+    }
+    {
+        ExtremenessCase& c = add("V1001_d1000_centred", 1001, 1000, 700);
+        c.centred = true;
+        c.copies = 6;
+        c.nonfinite = 2;
+    }
+    return v;
+}
+
+class CudaExtremeness : public GpuTest, public ::testing::WithParamInterface<ExtremenessCase> {};
+
+TEST_P(CudaExtremeness, MatchesCpuBackend) {
+    const ExtremenessCase& ec = GetParam();
+    const std::uint64_t seed = test::fresh_seed();
+    const std::int64_t V = ec.V, d = ec.d, M = ec.M;
+    Table t{test::random_table(V, d, seed, ec.mean), V, d};
+    // Rows pushed out to radius 5 sqrt(d) around the mean (the others lie near sqrt(d)).
+    for (std::int64_t i = 0; i < ec.copies; ++i) {
+        double n2 = 0.0;
+        for (std::int64_t q = 0; q < d; ++q) n2 += std::pow(t.x[i * d + q] - ec.mean, 2);
+        const double scale = 5.0 * std::sqrt(static_cast<double>(d) / std::max(n2, 1e-12));
+        for (std::int64_t q = 0; q < d; ++q) {
+            float& x = t.x[i * d + q];
+            x = static_cast<float>(ec.mean + scale * (x - ec.mean));
+        }
+        std::copy_n(t.x.begin() + i * d, d, t.x.begin() + (V - 1 - i) * d);
+    }
+    std::mt19937_64 rng(seed ^ 0xe77e11ull);
+    for (int q = 0; q < ec.nonfinite && V > 2 * ec.copies; ++q) {
+        const std::int64_t i = ec.copies + static_cast<std::int64_t>(rng() % (V - 2 * ec.copies));
+        t.x[i * d + static_cast<std::int64_t>(rng() % d)] = kNaN;
+    }
+    std::vector<double> sums;
+    const std::vector<std::uint8_t> valid = finite_rows(t, &sums);
+    const std::int64_t n_valid = std::count(valid.begin(), valid.end(), std::uint8_t{1});
+    MemoryRowSource src(t.view(), "extremeness parity table");
+
+    ExtremenessOptions eo;
+    eo.directions = M;
+    eo.seed = seed;
+    eo.stream.block_rows = ec.block_rows;
+    if (ec.centred) {
+        eo.center = sums;
+        for (double& c : *eo.center) c /= static_cast<double>(n_valid);
+    }
+    auto cpu = make_cpu_backend(2);
+    auto gpu = make_cuda_backend();
+    const Extremeness c = cpu->extremeness(src, valid, eo);
+    const Extremeness g = gpu->extremeness(src, valid, eo);
+    ASSERT_EQ(g.counts.size(), static_cast<std::size_t>(V));
+    ASSERT_EQ(g.argmax.size(), static_cast<std::size_t>(M));
+    ASSERT_EQ(g.argmin.size(), static_cast<std::size_t>(M));
+
+    // Counts follow from the winners and add up to 2M; winners are valid rows.
+    std::vector<std::int32_t> recount(static_cast<std::size_t>(V), 0);
+    for (std::int64_t m = 0; m < M; ++m)
+        for (std::int64_t w : {g.argmax[m], g.argmin[m]}) {
+            ASSERT_TRUE(w >= 0 && w < V && valid[w]) << "direction " << m << " winner " << w;
+            ++recount[w];
+        }
+    EXPECT_EQ(recount, g.counts);
+    EXPECT_EQ(std::accumulate(g.counts.begin(), g.counts.end(), std::int64_t{0}), 2 * M);
+
+    // The float32 rows both backends project (centred in float64, rounded to float32) and the
+    // directions both use; each float32 projection is within gamma_(d+2) ||y|| ||u|| of its
+    // float64 value, so two winners of one direction lie within 2 of those of the maximum.
+    std::vector<float> y(static_cast<std::size_t>(V * d), 0.0f);
+    double ymax = 0.0;
+    for (std::int64_t i = 0; i < V; ++i) {
+        if (!valid[i]) continue;
+        double n2 = 0.0;
+        for (std::int64_t q = 0; q < d; ++q) {
+            const float x = t.x[i * d + q];
+            y[i * d + q] =
+                eo.center ? static_cast<float>(static_cast<double>(x) - (*eo.center)[q]) : x;
+            n2 += static_cast<double>(y[i * d + q]) * y[i * d + q];
+        }
+        ymax = std::max(ymax, std::sqrt(n2));
+    }
+    const std::vector<float> dirs = random_unit_directions(M, d, seed);
+    const double u = std::ldexp(1.0, -24), du = static_cast<double>(d + 2) * u;
+    const double e = du / (1.0 - du) * ymax * 1.001;
+    std::vector<double> s(static_cast<std::size_t>(V));
+    std::int64_t far = 0, ties = 0;
+    const auto check = [&](std::int64_t m, std::int64_t ci, std::int64_t gi, bool largest) {
+        if (ci == gi) return;
+        ++ties;
+        double best = largest ? -1e300 : 1e300;
+        for (std::int64_t i = 0; i < V; ++i) {
+            if (!valid[i]) continue;
+            double p = 0.0;
+            for (std::int64_t q = 0; q < d; ++q)
+                p += static_cast<double>(dirs[m * d + q]) * y[i * d + q];
+            s[i] = p;
+            best = largest ? std::max(best, p) : std::min(best, p);
+        }
+        const double gap_g = largest ? best - s[gi] : s[gi] - best;
+        const double gap_c = largest ? best - s[ci] : s[ci] - best;
+        if (gap_g <= 2 * e && gap_c <= 2 * e) return;
+        if (far++ < 5)
+            ADD_FAILURE() << "direction " << m << (largest ? " max" : " min") << ": cpu " << ci
+                          << " (" << gap_c << " from the extreme) cuda " << gi << " (" << gap_g
+                          << "), bound " << 2 * e;
+    };
+    for (std::int64_t m = 0; m < M; ++m) {
+        check(m, c.argmax[m], g.argmax[m], true);
+        check(m, c.argmin[m], g.argmin[m], false);
+    }
+    EXPECT_EQ(far, 0) << "winners that differ away from a near-tie";
+    if (d == 1) {
+        EXPECT_EQ(g.argmax, c.argmax) << "d = 1: exact projections, the same winners";
+        EXPECT_EQ(g.argmin, c.argmin);
+        EXPECT_EQ(g.counts, c.counts);
+    }
+    if (ties > 0)
+        std::cout << "[ info     ] " << ties << " of " << 2 * M
+                  << " winners differ at near-ties (bound " << 2 * e << ")\n";
+
+    // A row never wins over a lower-index row with the same bits, and the planted copies (of
+    // rows pushed outward, which win often) never win at all.
+    std::unordered_map<std::string, std::int64_t> lowest_copy;
+    const auto bytes = [&](std::int64_t i) {
+        return std::string(reinterpret_cast<const char*>(&t.x[i * d]), sizeof(float) * d);
+    };
+    for (std::int64_t i = 0; i < V; ++i)
+        if (valid[i]) lowest_copy.emplace(bytes(i), i);
+    std::int64_t beaten_twins = 0;
+    for (std::int64_t m = 0; m < M; ++m)
+        for (std::int64_t w : {g.argmax[m], g.argmin[m]})
+            beaten_twins += lowest_copy[bytes(w)] != w;
+    EXPECT_EQ(beaten_twins, 0) << "winners with a bit-identical lower-index twin";
+    std::int64_t at_originals = 0;
+    for (std::int64_t i = 0; i < ec.copies; ++i) {
+        EXPECT_EQ(g.counts[V - 1 - i], 0) << "copy " << V - 1 - i << " of " << i;
+        at_originals += g.counts[i];
+    }
+    if (ec.copies > 0) {
+        EXPECT_GT(at_originals, 0) << "the copied rows are among the extreme ones";
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CudaExtremeness, ::testing::ValuesIn(extremeness_cases()),
+                         [](const ::testing::TestParamInfo<ExtremenessCase>& info) {
+                             return info.param.name;
+                         });
+
+TEST_F(CudaBackendBasics, CslsAndExtremenessCheckTheCpusContracts) {
+    TableSpec spec;
+    spec.rows = 40;
+    spec.cols = 6;
+    Table t = make_table(spec, test::fresh_seed());
+    MemoryRowSource src(t.view(), "contract table");
+    const std::vector<std::uint8_t> valid(40, 1);
+    const std::vector<float> radius(40, 0.125f);
+    auto gpu = make_cuda_backend();
+    const AllPairsOptions o;
+    EXPECT_EQ(gpu->csls_neighbors(src, {}, radius, 5, o).index,
+              gpu->csls_neighbors(src, valid, radius, 5, o).index)
+        << "an empty mask means every row";
+    EXPECT_THROW(gpu->csls_neighbors(src, valid, radius, 0, o), ResourceError);
+    EXPECT_THROW(gpu->csls_neighbors(src, valid, std::vector<float>(39, 0.0f), 5, o),
+                 ResourceError);
+    EXPECT_THROW(gpu->csls_neighbors(src, std::vector<std::uint8_t>(39, 1), radius, 5, o),
+                 ResourceError);
+    std::vector<float> bad_radius = radius;
+    bad_radius[7] = kNaN;
+    EXPECT_THROW(gpu->csls_neighbors(src, valid, bad_radius, 5, o), ResourceError);
+
+    ExtremenessOptions eo;
+    eo.directions = 64;
+    eo.seed = 3;
+    const Extremeness all = gpu->extremeness(src, {}, eo);
+    EXPECT_EQ(all.argmax, gpu->extremeness(src, valid, eo).argmax) << "empty mask";
+    EXPECT_EQ(gpu->extremeness(src, std::vector<std::uint8_t>(40, 0), eo).argmax,
+              std::vector<std::int64_t>(64, -1))
+        << "no valid row: no winners";
+    EXPECT_THROW(gpu->extremeness(src, std::vector<std::uint8_t>(39, 1), eo), ResourceError);
+    eo.directions = 0;
+    EXPECT_THROW(gpu->extremeness(src, valid, eo), UsageError);
+
+    t.x[11 * 6] = std::numeric_limits<float>::infinity();  // marked valid, not finite
+    EXPECT_THROW(gpu->csls_neighbors(src, valid, radius, 5, o), ResourceError);
+}
+
+TEST_F(CudaBackendBasics, ExtremenessDirectionsTooLargeForTheDeviceNamesSizes) {
+    TableSpec spec;
+    spec.rows = 10;
+    spec.cols = 64;
+    const Table t = make_table(spec, test::fresh_seed());
+    MemoryRowSource src(t.view());
+    ExtremenessOptions eo;
+    // 256 GiB of directions: the device plan is checked before any is generated on the host.
+    eo.directions = (std::int64_t{1} << 30) - 1;
+    try {
+        make_cuda_backend()->extremeness(src, finite_rows(t), eo);
+        ADD_FAILURE() << "expected a ResourceError";
+    } catch (const ResourceError& e) {
+        EXPECT_NE(std::string(e.what()).find("MiB"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("--simplex-directions"), std::string::npos)
+            << e.what();
     }
 }
 

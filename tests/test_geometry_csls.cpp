@@ -14,12 +14,15 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "cpu/cpu_all_pairs.hpp"
+#include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
 #include "engine/row_normalize.hpp"
 #include "engine/tile_plan.hpp"
@@ -380,6 +383,59 @@ TEST(Csls, EmptyMaskMeansEveryRowAndContractsAreChecked) {
     EXPECT_THROW(csls_neighbors(src, t.valid, bad_radius, 5), ResourceError);
     t.x[11 * 6] = std::numeric_limits<float>::infinity();  // marked valid, not finite
     EXPECT_THROW(csls_neighbors(src, t.valid, radius, 5), ResourceError);  // a broken contract
+}
+
+// Backend::csls_neighbors on the CPU backend is csls_neighbors itself: the same bits for any
+// options, which take only block_rows and memory_budget (precision, centre, sink and the rest are
+// ignored, as the interface says).
+TEST(Csls, CpuBackendGivesTheDirectFunctionsBits) {
+    const Table t = random_table(413, 9, test::fresh_seed(), 0.05);
+    const std::vector<float> radius = engine_radius(t, 6);
+    MemoryRowSource src(MatrixView<const float>(t.x.data(), t.rows, t.cols));
+    const std::int64_t n = std::count(t.valid.begin(), t.valid.end(), 1);
+    for (const int threads : {1, 2}) {
+        const std::unique_ptr<Backend> cpu = make_cpu_backend(threads);
+        AllPairsOptions streamed;
+        streamed.memory_budget = 1;
+        AllPairsOptions blocks;
+        blocks.block_rows = 64;
+        AllPairsOptions extras;  // fields the CSLS pass ignores
+        extras.precision = Precision::kFp16;
+        extras.center = std::vector<double>(static_cast<std::size_t>(t.cols), 0.5);
+        extras.hist_bins = 7;
+        extras.accumulate_row_sums = true;
+        for (const AllPairsOptions* o : {&streamed, &blocks, &extras}) {
+            for (const std::int64_t k : {std::int64_t{5}, n + 3}) {
+                SCOPED_TRACE("threads " + std::to_string(threads) + ", k " + std::to_string(k) +
+                             ", block_rows " + std::to_string(o->block_rows) + ", budget " +
+                             std::to_string(o->memory_budget));
+                const CslsNeighbors want = csls_neighbors(src, t.valid, radius, k, o->block_rows,
+                                                          o->memory_budget, threads);
+                const CslsNeighbors got = cpu->csls_neighbors(src, t.valid, radius, k, *o);
+                EXPECT_EQ(got.rows, want.rows);
+                EXPECT_EQ(got.k, want.k);
+                EXPECT_EQ(got.valid_rows, want.valid_rows);
+                EXPECT_EQ(got.resident, want.resident);
+                EXPECT_EQ(got.index, want.index);
+                EXPECT_TRUE(same_bits(got.score, want.score));
+            }
+        }
+        EXPECT_FALSE(cpu->csls_neighbors(src, t.valid, radius, 5, streamed).resident);
+        // An empty mask means every row; the contract checks are the function's.
+        Table all = t;
+        std::fill(all.valid.begin(), all.valid.end(), 1);
+        for (std::int64_t i = 0; i < all.rows * all.cols; ++i)
+            if (!std::isfinite(all.x[i])) all.x[i] = 0.25f;
+        MemoryRowSource all_src(MatrixView<const float>(all.x.data(), all.rows, all.cols));
+        const std::vector<float> all_radius = engine_radius(all, 6);
+        EXPECT_EQ(cpu->csls_neighbors(all_src, {}, all_radius, 5, AllPairsOptions{}).index,
+                  csls_neighbors(all_src, all.valid, all_radius, 5, 0, 0, threads).index);
+        EXPECT_THROW(cpu->csls_neighbors(src, t.valid, radius, 0, AllPairsOptions{}),
+                     ResourceError);
+        EXPECT_THROW(
+            cpu->csls_neighbors(src, t.valid, std::vector<float>(3, 0.0f), 5, AllPairsOptions{}),
+            ResourceError);
+    }
 }
 
 }  // namespace

@@ -6,12 +6,14 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
 #include "embgeom/row_source.hpp"
 #include "geometry/simplex.hpp"
@@ -456,6 +458,49 @@ TEST(SimplexDeterminism, BitIdenticalForAnyBlockSizeAndThreadCount) {
                           random_unit_directions(50, 33, seed, 2)));
     EXPECT_FALSE(
         same_bits(random_unit_directions(50, 33, seed), random_unit_directions(50, 33, seed + 1)));
+}
+
+// Backend::extremeness on the CPU backend is random_direction_extremeness itself: the same
+// winners and counts, with or without a centre, a read size or a thread count of its own.
+TEST(SimplexDeterminism, CpuBackendGivesTheDirectFunctionsResult) {
+    const std::uint64_t seed = fresh_seed();
+    Table t;
+    t.V = 700;
+    t.d = 19;
+    t.data = test::random_table(t.V, t.d, seed, 1.5f);
+    t.valid.assign(t.V, 1);
+    for (std::int64_t i : {3, 250, 699}) {
+        t.valid[i] = 0;
+        t.data[i * t.d] = std::numeric_limits<float>::quiet_NaN();
+    }
+    for (std::int64_t i = 0; i < 10; ++i) t.set_row(t.V - 2 - i, t.row(i));  // exact copies
+    t.compute_center();
+    MemoryRowSource src = t.source();
+    for (const int threads : {1, 3}) {
+        const std::unique_ptr<Backend> cpu = make_cpu_backend(threads);
+        for (const bool centred : {false, true}) {
+            for (const SimplexStreamOptions so :
+                 {SimplexStreamOptions{0, 0}, SimplexStreamOptions{7, 2}}) {
+                SCOPED_TRACE("threads " + std::to_string(threads) + (centred ? ", centred" : "") +
+                             ", block_rows " + std::to_string(so.block_rows));
+                ExtremenessOptions eo;
+                eo.directions = 2100;  // two direction tiles
+                eo.seed = seed;
+                eo.stream = so;
+                if (centred) eo.center = t.center;
+                const Extremeness want = random_direction_extremeness(src, t.valid, eo);
+                const Extremeness got = cpu->extremeness(src, t.valid, eo);
+                EXPECT_EQ(got.counts, want.counts);
+                EXPECT_EQ(got.argmax, want.argmax);
+                EXPECT_EQ(got.argmin, want.argmin);
+            }
+        }
+        ExtremenessOptions eo;
+        eo.directions = 0;
+        EXPECT_THROW(cpu->extremeness(src, t.valid, eo), UsageError);
+        eo.directions = 10;
+        EXPECT_THROW(cpu->extremeness(src, std::vector<std::uint8_t>(5, 1), eo), ResourceError);
+    }
 }
 
 // ----- plane through three vertices --------------------------------------------------------

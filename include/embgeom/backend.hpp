@@ -14,6 +14,13 @@
 
 namespace embgeom {
 
+// Results and options of two geometry analyses that run on the Backend; host-only structs defined
+// beside the analyses (src/geometry/csls.hpp, src/geometry/extremeness.hpp), which callers of
+// Backend::csls_neighbors and Backend::extremeness include.
+struct CslsNeighbors;
+struct ExtremenessOptions;
+struct Extremeness;
+
 /// Receives the cosine matrix tile by tile when --write-matrix is on.
 class MatrixSink {
   public:
@@ -52,6 +59,9 @@ struct AllPairsOptions {
     std::int64_t max_dup_pairs = 1000000; ///< list is cut (and flagged) beyond this many
     std::int64_t block_rows = 0;          ///< tile side in rows; 0 = chosen from memory_budget
     std::uint64_t memory_budget = 0;      ///< bytes the engine may hold; 0 = 1 GiB
+    /// GPU bytes the CUDA engine may hold; 0 = memory_budget (or its 1 GiB default). Either way
+    /// capped at the device's free memory less a 256 MiB reserve.
+    std::uint64_t device_memory_budget = 0;
     bool accumulate_row_sums = false;     ///< also sum cosines per row in the tiled pass (tests)
     /// Requested product precision; the backend reports what it ran in AllPairsResult::precision.
     /// The CPU backend computes exact float32 for every request.
@@ -165,6 +175,46 @@ class Backend {
     ///         converge.
     virtual void symmetric_eigen(std::int64_t d, std::vector<double>& a,
                                  std::vector<double>& eigenvalues) = 0;
+
+    /// @brief Per-row top-k lists by CSLS score csls_score(cos(x_i, x_j), r_lo, r_hi) =
+    ///        2 cos - (r_lo + r_hi) (geometry/csls.hpp), the second all-pairs pass of --csls.
+    ///        CPU: geometry::csls_neighbors (the BLAS grid driver, bit-identical for any block
+    ///        size, budget and thread count). CUDA: the all-pairs engine in its CSLS mode (exact
+    ///        float32 SGEMM tiles turned into scores on the device and folded into the top-K
+    ///        lists); its cosines differ from the CPU's by GEMM rounding, so lists agree except
+    ///        at near-ties. Both: ties to the lower index, self excluded, -1/NaN padding.
+    /// @param[in] source  the table [V, d] of float32 rows.
+    /// @param[in] valid   [V] nonzero for rows taking part (finite rows), or empty for all rows.
+    /// @param[in] radius  [V] r_i (csls_radius); finite on valid rows when two or more are valid.
+    /// @param[in] k       neighbours per row, >= 1 (CUDA: min(k, valid rows - 1) <= 1024).
+    /// @param[in] opt     block_rows and the budgets as for all_pairs (CPU: memory_budget; CUDA:
+    ///                    device_memory_budget, else memory_budget); every other field is ignored:
+    ///                    no centre, exact float32 whatever the precision, no histogram,
+    ///                    duplicates, row sums, matrix or progress.
+    /// @return [V, k] lists in original row order (CslsNeighbors, geometry/csls.hpp).
+    /// @throws ResourceError on bad shapes, a non-finite radius of a valid row, a valid row
+    ///         holding a non-finite value, or memory that does not fit (naming the sizes).
+    virtual CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                         const std::vector<float>& radius, std::int64_t k,
+                                         const AllPairsOptions& opt) = 0;
+
+    /// @brief Random-direction extremeness (geometry/extremeness.hpp): for M random unit
+    ///        directions (random_unit_directions, always generated on the host, the same bits on
+    ///        every backend) the valid rows with the largest and the smallest projection onto
+    ///        each, ties to the lower index, winners moved to their lowest bit-identical copy,
+    ///        and the per-row counts. CPU: random_direction_extremeness (bit-identical for any
+    ///        block size and thread count). CUDA: cuBLAS SGEMM of centred row tiles against
+    ///        direction tiles and a column-extremes kernel; projections differ from the CPU's
+    ///        by GEMM rounding, so at near-ties the two may pick different rows.
+    /// @param[in] source  the table [V, d], float32 rows, d >= 1.
+    /// @param[in] valid   [V] nonzero for rows to consider, or empty for all rows.
+    /// @param[in] opt     M, seed, optional centre [d] (subtracted in float64, rounded to
+    ///                    float32), read size (stream.block_rows) and host threads.
+    /// @throws UsageError if opt.directions is outside 1 .. 2^30 - 1; InputError if d == 0;
+    ///         ResourceError on bad shapes or when the directions and a tile do not fit in
+    ///         (device) memory, naming the sizes.
+    virtual Extremeness extremeness(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                    const ExtremenessOptions& opt) = 0;
 };
 
 /// Number of usable CUDA devices; 0 when built without CUDA, without a driver or without a GPU.

@@ -28,6 +28,9 @@ struct AnalyzeConfig {
     Precision precision = Precision::kAuto;  ///< product precision of the all-pairs engine
     int threads = 0;                     ///< 0 = all cores
     std::uint64_t memory_budget = 0;     ///< host bytes; 0 = half of physical memory
+    /// GPU bytes the CUDA backend may hold; 0 = what is left of memory_budget after the cached
+    /// table. Always capped at the device's free memory less 256 MiB.
+    std::uint64_t device_memory_budget = 0;
     std::int64_t block_rows = 0;         ///< rows per streamed block / tile side; 0 = from budget
     bool all_pairs = true;               ///< run the V x V cosine engine
     int hist_bins = 2000;

@@ -46,6 +46,13 @@ void add_analyze(CLI::App& app, CliState& st) {
     a->add_option("--threads", c.threads, "CPU threads (0 = every core)")->capture_default_str();
     a->add_option("--memory-budget", st.memory_budget_text,
                   "host memory the run may hold, e.g. 8G (default: half of physical memory)");
+    a->add_option_function<std::string>(
+        "--device-memory-budget",
+        [&c](const std::string& v) {
+            c.device_memory_budget = parse_byte_size(v, "--device-memory-budget");
+        },
+        "GPU memory the CUDA backend may hold, e.g. 40G (default: as --memory-budget; always at "
+        "most the free device memory less 256 MiB); beyond it row blocks are streamed");
     a->add_option("--block-rows", c.block_rows, "rows per streamed block and tile side "
                                                 "(0 = chosen from the memory budget)")
         ->capture_default_str();

@@ -1,5 +1,6 @@
 // The CPU backend: per-token passes with OpenMP, the all-pairs engine with BLAS (cpu_all_pairs),
-// the covariance and its eigendecomposition with BLAS/LAPACK (cpu_gram).
+// the covariance and its eigendecomposition with BLAS/LAPACK (cpu_gram), CSLS lists and
+// random-direction extremeness (src/geometry, the reference definitions, called as they are).
 #include <omp.h>
 
 #include <algorithm>
@@ -10,6 +11,8 @@
 #include "cpu/cpu_gram.hpp"
 #include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
+#include "geometry/csls.hpp"
+#include "geometry/extremeness.hpp"
 
 namespace embgeom {
 namespace {
@@ -84,6 +87,22 @@ class CpuBackend final : public Backend {
     void symmetric_eigen(std::int64_t d, std::vector<double>& a,
                          std::vector<double>& eigenvalues) override {
         cpu_symmetric_eigen(d, a, eigenvalues);
+    }
+
+    CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                 const std::vector<float>& radius, std::int64_t k,
+                                 const AllPairsOptions& opt) override {
+        return embgeom::csls_neighbors(source, valid, radius, k, opt.block_rows, opt.memory_budget,
+                                       threads_);
+    }
+
+    // The caller's thread count stands when it sets one (the result does not depend on it).
+    Extremeness extremeness(RowSource& source, const std::vector<std::uint8_t>& valid,
+                            const ExtremenessOptions& opt) override {
+        if (opt.stream.threads > 0) return random_direction_extremeness(source, valid, opt);
+        ExtremenessOptions o = opt;
+        o.stream.threads = threads_;
+        return random_direction_extremeness(source, valid, o);
     }
 
   private:

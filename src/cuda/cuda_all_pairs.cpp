@@ -10,6 +10,7 @@
 
 #include "column_sums.cuh"
 #include "convert_rows.cuh"
+#include "csls_scores.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "embgeom/errors.hpp"
@@ -17,6 +18,7 @@
 #include "engine/padded_result.hpp"
 #include "engine/precision_policy.hpp"
 #include "exact16_check.cuh"
+#include "geometry/csls.hpp"
 #include "mask_invalid.cuh"
 #include "mirror_upper.cuh"
 #include "normalize_rows.cuh"
@@ -77,6 +79,7 @@ struct MemoryPlan {
     int bins = 0;
     bool row_sums = false;
     bool copy16 = false;
+    bool radius = false;  // CSLS mode: the radii, one float per row
 
     std::int64_t blocks(std::int64_t t) const { return (n + t - 1) / t; }
     std::uint64_t per_row() const {
@@ -86,6 +89,7 @@ struct MemoryPlan {
     }
     std::uint64_t fixed() const {
         return per_row() + 2ull * d * sizeof(double) + static_cast<std::uint64_t>(bins) * 8 + 24 +
+               (radius ? static_cast<std::uint64_t>(n) * sizeof(float) : 0) +
                static_cast<std::uint64_t>(pair_capacity) * sizeof(kn::TilePair) +
                (copy16 ? static_cast<std::uint64_t>(n) * sizeof(double) + 8 : 0);
     }
@@ -102,19 +106,25 @@ struct MemoryPlan {
     }
 };
 
+// CSLS mode (csls_radius given): the same plan, pass 0 and tile loop; each exact tile of cosines
+// becomes CSLS scores (kernels/csls_scores.cu) before the top-K fold, and nothing else is folded.
+// The caller passes options asking for exact float32 and no extras (see cuda_csls_neighbors).
 class Engine {
   public:
     Engine(CudaResources& res, RowSource& source, const std::vector<std::uint8_t>& valid,
-           const AllPairsOptions& opt)
+           const AllPairsOptions& opt, const std::vector<float>* csls_radius = nullptr)
         : source_(source),
           valid_(valid),
           opt_(opt),
+          csls_radius_(csls_radius),
           n_(source.rows()),
           d_(source.cols()),
           stream_(res.compute_stream()),
           cublas_(res.cublas()) {}
 
     AllPairsResult run();
+    /// The plan held the whole normalised table on the device (after run()).
+    bool resident() const { return resident_; }
 
   private:
     void plan_memory();
@@ -138,6 +148,7 @@ class Engine {
     RowSource& source_;
     const std::vector<std::uint8_t>& valid_;
     const AllPairsOptions& opt_;
+    const std::vector<float>* csls_radius_;  // [n] in CSLS mode, else null
     const std::int64_t n_, d_;
     cudaStream_t stream_;
     cublasHandle_t cublas_;
@@ -165,6 +176,7 @@ class Engine {
     DeviceBuffer<kn::TilePair> pairs_dev_;
     DeviceBuffer<std::uint16_t> table16_dev_;
     DeviceBuffer<double> inv_norm_dev_;
+    DeviceBuffer<float> radius_dev_;
     DeviceBuffer<unsigned> exact_flags_dev_;
     PinnedBuffer<float> stage_, sink_tile_;
     PinnedBuffer<unsigned long long> scalars_host_;
@@ -183,10 +195,13 @@ void Engine::plan_memory() {
     p.bins = opt_.hist_bins;
     p.row_sums = opt_.accumulate_row_sums;
     p.pair_capacity = pair_capacity_;
+    p.radius = csls_radius_ != nullptr;
 
     std::size_t free_bytes = 0, total_bytes = 0;
     EMBGEOM_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
-    const std::uint64_t asked = opt_.memory_budget ? opt_.memory_budget : kDefaultBudget;
+    const std::uint64_t asked = opt_.device_memory_budget ? opt_.device_memory_budget
+                                : opt_.memory_budget      ? opt_.memory_budget
+                                                          : kDefaultBudget;
     const std::uint64_t usable = free_bytes > kDeviceReserve ? free_bytes - kDeviceReserve : 0;
     const std::uint64_t budget = std::min<std::uint64_t>(asked, usable);
 
@@ -239,9 +254,9 @@ void Engine::plan_memory() {
                         std::to_string(t) + " rows, streamed) needs " + mib(p.total(t, false)) +
                         " (per-row results " + mib(p.per_row()) + " with k=" + std::to_string(k_) +
                         ", tiles " + mib(p.tiles(t)) + ", row blocks " + mib(p.table(t, false)) +
-                        ") but the budget is " + mib(budget) + " (memory budget " + mib(asked) +
-                        ", free device memory " + mib(free_bytes) + " less a " +
-                        mib(kDeviceReserve) + " reserve); raise --memory-budget" +
+                        ") but the budget is " + mib(budget) + " (device memory budget " +
+                        mib(asked) + ", free device memory " + mib(free_bytes) + " less a " +
+                        mib(kDeviceReserve) + " reserve); raise --device-memory-budget" +
                         (opt_.block_rows > 0 ? ", lower --block-rows" : "") +
                         ", lower --topk, or use --backend cpu");
 }
@@ -257,6 +272,11 @@ void Engine::allocate() {
     }
     sum_dev_ = DeviceBuffer<double>(d_);
     EMBGEOM_CUDA_TRY(cudaMemsetAsync(sum_dev_.data(), 0, sum_dev_.bytes(), stream_));
+    if (csls_radius_) {
+        radius_dev_ = DeviceBuffer<float>(n_);
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(radius_dev_.data(), csls_radius_->data(),
+                                         radius_dev_.bytes(), cudaMemcpyHostToDevice, stream_));
+    }
     row_mean_dev_ = DeviceBuffer<float>(n_);
     zero_row_dev_ = DeviceBuffer<std::uint8_t>(n_);
     bad_row_dev_ = DeviceBuffer<long long>(1);
@@ -443,12 +463,19 @@ void Engine::process_tile(std::int64_t i0, std::int64_t ti, const float* a,
         kn::launch_mirror_upper(tile_dev_.data(), tj, ti, stream_);
         EMBGEOM_CHECK_LAUNCH(stream_);
     }
+    // CSLS: scores with the lower index's radius first keep the tile symmetric, so both rows of
+    // a pair (and the transpose below) see one float per pair, as on the CPU.
+    if (csls_radius_) {
+        kn::launch_csls_scores(tile_dev_.data(), tj, ti, tj, i0, j0, radius_dev_.data(), stream_);
+        EMBGEOM_CHECK_LAUNCH(stream_);
+    }
     fold_rows(tile_dev_.data(), ti, tj, i0, j0);
     if (i0 != j0 && (kc_ > 0 || opt_.accumulate_row_sums)) {
         kn::launch_transpose(tile_dev_.data(), ti, tj, tj, tile_t_dev_.data(), ti, stream_);
         EMBGEOM_CHECK_LAUNCH(stream_);
         fold_rows(tile_t_dev_.data(), tj, ti, j0, i0);
     }
+    if (csls_radius_) return;  // no histogram, cos^2, duplicates or matrix of scores
 
     EMBGEOM_CUDA_TRY(cudaMemsetAsync(scalars_dev_.data(), 0, scalars_dev_.bytes(), stream_));
     kn::launch_tile_pairs(tile_dev_.data(), tj, ti, tj, i0, j0, valid_dev_.data(), opt_.hist_bins,
@@ -726,6 +753,52 @@ AllPairsResult cuda_all_pairs(CudaResources& res, RowSource& source,
                               const std::vector<std::uint8_t>& valid, const AllPairsOptions& opt) {
     DeviceScope scope(res.device());
     return Engine(res, source, valid, opt).run();
+}
+
+CslsNeighbors cuda_csls_neighbors(CudaResources& res, RowSource& source,
+                                  const std::vector<std::uint8_t>& valid,
+                                  const std::vector<float>& radius, std::int64_t k,
+                                  const AllPairsOptions& opt) {
+    const std::int64_t V = source.rows();
+    // The CPU's contract (geometry/csls.cpp), in its order.
+    EMBGEOM_EXPECTS(valid.empty() || static_cast<std::int64_t>(valid.size()) == V,
+                    "csls: valid has " + std::to_string(valid.size()) + " flags for " +
+                        std::to_string(V) + " rows");
+    EMBGEOM_EXPECTS(static_cast<std::int64_t>(radius.size()) == V,
+                    "csls: radius has " + std::to_string(radius.size()) + " values for " +
+                        std::to_string(V) + " rows");
+    EMBGEOM_EXPECTS(k >= 1, "csls needs k >= 1");
+    EMBGEOM_EXPECTS(opt.block_rows >= 0, "csls: block_rows >= 0");
+    const std::vector<std::uint8_t> mask =
+        valid.empty() ? std::vector<std::uint8_t>(static_cast<std::size_t>(V), 1) : valid;
+    const std::int64_t n_valid =
+        std::count_if(mask.begin(), mask.end(), [](std::uint8_t v) { return v != 0; });
+    for (std::int64_t i = 0; i < V && n_valid >= 2; ++i)
+        EMBGEOM_EXPECTS(!mask[i] || std::isfinite(radius[i]),
+                        "csls: radius of valid row " + std::to_string(i) + " is not finite");
+
+    // Exact float32 whatever was requested (the CPU ranks exact cosines), no centre, and nothing
+    // but the lists: one histogram bin, no duplicate pairs, no sink, no progress.
+    AllPairsOptions o;
+    o.k = k;
+    o.block_rows = opt.block_rows;
+    o.memory_budget = opt.memory_budget;
+    o.device_memory_budget = opt.device_memory_budget;
+    o.precision = Precision::kExact;
+    o.hist_bins = 1;
+    o.max_dup_pairs = 0;
+
+    DeviceScope scope(res.device());
+    Engine engine(res, source, mask, o, &radius);
+    AllPairsResult r = engine.run();
+    CslsNeighbors out;
+    out.rows = V;
+    out.k = k;
+    out.index = std::move(r.neighbor_index);
+    out.score = std::move(r.neighbor_sim);
+    out.valid_rows = r.valid_rows;
+    out.resident = engine.resident();
+    return out;
 }
 
 }  // namespace embgeom

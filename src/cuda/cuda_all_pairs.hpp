@@ -22,6 +22,8 @@
 // from the resident normalised rows (kernels/rescore_candidates.cu); the host picks each row's
 // top K from the re-scored candidates (engine::select_rescored_topk). Re-scoring needs the table
 // resident; a streamed plan runs exact or a raw path.
+//
+// CSLS mode (cuda_csls_neighbors): the same engine ranks 2 cos - r_i - r_j instead of cos.
 #include "cuda/cuda_resources.hpp"
 #include "embgeom/backend.hpp"
 
@@ -34,5 +36,25 @@ namespace embgeom {
 /// the kernel's limit (1024).
 AllPairsResult cuda_all_pairs(CudaResources& res, RowSource& source,
                               const std::vector<std::uint8_t>& valid, const AllPairsOptions& opt);
+
+/// @brief See Backend::csls_neighbors: the engine above in its CSLS mode. The plan, pass 0 and
+///        the tile loop are the cosine engine's on the exact path (cublasSgemm of the normalised
+///        rows, whatever opt.precision asks); each tile C, mirrored when diagonal, becomes
+///        s_ij = csls_score(C_ij, r_min(i,j), r_max(i,j)) (kernels/csls_scores.cu, the host
+///        expression's bits) and is folded by the top-K kernel into the lists of the rows of I and,
+///        through the transposed tile, of J. The histogram, cos^2 sum, duplicates, row sums and
+///        matrix sink are skipped. Lists are kept per original row, so they come back in row
+///        order, padded with -1/NaN beyond min(k, valid rows - 1).
+///        Device memory: as cuda_all_pairs on the exact path with k lists, plus 4 V bytes of
+///        radii, within the same budget (opt.device_memory_budget, else opt.memory_budget, else
+///        1 GiB; at most free device memory - 256 MiB);
+///        CslsNeighbors::resident says whether the table stayed on the device.
+/// @throws ResourceError on bad shapes or a non-finite radius of a valid row (as the CPU), a
+///         valid row holding non-finite values, min(k, valid rows - 1) > 1024, or naming the
+///         sizes when even the smallest tiling does not fit.
+CslsNeighbors cuda_csls_neighbors(CudaResources& res, RowSource& source,
+                                  const std::vector<std::uint8_t>& valid,
+                                  const std::vector<float>& radius, std::int64_t k,
+                                  const AllPairsOptions& opt);
 
 }  // namespace embgeom

@@ -1,5 +1,6 @@
 // The CUDA backend: the per-token passes as device kernels over host blocks, the all-pairs engine
-// in cuda_all_pairs, the covariance and its eigendecomposition in cuda_gram (cuBLAS, cuSOLVER).
+// (and its CSLS mode) in cuda_all_pairs, the covariance and its eigendecomposition in cuda_gram
+// (cuBLAS, cuSOLVER), random-direction extremeness in cuda_extremeness.
 // Also defines the CUDA entry points of backend.hpp for CUDA builds (CPU-only builds get
 // src/backends/cuda_stub.cpp instead).
 #include <algorithm>
@@ -7,11 +8,14 @@
 #include "column_sums.cuh"
 #include "cuda/cuda_all_pairs.hpp"
 #include "cuda/cuda_check.hpp"
+#include "cuda/cuda_extremeness.hpp"
 #include "cuda/cuda_gram.hpp"
 #include "cuda/cuda_resources.hpp"
 #include "distances_to_point.cuh"
 #include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
+#include "geometry/csls.hpp"
+#include "geometry/extremeness.hpp"
 #include "row_norms.cuh"
 
 namespace embgeom {
@@ -110,6 +114,17 @@ class CudaBackend final : public Backend {
             solver_ = std::make_unique<CusolverHandle>(res_.compute_stream());
         }
         cuda_symmetric_eigen(res_, *solver_, d, a, eigenvalues);
+    }
+
+    CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                 const std::vector<float>& radius, std::int64_t k,
+                                 const AllPairsOptions& opt) override {
+        return cuda_csls_neighbors(res_, source, valid, radius, k, opt);
+    }
+
+    Extremeness extremeness(RowSource& source, const std::vector<std::uint8_t>& valid,
+                            const ExtremenessOptions& opt) override {
+        return cuda_extremeness(res_, source, valid, opt);
     }
 
   private:

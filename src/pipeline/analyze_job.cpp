@@ -154,6 +154,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     // What the cached table leaves of the budget; a budget below the engine's smallest plan
     // (two grid tiles of rows plus the neighbour lists) runs that plan.
     opt.memory_budget = budget > table.bytes_held() ? budget - table.bytes_held() : 1;
+    opt.device_memory_budget = cfg.device_memory_budget;
     std::string precision_ran = "none";  // the main all-pairs pass's product (root attribute)
     if (cfg.all_pairs) {
         std::unique_ptr<MatrixSink> sink;
@@ -167,7 +168,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
         report.seconds_all_pairs = seconds_since(t_pairs);
         report.all_pairs_gflops = raw.seconds > 0 ? raw.gflop / raw.seconds : 0.0;
         layout.write_all_pairs("", "", raw, tok.valid, engine::k_occurrence(raw));
-        if (cfg.csls) run_csls(cfg, table.source(), tok.valid, raw, opt, out, layout, log);
+        if (cfg.csls) run_csls(*backend, cfg, table.source(), tok.valid, raw, opt, out, layout, log);
         if (cfg.center) {
             opt.center = tok.centroid;
             opt.matrix = nullptr;
@@ -235,6 +236,7 @@ std::string config_to_toml(const AnalyzeConfig& c) {
     s << "topk = " << c.topk << "\noutliers = " << c.outliers << "\nbackend = " << q(to_string(c.backend))
       << "\nprecision = " << q(to_string(c.precision)) << "\nthreads = " << c.threads;
     if (c.memory_budget) s << "\nmemory-budget = " << c.memory_budget;
+    if (c.device_memory_budget) s << "\ndevice-memory-budget = " << c.device_memory_budget;
     s
       << "\nblock-rows = " << c.block_rows << "\nall-pairs = " << (c.all_pairs ? "true" : "false")
       << "\nhist-bins = " << c.hist_bins << "\ndup-threshold = " << c.dup_threshold

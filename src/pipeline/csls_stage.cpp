@@ -9,12 +9,14 @@
 
 namespace embgeom {
 
-void run_csls(const AnalyzeConfig& cfg, RowSource& table, const std::vector<std::uint8_t>& valid,
-              const AllPairsResult& first_pass, const AllPairsOptions& opt, ResultFile& out,
-              ResultLayout& layout, std::ostream& log) {
+// The second pass runs on the backend: BLAS on the CPU, the CUDA all-pairs engine's CSLS mode on
+// a GPU (Backend::csls_neighbors). Only opt's block size and memory budget matter to it.
+void run_csls(Backend& backend, const AnalyzeConfig& cfg, RowSource& table,
+              const std::vector<std::uint8_t>& valid, const AllPairsResult& first_pass,
+              const AllPairsOptions& opt, ResultFile& out, ResultLayout& layout,
+              std::ostream& log) {
     const std::vector<float> radius = csls_radius(first_pass.neighbor_sim, first_pass.k);
-    const CslsNeighbors c = csls_neighbors(table, valid, radius, first_pass.k, opt.block_rows,
-                                           opt.memory_budget, cfg.threads);
+    const CslsNeighbors c = backend.csls_neighbors(table, valid, radius, first_pass.k, opt);
     out.write("/csls/radius", radius);
     out.write_matrix("/csls/indices", c.index.data(), c.rows, c.k);
     out.write_matrix("/csls/scores", c.score.data(), c.rows, c.k);

@@ -221,7 +221,7 @@ void run_geometry_stages(const AnalyzeConfig& cfg, const GeometryInputs& in, Bac
     if (cfg.remove_top > 0)
         timed("all-but-the-top", [&] { run_all_but_the_top(cfg, in, *pd, backend, out, layout, log); });
     if (cfg.undertrained) timed("under-trained indicator", [&] { run_undertrained(cfg, in, *pd, backend, out, layout, log); });
-    if (cfg.simplex > 0) timed("simplex", [&] { run_simplex_stage(cfg, in, out, layout, log); });
+    if (cfg.simplex > 0) timed("simplex", [&] { run_simplex_stage(cfg, in, backend, out, layout, log); });
 }
 
 }  // namespace embgeom

@@ -39,9 +39,9 @@ void validate_geometry_config(const AnalyzeConfig& cfg, std::int64_t rows);
 void add_principal_figures(const PrincipalDirections& pd, const IsoScoreResult& iso,
                            const RogueDimensions& rogue, ResultLayout& layout);
 
-/// --simplex K (src/pipeline/simplex_stage.cpp).
-void run_simplex_stage(const AnalyzeConfig& cfg, const GeometryInputs& in, ResultFile& out,
-                       ResultLayout& layout, std::ostream& log);
+/// --simplex K (src/pipeline/simplex_stage.cpp); the extremeness counts run on backend.
+void run_simplex_stage(const AnalyzeConfig& cfg, const GeometryInputs& in, Backend& backend,
+                       ResultFile& out, ResultLayout& layout, std::ostream& log);
 
 /// Runs the stages cfg asks for and writes their results (groups /principal, /all_but_the_top,
 /// /undertrained, /simplex and their outlier lists).

@@ -1,5 +1,6 @@
 // --simplex K: vertices by SPA, random-direction extremeness, the plane through three vertices,
-// and the corners of the simplex (src/geometry/simplex*.hpp does the math).
+// and the corners of the simplex (src/geometry/simplex*.hpp does the math; the extremeness
+// projections, V x d x M flops, run on the backend).
 #include <array>
 #include <cmath>
 
@@ -9,8 +10,8 @@
 
 namespace embgeom {
 
-void run_simplex_stage(const AnalyzeConfig& cfg, const GeometryInputs& in, ResultFile& out,
-                       ResultLayout& layout, std::ostream& log) {
+void run_simplex_stage(const AnalyzeConfig& cfg, const GeometryInputs& in, Backend& backend,
+                       ResultFile& out, ResultLayout& layout, std::ostream& log) {
     const SpaVertices spa = spa_vertices(in.table, in.finite, in.centroid, cfg.simplex);
     std::vector<std::string> names;
     for (std::int64_t v : spa.vertices) names.push_back(layout.token(v));
@@ -22,7 +23,7 @@ void run_simplex_stage(const AnalyzeConfig& cfg, const GeometryInputs& in, Resul
     eopt.directions = cfg.simplex_directions;
     eopt.seed = cfg.seed;
     eopt.center = in.centroid;
-    const Extremeness ext = random_direction_extremeness(in.table, in.finite, eopt);
+    const Extremeness ext = backend.extremeness(in.table, in.finite, eopt);
     out.write("/simplex/extremeness/counts", ext.counts);
     out.set_attribute("/simplex/extremeness", "directions", cfg.simplex_directions);
     out.set_attribute("/simplex/extremeness", "seed", static_cast<std::int64_t>(cfg.seed));
