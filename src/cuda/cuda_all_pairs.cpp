@@ -13,6 +13,7 @@
 #include "csls_scores.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
+#include "cuda/pinned_allocator.hpp"
 #include "embgeom/errors.hpp"
 #include "engine/candidate_rescore.hpp"
 #include "engine/padded_result.hpp"
@@ -178,7 +179,9 @@ class Engine {
     DeviceBuffer<double> inv_norm_dev_;
     DeviceBuffer<float> radius_dev_;
     DeviceBuffer<unsigned> exact_flags_dev_;
-    PinnedBuffer<float> stage_, sink_tile_;
+    PinnedAllocator pinned_;
+    std::unique_ptr<BlockPrefetcher> prefetch_;  ///< the rows of every load_block, in order
+    PinnedBuffer<float> sink_tile_;
     PinnedBuffer<unsigned long long> scalars_host_;
 
     unsigned __int128 cos_sq_fixed_ = 0;
@@ -311,7 +314,16 @@ void Engine::allocate() {
     }
     tile_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
     if (blocks > 1) tile_t_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
-    stage_ = PinnedBuffer<float>(static_cast<std::size_t>(tile_) * std::max<std::int64_t>(d_, 1));
+    // Every block the pass will load, in load order, read ahead into two pinned buffers by the
+    // prefetcher's thread: reading (HDF5, conversion) overlaps the copies and the tiles.
+    std::vector<RowBlock> schedule;
+    for (std::int64_t first = 0; first < n_; first += tile_)
+        schedule.push_back({first, std::min(tile_, n_ - first)});  // pass 0
+    if (!resident_)
+        for (std::int64_t i0 = 0; i0 < n_; i0 += tile_)
+            for (std::int64_t j0 = i0; j0 < n_; j0 += tile_)
+                schedule.push_back({j0, std::min(tile_, n_ - j0)});  // I (j0 == i0), then each J
+    prefetch_ = std::make_unique<BlockPrefetcher>(source_, std::move(schedule), 2, &pinned_);
     if (opt_.matrix) sink_tile_ = PinnedBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
     sync();
 }
@@ -321,9 +333,11 @@ void Engine::allocate() {
 // tracker's choice for this block when tracker is given).
 void Engine::load_block(std::int64_t first, std::int64_t count, float* dst, bool check,
                         engine::Raw16Tracker* tracker, Raw16Format format, std::uint16_t* dst16) {
-    source_.read_rows(first, count, stage_.data());
+    const BlockPrefetcher::Lease rows = prefetch_->next();
+    EMBGEOM_EXPECTS(rows.block.first == first && rows.block.count == count,
+                    "blocks loaded in the prefetcher's order");
     if (d_ > 0)
-        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(dst, stage_.data(), sizeof(float) * count * d_,
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(dst, rows.data, sizeof(float) * count * d_,
                                          cudaMemcpyHostToDevice, stream_));
     if (check) {
         kn::launch_exact16_check(dst, count, d_, d_, valid_dev_.data() + first,
@@ -341,7 +355,8 @@ void Engine::load_block(std::int64_t first, std::int64_t count, float* dst, bool
     kn::launch_normalize_rows(dst, count, d_, d_, valid_dev_.data() + first, center_dev_.data(),
                               zero_row_dev_.data() + first, first, bad_row_dev_.data(), stream_);
     EMBGEOM_CHECK_LAUNCH(stream_);
-    sync();  // the staging buffer is refilled by the next read
+    sync();  // the copy is done: the buffer may take the next block
+    prefetch_->release(rows);
 }
 
 engine::RawExactness Engine::read_exactness() {
