@@ -2,10 +2,11 @@
 // The CUDA all-pairs cosine engine: the CPU engine's semantics (see Backend::all_pairs) with the
 // tile product on cuBLAS and the fold on the device.
 //
-// Flow: pass 0 reads the table in row blocks through a pinned staging buffer, normalises each
-// block on the device and adds it (in row order, float64) into S. If the normalised table fits the
-// device budget it stays resident; otherwise row blocks are read again for every tile that needs
-// them. Tiles (I <= J) of side T are C = X^_I X^_J^T (cublasSgemm on the exact path); each tile is
+// Flow: pass 0 reads the table in row blocks, normalises each block on the device and adds it (in
+// row order, float64) into S. If the normalised table fits the device budget it stays resident;
+// otherwise row blocks are read again for every tile that needs them. Every block is read ahead,
+// in load order, by a BlockPrefetcher thread into two pinned buffers (core/block_prefetcher.hpp),
+// so reading the source overlaps the copies and the tiles. Tiles (I <= J) of side T are C = X^_I X^_J^T (cublasSgemm on the exact path); each tile is
 // folded on the device into the per-row top-K (rows of I from C, rows of J from C^T when I != J),
 // the histogram, the fixed-point sum of cos^2 and the duplicate list, and optionally copied to the
 // matrix sink. The work is synchronous per tile (one compute stream); the per-tile host steps are
