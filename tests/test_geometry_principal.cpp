@@ -461,6 +461,20 @@ TEST(RogueDimensions, ContributionsSumToBruteForceMeanCosine) {
     }
 }
 
+// A table of rows and their negatives has mean cosine -1/(n-1), inside the isotropic noise for
+// small d: the shares (a ratio of noise to noise there) are NaN; the contributions are not.
+TEST(RogueDimensions, ShareIsUndefinedWhenTheMeanCosineIsNoise) {
+    const std::int64_t half = 300, d = 4;
+    std::vector<float> x = test::random_table(half, d, test::fresh_seed());
+    for (std::int64_t i = 0; i < half * d; ++i) x.push_back(-x[static_cast<std::size_t>(i)]);
+    MemoryRowSource src(MatrixView<const float>(x.data(), 2 * half, d));
+    const RogueDimensions rd = rogue_dimensions(src, {}, 2);
+    EXPECT_NEAR(rd.mean_cosine, -1.0 / (2 * half - 1), 1e-12);
+    ASSERT_EQ(rd.top.size(), 2u);
+    EXPECT_TRUE(std::isnan(rd.top[0].share));
+    EXPECT_TRUE(std::isfinite(rd.top[0].contribution));
+}
+
 // ---- the Backend path on the CPU backend --------------------------------------------------
 
 bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {

@@ -62,9 +62,18 @@ RogueDimensions rogue_dimensions(RowSource& src, const std::vector<std::uint8_t>
                               return a < b;
                           });
     }
+    // For n random directions the mean cosine is 0 with standard deviation sqrt(2 / (d n (n-1)))
+    // (the n(n-1)/2 pairwise cosines are uncorrelated, each of variance 1/d): below 3 of those
+    // a share of it means nothing (an isotropic table would report a "rogue" dimension at random).
+    const double noise =
+        out.n >= 2 ? 3.0 * std::sqrt(2.0 / (static_cast<double>(d) * static_cast<double>(out.n) *
+                                            static_cast<double>(out.n - 1)))
+                   : nan;
+    const bool share_defined = std::fabs(out.mean_cosine) > noise;
     for (std::int64_t i = 0; i < k; ++i) {
         const std::int64_t l = order[i];
-        out.top.push_back({l, out.contribution[l], out.contribution[l] / out.mean_cosine});
+        out.top.push_back({l, out.contribution[l],
+                           share_defined ? out.contribution[l] / out.mean_cosine : nan});
     }
     return out;
 }

@@ -12,7 +12,9 @@ namespace embgeom {
 struct RogueDimension {
     std::int64_t dim = 0;
     double contribution = 0.0;  ///< CC_l
-    double share = 0.0;         ///< CC_l / sum_l CC_l (unstable when the mean cosine is ~0)
+    /// CC_l / sum_l CC_l; NaN when the mean cosine is within 3 standard deviations of 0 for
+    /// isotropic directions (sqrt(2 / (d n (n - 1)))), where the ratio is noise over noise.
+    double share = 0.0;
 };
 
 struct RogueDimensions {
