@@ -134,6 +134,70 @@ TEST(Cli, BadValuesAreUsageErrors) {
     EXPECT_THROW(parse({"frobnicate"}), CLI::ParseError);
 }
 
+TEST(Cli, DevicesParseAsAListOfIds) {
+    EXPECT_TRUE(parse({"analyze"}).analyze.devices.empty());
+    EXPECT_EQ(parse({"analyze", "--devices", "0,1,3"}).analyze.devices, (std::vector<int>{0, 1, 3}));
+    // Repeats are allowed on purpose: two engines on one GPU.
+    EXPECT_EQ(parse({"analyze", "--devices", "0,0"}).analyze.devices, (std::vector<int>{0, 0}));
+    EXPECT_EQ(parse({"analyze", "--devices", "2"}).analyze.devices, (std::vector<int>{2}));
+}
+
+TEST(Cli, DevicesRoundTripThroughTheResolvedConfig) {
+    TempDir dir;
+    AnalyzeConfig c;
+    c.input = "in.h5";
+    c.dataset = "/e";
+    c.output = "out.h5";
+    EXPECT_EQ(config_to_toml(c).find("devices"), std::string::npos);  // default left out
+    c.devices = {0, 0, 1};
+    const std::string toml = config_to_toml(c);
+    EXPECT_NE(toml.find("devices = [0, 0, 1]"), std::string::npos) << toml;
+    write_text_file(dir.file("c.toml"), toml);
+    EXPECT_EQ(parse({"analyze", "--config", dir.file("c.toml")}).analyze.devices,
+              (std::vector<int>{0, 0, 1}));
+    // The command line overrides the file.
+    EXPECT_EQ(parse({"analyze", "--config", dir.file("c.toml"), "--devices", "1"}).analyze.devices,
+              (std::vector<int>{1}));
+}
+
+TEST(Cli, BadDevicesAreUsageErrorsNamingTheOption) {
+    for (const char* bad : {"x", "0,a", "-1", "1.5", "0,-2"}) {
+        try {
+            parse({"analyze", "--devices", bad});
+            ADD_FAILURE() << "expected a parse error for --devices " << bad;
+        } catch (const CLI::ParseError& e) {
+            EXPECT_NE(std::string(e.what()).find("--devices"), std::string::npos)
+                << bad << ": " << e.what();
+        }
+    }
+}
+
+TEST(CliBinary, BadDevicesExitTwoWithOneLine) {
+    for (const char* bad : {"x", "-1", "0,zero"}) {
+        const auto r = run_embgeom(std::string("analyze --input x.h5 --dataset /e --output o.h5 "
+                                               "--devices ") + bad);
+        EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << bad << "\n" << r.err;
+        EXPECT_NE(r.err.find("--devices"), std::string::npos) << bad << "\n" << r.err;
+    }
+}
+
+TEST(CliBinary, DeviceIdBeyondTheDeviceCountIsAResourceErrorNamingBoth) {
+    if (!cuda_built()) GTEST_SKIP() << "built without CUDA: --devices is never checked";
+    if (cuda_device_count() == 0) GTEST_SKIP() << "no usable CUDA device";
+    const int count = cuda_device_count();
+    try {
+        make_backend(BackendKind::kCuda, 1, std::vector<int>{0, count});
+        ADD_FAILURE() << "expected a ResourceError";
+    } catch (const ResourceError& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("--devices"), std::string::npos) << what;
+        EXPECT_NE(what.find("device " + std::to_string(count)), std::string::npos) << what;
+        EXPECT_NE(what.find(std::to_string(count) + " usable CUDA device"), std::string::npos)
+            << what;
+    }
+}
+
 TEST(CliBinary, HelpListsEveryOptionAndExitsZero) {
     const auto r = run_embgeom("analyze --help");
     EXPECT_EQ(r.exit_code, 0);
@@ -141,7 +205,7 @@ TEST(CliBinary, HelpListsEveryOptionAndExitsZero) {
                             "--bias-dataset", "--topk", "--outliers", "--backend", "--threads",
                             "--memory-budget", "--config", "--hist-bins", "--dup-threshold",
                             "--center", "--write-matrix", "--matrix-dtype", "--max-matrix-bytes",
-                            "--device-memory-budget", "--precision"})
+                            "--device-memory-budget", "--precision", "--devices"})
         EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
     for (const char* sub : {"synth --help", "inspect --help", "demo --help", "--help"})
         EXPECT_EQ(run_embgeom(sub).exit_code, 0) << sub;

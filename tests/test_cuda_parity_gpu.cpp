@@ -1614,3 +1614,272 @@ TEST_F(CudaBackendBasics, ExtremenessDirectionsTooLargeForTheDeviceNamesSizes) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Several all-pairs engines (--devices): the tile pairs are dealt between engines, and the merged
+// result must be the one-device result bit for bit. "0,0" and "0,0,0" run two or three engines
+// on device 0, so one GPU tests the whole multi-device path; "0,1" runs where two GPUs exist.
+
+#include <thread>
+
+namespace {
+
+using namespace embgeom;
+
+struct MultiCase {
+    std::string name;
+    TableSpec table;
+    std::int64_t k = 10;
+    std::int64_t block_rows = 0;
+    std::uint64_t device_memory_budget = 0;
+    double dup_threshold = 0.999;
+    std::int64_t max_dup_pairs = 1000000;
+    Stored stored = Stored::kFloat32;
+    Precision precision = Precision::kExact;
+    bool center = false;
+};
+
+std::vector<MultiCase> multi_cases() {
+    std::vector<MultiCase> v;
+    const auto add = [&](const char* name, std::int64_t rows, std::int64_t cols) -> MultiCase& {
+        v.emplace_back();
+        v.back().name = name;
+        v.back().table.rows = rows;
+        v.back().table.cols = cols;
+        return v.back();
+    };
+    // V not a multiple of the tile, many tile pairs (8 blocks: 36 pairs), awkward rows.
+    MultiCase& many = add("many tile pairs", 1000, 33);
+    many.block_rows = 128;
+    many.table.nonfinite = 3;
+    many.table.zero_row = true;
+    many.table.near_dups = 12;
+    many.dup_threshold = 0.9999;
+    // Duplicates over the cap: large cosines everywhere, the list is cut and flagged.
+    MultiCase& dups = add("duplicates over the cap", 300, 16);
+    dups.block_rows = 40;
+    dups.table.mean = 4.0f;
+    dups.dup_threshold = 0.8;
+    dups.max_dup_pairs = 37;
+    // k above the valid rows: -1/NaN padding survives the merge.
+    MultiCase& pad = add("k above valid rows", 40, 7);
+    pad.block_rows = 16;
+    pad.table.nonfinite = 5;
+    pad.k = 50;
+    // More engines than tile pairs: one tile pair (and three: 2 blocks).
+    add("one tile pair", 90, 20).block_rows = 256;
+    add("three tile pairs", 300, 20).block_rows = 256;
+    // A centred table.
+    MultiCase& centred = add("centred", 500, 24);
+    centred.block_rows = 64;
+    centred.center = true;
+    // Raw 16-bit products, resident and streamed (a budget below the resident plan).
+    MultiCase& raw = add("bf16 table, auto", 700, 64);
+    raw.block_rows = 96;
+    raw.stored = Stored::kBf16;
+    raw.precision = Precision::kAuto;
+    MultiCase& streamed = add("fp16 table, auto, streamed", 1000, 64);
+    streamed.block_rows = 64;
+    streamed.stored = Stored::kFp16;
+    streamed.precision = Precision::kAuto;
+    streamed.max_dup_pairs = 20;
+    streamed.device_memory_budget = 300000;
+    MultiCase& exact_streamed = add("exact, streamed", 1000, 64);
+    exact_streamed.block_rows = 64;
+    exact_streamed.max_dup_pairs = 20;
+    exact_streamed.device_memory_budget = 300000;
+    return v;
+}
+
+std::vector<std::vector<int>> device_lists() {
+    std::vector<std::vector<int>> lists{{0, 0}, {0, 0, 0}};
+    if (cuda_device_count() >= 2) {
+        lists.push_back({0, 1});
+        lists.push_back({1, 0, 1});
+    }
+    return lists;
+}
+
+std::string list_name(const std::vector<int>& devices) {
+    std::string s;
+    for (const int d : devices) s += (s.empty() ? "" : ",") + std::to_string(d);
+    return s;
+}
+
+struct MultiRun {
+    AllPairsResult result;
+    std::unique_ptr<RecordingSink> sink;
+    std::int64_t last_done = -1, last_total = -1;
+    bool progress_off_thread = false;
+};
+
+MultiRun run_on(const std::vector<int>& devices, const Table& t,
+                const std::vector<std::uint8_t>& valid, const AllPairsOptions& base) {
+    MultiRun r;
+    r.sink = std::make_unique<RecordingSink>(t.rows);
+    const auto caller = std::this_thread::get_id();
+    AllPairsOptions o = base;
+    o.matrix = r.sink.get();
+    o.progress = [&r, caller](std::int64_t done, std::int64_t total) {
+        if (std::this_thread::get_id() != caller) r.progress_off_thread = true;
+        r.last_done = done;
+        r.last_total = total;
+    };
+    MemoryRowSource source(t.view(), "multi-device table");
+    r.result = make_cuda_backend(devices)->all_pairs(source, valid, o);
+    return r;
+}
+
+void expect_identical(const MultiRun& one, const MultiRun& many, std::int64_t rows,
+                      const std::string& what) {
+    const AllPairsResult& a = one.result;
+    const AllPairsResult& b = many.result;
+    SCOPED_TRACE(what);
+    EXPECT_EQ(a.rows, b.rows);
+    EXPECT_EQ(a.k, b.k);
+    EXPECT_EQ(a.valid_rows, b.valid_rows);
+    EXPECT_EQ(a.precision, b.precision) << to_string(a.precision) << " vs " << to_string(b.precision);
+    ASSERT_EQ(a.neighbor_index.size(), b.neighbor_index.size());
+    std::int64_t index_diffs = 0, sim_diffs = 0;
+    for (std::size_t s = 0; s < a.neighbor_index.size(); ++s) {
+        index_diffs += a.neighbor_index[s] != b.neighbor_index[s];
+        sim_diffs += !same_float(a.neighbor_sim[s], b.neighbor_sim[s]);
+    }
+    EXPECT_EQ(index_diffs, 0);
+    EXPECT_EQ(sim_diffs, 0);
+    ASSERT_EQ(a.row_mean.size(), b.row_mean.size());
+    for (std::size_t i = 0; i < a.row_mean.size(); ++i)
+        EXPECT_TRUE(same_float(a.row_mean[i], b.row_mean[i])) << "row mean " << i;
+    ASSERT_EQ(a.row_sum_tiled.size(), b.row_sum_tiled.size());
+    for (std::size_t i = 0; i < a.row_sum_tiled.size(); ++i)
+        EXPECT_TRUE((std::isnan(a.row_sum_tiled[i]) && std::isnan(b.row_sum_tiled[i])) ||
+                    a.row_sum_tiled[i] == b.row_sum_tiled[i])
+            << "row sum " << i;
+    EXPECT_EQ(a.histogram, b.histogram);
+    EXPECT_EQ(a.pair_cos_sq_sum, b.pair_cos_sq_sum);
+    EXPECT_EQ(a.normalized_sum, b.normalized_sum);
+    ASSERT_EQ(a.duplicates.size(), b.duplicates.size());
+    for (std::size_t p = 0; p < a.duplicates.size(); ++p) {
+        EXPECT_EQ(a.duplicates[p].i, b.duplicates[p].i) << "pair " << p;
+        EXPECT_EQ(a.duplicates[p].j, b.duplicates[p].j) << "pair " << p;
+        EXPECT_TRUE(same_float(a.duplicates[p].cosine, b.duplicates[p].cosine)) << "pair " << p;
+    }
+    EXPECT_EQ(a.duplicates_truncated, b.duplicates_truncated);
+    EXPECT_EQ(many.sink->bad_tiles(), 0);
+    EXPECT_EQ(many.sink->cells_not_written_once(), 0);
+    std::int64_t cell_diffs = 0;
+    for (std::int64_t i = 0; i < rows; ++i)
+        for (std::int64_t j = 0; j < rows; ++j)
+            cell_diffs += !same_float(one.sink->at(i, j), many.sink->at(i, j));
+    EXPECT_EQ(cell_diffs, 0);
+    EXPECT_FALSE(many.progress_off_thread);
+    if (rows > 0) {
+        EXPECT_EQ(many.last_done, many.last_total);
+        EXPECT_EQ(many.last_total, one.last_total);
+    }
+}
+
+class CudaMultiDevice : public GpuTest {};
+
+TEST_F(CudaMultiDevice, SharedTilePairsGiveTheOneDeviceResultBitForBit) {
+    for (const MultiCase& c : multi_cases()) {
+        Table t = make_table(c.table, test::fresh_seed());
+        store_as(t, c.stored);
+        std::vector<double> sums;
+        const std::vector<std::uint8_t> valid = finite_rows(t, &sums);
+        AllPairsOptions o;
+        o.k = c.k;
+        o.block_rows = c.block_rows;
+        o.device_memory_budget = c.device_memory_budget;
+        o.dup_threshold = c.dup_threshold;
+        o.max_dup_pairs = c.max_dup_pairs;
+        o.precision = c.precision;
+        o.accumulate_row_sums = true;
+        if (c.center) {
+            const auto n = std::count(valid.begin(), valid.end(), std::uint8_t{1});
+            std::vector<double> mu(t.cols, 0.0);
+            for (std::int64_t j = 0; j < t.cols; ++j) mu[j] = n ? sums[j] / n : 0.0;
+            o.center = mu;
+        }
+        const MultiRun one = run_on({0}, t, valid, o);
+        if (c.stored != Stored::kFloat32) {
+            EXPECT_TRUE(engine::is_raw16(one.result.precision))
+                << c.name << ": " << to_string(one.result.precision);
+        }
+        if (c.name == "duplicates over the cap") {
+            EXPECT_TRUE(one.result.duplicates_truncated) << "the case must cut the list";
+        }
+        for (const std::vector<int>& devices : device_lists())
+            expect_identical(one, run_on(devices, t, valid, o), t.rows,
+                             c.name + " on devices " + list_name(devices));
+    }
+}
+
+TEST_F(CudaMultiDevice, ReScoredRequestsRunExactWithSeveralEngines) {
+    TableSpec spec;
+    spec.rows = 400;
+    spec.cols = 48;
+    spec.near_dups = 6;
+    const Table t = make_table(spec, test::fresh_seed());
+    const std::vector<std::uint8_t> valid = finite_rows(t);
+    AllPairsOptions o;
+    o.block_rows = 64;
+    o.accumulate_row_sums = true;
+    o.precision = Precision::kExact;
+    const MultiRun exact = run_on({0}, t, valid, o);
+    for (const Precision p : {Precision::kAuto, Precision::kTf32, Precision::kBf16,
+                              Precision::kFp16}) {
+        o.precision = p;
+        const MultiRun many = run_on({0, 0}, t, valid, o);
+        EXPECT_EQ(many.result.precision, PrecisionPath::kExact) << to_string(p);
+        expect_identical(exact, many, t.rows, std::string("request ") + to_string(p));
+    }
+}
+
+TEST_F(CudaMultiDevice, EngineErrorsReachTheCaller) {
+    TableSpec spec;
+    spec.rows = 300;
+    spec.cols = 8;
+    Table t = make_table(spec, test::fresh_seed());
+    const std::vector<std::uint8_t> valid(t.rows, 1);
+    t.x[150 * 8 + 3] = kNaN;  // marked valid, not finite: every engine's pass 0 throws
+    AllPairsOptions o;
+    o.block_rows = 64;
+    MemoryRowSource source(t.view());
+    try {
+        make_cuda_backend({0, 0})->all_pairs(source, valid, o);
+        ADD_FAILURE() << "expected a ResourceError";
+    } catch (const ResourceError& e) {
+        EXPECT_NE(std::string(e.what()).find("row 150"), std::string::npos) << e.what();
+    }
+    t.x[150 * 8 + 3] = 0.5f;
+    o.device_memory_budget = 1000;  // no plan fits: every engine throws
+    try {
+        make_cuda_backend({0, 0, 0})->all_pairs(source, valid, o);
+        ADD_FAILURE() << "expected a ResourceError";
+    } catch (const ResourceError& e) {
+        EXPECT_NE(std::string(e.what()).find("--device-memory-budget"), std::string::npos)
+            << e.what();
+    }
+}
+
+TEST_F(CudaMultiDevice, NameListsTheEnginesAndBadIdsAreResourceErrors) {
+    const std::string one = make_cuda_backend({0})->name();
+    EXPECT_EQ(one, make_cuda_backend()->name());
+    const std::string two = make_cuda_backend({0, 0})->name();
+    EXPECT_NE(two.find("devices 0,0"), std::string::npos) << two;
+    const int count = cuda_device_count();
+    try {
+        make_cuda_backend({0, count + 2});
+        ADD_FAILURE() << "expected a ResourceError";
+    } catch (const ResourceError& e) {
+        EXPECT_NE(std::string(e.what()).find("device " + std::to_string(count + 2)),
+                  std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find(std::to_string(count) + " usable"), std::string::npos)
+            << e.what();
+    }
+    EXPECT_THROW(make_cuda_backend({-1}), ResourceError);
+}
+
+}  // namespace

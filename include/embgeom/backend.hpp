@@ -226,10 +226,20 @@ bool cuda_built();
 /// Makes the backend for kind. kAuto picks CUDA when cuda_device_count() > 0, else the CPU (and
 /// says so in `notice`). @throws ResourceError for kCuda without a usable device.
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, std::string* notice = nullptr);
+/// As above, with the CUDA devices of --devices: empty = the current device (device 0); with
+/// several entries the all-pairs engine shares its tile pairs between them (one engine per entry;
+/// an id may repeat, which runs several engines on one device), every other call runs on the
+/// first. Ignored by the CPU backend. @throws ResourceError, naming the id and the device count,
+/// for an id that is not a usable device.
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, const std::vector<int>& devices,
+                                      std::string* notice = nullptr);
 
 /// CPU backend (BLAS + OpenMP); threads = 0 uses every core.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 /// CUDA backend; throws NotBuiltWithCuda in CPU-only builds.
 std::unique_ptr<Backend> make_cuda_backend();
+/// CUDA backend on devices (see make_backend); empty = make_cuda_backend(). @throws
+/// NotBuiltWithCuda in CPU-only builds, ResourceError for an id that is not a usable device.
+std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& devices);
 
 }  // namespace embgeom

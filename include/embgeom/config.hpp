@@ -27,6 +27,9 @@ struct AnalyzeConfig {
     BackendKind backend = BackendKind::kAuto;
     Precision precision = Precision::kAuto;  ///< product precision of the all-pairs engine
     int threads = 0;                     ///< 0 = all cores
+    /// CUDA devices (--devices 0,1): empty = device 0. Several entries share the all-pairs tile
+    /// work with results identical to one device; an id may repeat (several engines on one GPU).
+    std::vector<int> devices;
     std::uint64_t memory_budget = 0;     ///< host bytes; 0 = half of physical memory
     /// GPU bytes the CUDA backend may hold; 0 = what is left of memory_budget after the cached
     /// table. Always capped at the device's free memory less 256 MiB.

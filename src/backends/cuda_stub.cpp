@@ -7,5 +7,6 @@ namespace embgeom {
 int cuda_device_count() { return 0; }
 bool cuda_built() { return false; }
 std::unique_ptr<Backend> make_cuda_backend() { throw NotBuiltWithCuda(); }
+std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>&) { throw NotBuiltWithCuda(); }
 
 }  // namespace embgeom

@@ -4,6 +4,11 @@
 namespace embgeom {
 
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, std::string* notice) {
+    return make_backend(kind, threads, {}, notice);
+}
+
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, const std::vector<int>& devices,
+                                      std::string* notice) {
     switch (kind) {
         case BackendKind::kCpu:
             return make_cpu_backend(threads);
@@ -11,9 +16,9 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, std::string
             if (!cuda_built()) throw NotBuiltWithCuda();
             if (cuda_device_count() == 0)
                 throw ResourceError("--backend cuda: no usable CUDA device (no GPU or no driver)");
-            return make_cuda_backend();
+            return make_cuda_backend(devices);
         case BackendKind::kAuto:
-            if (cuda_device_count() > 0) return make_cuda_backend();
+            if (cuda_device_count() > 0) return make_cuda_backend(devices);
             if (notice)
                 *notice = cuda_built() ? "no usable CUDA device: running on the CPU backend"
                                        : "built without CUDA: running on the CPU backend";

@@ -44,6 +44,13 @@ void add_analyze(CLI::App& app, CliState& st) {
         ->transform(CLI::CheckedTransformer(precisions, CLI::ignore_case))
         ->default_str("auto");
     a->add_option("--threads", c.threads, "CPU threads (0 = every core)")->capture_default_str();
+    a->add_option("--devices", c.devices,
+                  "CUDA devices sharing the all-pairs tiles, e.g. 0,1 (default: device 0); "
+                  "results are identical to one device; re-scored precisions (tf32, bf16, fp16 "
+                  "on float32 tables) run exact instead")
+        ->delimiter(',')
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->check(CLI::NonNegativeNumber);
     a->add_option("--memory-budget", st.memory_budget_text,
                   "host memory the run may hold, e.g. 8G (default: half of physical memory)");
     a->add_option_function<std::string>(

@@ -113,11 +113,14 @@ struct MemoryPlan {
 class Engine {
   public:
     Engine(CudaResources& res, RowSource& source, const std::vector<std::uint8_t>& valid,
-           const AllPairsOptions& opt, const std::vector<float>* csls_radius = nullptr)
+           const AllPairsOptions& opt, const std::vector<float>* csls_radius = nullptr,
+           const EngineShare& share = {}, AllPairsPartial* partial = nullptr)
         : source_(source),
           valid_(valid),
           opt_(opt),
           csls_radius_(csls_radius),
+          share_(share),
+          partial_(partial),
           n_(source.rows()),
           d_(source.cols()),
           stream_(res.compute_stream()),
@@ -145,11 +148,14 @@ class Engine {
                             std::int64_t tj, const float* b, long long tile_total);
     void finish(AllPairsResult& out);
     void sync() { EMBGEOM_CUDA_TRY(cudaStreamSynchronize(stream_)); }
+    bool owns(std::int64_t tile_pair) const { return tile_pair % share_.count == share_.index; }
 
     RowSource& source_;
     const std::vector<std::uint8_t>& valid_;
     const AllPairsOptions& opt_;
     const std::vector<float>* csls_radius_;  // [n] in CSLS mode, else null
+    const EngineShare share_;
+    AllPairsPartial* partial_;
     const std::int64_t n_, d_;
     cudaStream_t stream_;
     cublasHandle_t cublas_;
@@ -205,7 +211,9 @@ void Engine::plan_memory() {
     const std::uint64_t asked = opt_.device_memory_budget ? opt_.device_memory_budget
                                 : opt_.memory_budget      ? opt_.memory_budget
                                                           : kDefaultBudget;
-    const std::uint64_t usable = free_bytes > kDeviceReserve ? free_bytes - kDeviceReserve : 0;
+    const std::uint64_t usable =
+        share_.usable_bytes ? *share_.usable_bytes
+                            : (free_bytes > kDeviceReserve ? free_bytes - kDeviceReserve : 0);
     const std::uint64_t budget = std::min<std::uint64_t>(asked, usable);
 
     std::vector<std::int64_t> sides;
@@ -228,7 +236,7 @@ void Engine::plan_memory() {
     // auto on centred rows can only end as tf32 or exact: no 16-bit copy to plan for.
     const bool copy16 = engine::may_use_copy16(opt_.precision) &&
                         !(opt_.center && opt_.precision == Precision::kAuto);
-    const bool rescore = engine::may_rescore(opt_.precision);
+    const bool rescore = engine::may_rescore(opt_.precision) && share_.allow_rescore;
     std::vector<Layout> layouts;
     if (copy16 || rescore) layouts.push_back({true, copy16, rescore});
     layouts.push_back({true, false, false});
@@ -319,10 +327,14 @@ void Engine::allocate() {
     std::vector<RowBlock> schedule;
     for (std::int64_t first = 0; first < n_; first += tile_)
         schedule.push_back({first, std::min(tile_, n_ - first)});  // pass 0
+    // Streaming loads every block I (its row means are computed there), then the blocks J of
+    // this engine's tile pairs.
+    std::int64_t tile_pair = 0;
     if (!resident_)
         for (std::int64_t i0 = 0; i0 < n_; i0 += tile_)
             for (std::int64_t j0 = i0; j0 < n_; j0 += tile_)
-                schedule.push_back({j0, std::min(tile_, n_ - j0)});  // I (j0 == i0), then each J
+                if (owns(tile_pair++) || j0 == i0)
+                    schedule.push_back({j0, std::min(tile_, n_ - j0)});  // I, then each J
     prefetch_ = std::make_unique<BlockPrefetcher>(source_, std::move(schedule), 2, &pinned_);
     if (opt_.matrix) sink_tile_ = PinnedBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
     sync();
@@ -637,6 +649,11 @@ void Engine::finish(AllPairsResult& out) {
     out.duplicates = std::move(duplicates_);
     out.duplicates_truncated = dup_total_ > static_cast<unsigned long long>(opt_.max_dup_pairs);
     out.gflop = gflop_;
+    if (partial_) {
+        partial_->cos_sq_fixed = cos_sq_fixed_;
+        partial_->row_sums = std::move(row_sums);
+        partial_->duplicates_found = dup_total_;
+    }
 }
 
 AllPairsResult Engine::run() {
@@ -713,6 +730,8 @@ AllPairsResult Engine::run() {
         // a streamed raw path encodes every block again as it is loaded.
         const Raw16Format reload16 = resident_ ? Raw16Format::kNone : engine::raw_format(path_);
         const bool has16 = engine::uses_copy16(path_);
+        const std::int64_t tiles = (n_ + tile_ - 1) / tile_;
+        std::int64_t tile_pair = 0, tiles_done = 0;
         float* const block_i = table_dev_.data();
         float* const block_j = table_dev_.data() + (resident_ ? 0 : tile_ * d_);
         std::uint16_t* const block16_i = has16 ? table16_dev_.data() : nullptr;
@@ -731,6 +750,7 @@ AllPairsResult Engine::run() {
                 EMBGEOM_CHECK_LAUNCH(stream_);
             }
             for (std::int64_t j0 = i0; j0 < n_; j0 += tile_) {
+                if (!owns(tile_pair++)) continue;
                 const std::int64_t tj = std::min(tile_, n_ - j0);
                 const float* b = a;
                 const std::uint16_t* b16 = a16;
@@ -745,13 +765,8 @@ AllPairsResult Engine::run() {
                     }
                 }
                 process_tile(i0, ti, a, a16, j0, tj, b, b16);
-                if (opt_.progress) {
-                    const std::int64_t tiles = (n_ + tile_ - 1) / tile_;
-                    const std::int64_t bi = i0 / tile_, bj = j0 / tile_;
-                    // Tile pairs (I, J) with I <= J done so far, row by row of the triangle.
-                    opt_.progress(bi * tiles - bi * (bi - 1) / 2 + (bj - bi) + 1,
-                                  tiles * (tiles + 1) / 2);
-                }
+                ++tiles_done;
+                if (opt_.progress) opt_.progress(tiles_done, tiles * (tiles + 1) / 2);
             }
         }
         finish(out);
@@ -768,6 +783,23 @@ AllPairsResult cuda_all_pairs(CudaResources& res, RowSource& source,
                               const std::vector<std::uint8_t>& valid, const AllPairsOptions& opt) {
     DeviceScope scope(res.device());
     return Engine(res, source, valid, opt).run();
+}
+
+std::uint64_t all_pairs_usable_device_bytes(CudaResources& res) {
+    DeviceScope scope(res.device());
+    std::size_t free_bytes = 0, total_bytes = 0;
+    EMBGEOM_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+    return free_bytes > kDeviceReserve ? free_bytes - kDeviceReserve : 0;
+}
+
+AllPairsResult cuda_all_pairs_share(CudaResources& res, RowSource& source,
+                                    const std::vector<std::uint8_t>& valid,
+                                    const AllPairsOptions& opt, const EngineShare& share,
+                                    AllPairsPartial* partial) {
+    EMBGEOM_EXPECTS(share.count >= 1 && share.index >= 0 && share.index < share.count,
+                    "engine share in range");
+    DeviceScope scope(res.device());
+    return Engine(res, source, valid, opt, nullptr, share, partial).run();
 }
 
 CslsNeighbors cuda_csls_neighbors(CudaResources& res, RowSource& source,

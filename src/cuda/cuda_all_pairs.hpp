@@ -25,6 +25,10 @@
 // resident; a streamed plan runs exact or a raw path.
 //
 // CSLS mode (cuda_csls_neighbors): the same engine ranks 2 cos - r_i - r_j instead of cos.
+#include <cstdint>
+#include <optional>
+#include <vector>
+
 #include "cuda/cuda_resources.hpp"
 #include "embgeom/backend.hpp"
 
@@ -57,5 +61,39 @@ CslsNeighbors cuda_csls_neighbors(CudaResources& res, RowSource& source,
                                   const std::vector<std::uint8_t>& valid,
                                   const std::vector<float>& radius, std::int64_t k,
                                   const AllPairsOptions& opt);
+
+// Hooks of the multi-device driver (cuda_multi_device.hpp). With the defaults the engine runs
+// exactly as cuda_all_pairs.
+
+/// One engine's share of the work.
+struct EngineShare {
+    /// The engine folds the upper-triangle tile pairs whose ordinal p in the one-device order
+    /// (block row by block row) has p % count == index; pass 0 (S, row means) always runs whole.
+    int index = 0;
+    int count = 1;
+    /// Device bytes the plan may use instead of free device memory less the reserve, so that
+    /// every engine makes the same plan (the same tile side) whatever the others hold.
+    std::optional<std::uint64_t> usable_bytes;
+    /// False: no re-scored path (tf32, bf16, fp16 with K' candidates); the policy then runs exact
+    /// or a raw 16-bit product.
+    bool allow_rescore = true;
+};
+
+/// The exact integer sums behind an AllPairsResult, for adding the results of several engines.
+struct AllPairsPartial {
+    unsigned __int128 cos_sq_fixed = 0;  ///< sum of cos^2 in units of 2^-24
+    std::vector<long long> row_sums;     ///< [rows] (accumulate_row_sums) in units of 2^-32
+    unsigned long long duplicates_found = 0;  ///< pairs that qualified, before the cut
+};
+
+/// Free device memory of res's device less the all-pairs engine's reserve (256 MiB).
+std::uint64_t all_pairs_usable_device_bytes(CudaResources& res);
+
+/// cuda_all_pairs over share's tile pairs only. opt.progress gets (tiles this engine has done,
+/// tile pairs of the whole triangle). partial, when given, receives the exact sums.
+AllPairsResult cuda_all_pairs_share(CudaResources& res, RowSource& source,
+                                    const std::vector<std::uint8_t>& valid,
+                                    const AllPairsOptions& opt, const EngineShare& share,
+                                    AllPairsPartial* partial);
 
 }  // namespace embgeom

@@ -10,6 +10,7 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/cuda_extremeness.hpp"
 #include "cuda/cuda_gram.hpp"
+#include "cuda/cuda_multi_device.hpp"
 #include "cuda/cuda_resources.hpp"
 #include "distances_to_point.cuh"
 #include "embgeom/backend.hpp"
@@ -27,8 +28,25 @@ constexpr std::size_t kPieceBytes = 64ull << 20;
 
 class CudaBackend final : public Backend {
   public:
-    explicit CudaBackend(int device)
-        : res_(device), description_(cuda_device_description(device)) {}
+    /// devices: the all-pairs engines, one per entry (entries may repeat); the first one also
+    /// runs every other call.
+    explicit CudaBackend(const std::vector<int>& devices)
+        : res_(devices.at(0)), description_(cuda_device_description(devices.at(0))) {
+        for (std::size_t e = 1; e < devices.size(); ++e) {
+            extra_.push_back(std::make_unique<CudaResources>(devices[e]));
+            if (devices[e] != devices[0]) description_ = "";  // named per device below
+        }
+        if (extra_.empty()) return;
+        std::string list;
+        for (const int d : devices) list += (list.empty() ? "" : ",") + std::to_string(d);
+        if (description_.empty())
+            for (std::size_t e = 0; e < devices.size(); ++e)
+                if (std::find(devices.begin(), devices.begin() + e, devices[e]) ==
+                    devices.begin() + e)
+                    description_ += (description_.empty() ? "" : "; ") + std::to_string(devices[e]) +
+                                    ": " + cuda_device_description(devices[e]);
+        description_ += ", all-pairs engines on devices " + list;
+    }
 
     std::string name() const override { return "cuda (" + description_ + ")"; }
 
@@ -99,7 +117,10 @@ class CudaBackend final : public Backend {
 
     AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
                              const AllPairsOptions& opt) override {
-        return cuda_all_pairs(res_, source, valid, opt);
+        if (extra_.empty()) return cuda_all_pairs(res_, source, valid, opt);
+        std::vector<CudaResources*> engines{&res_};
+        for (const auto& r : extra_) engines.push_back(r.get());
+        return cuda_multi_device_all_pairs(engines, source, valid, opt);
     }
 
     std::unique_ptr<GramAccumulator> gram_accumulator(std::int64_t d,
@@ -142,6 +163,7 @@ class CudaBackend final : public Backend {
     }
 
     CudaResources res_;
+    std::vector<std::unique_ptr<CudaResources>> extra_;  // the other --devices entries
     std::string description_;
     DeviceBuffer<float> x_, norms_;
     DeviceBuffer<std::uint8_t> finite_;
@@ -170,7 +192,21 @@ std::unique_ptr<Backend> make_cuda_backend() {
         throw ResourceError("--backend cuda: no usable CUDA device (no GPU or no driver)");
     int device = 0;
     EMBGEOM_CUDA_TRY(cudaGetDevice(&device));
-    return std::make_unique<CudaBackend>(device);
+    return std::make_unique<CudaBackend>(std::vector<int>{device});
+}
+
+std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& devices) {
+    if (devices.empty()) return make_cuda_backend();
+    const int count = cuda_device_count();
+    if (count == 0)
+        throw ResourceError("--backend cuda: no usable CUDA device (no GPU or no driver)");
+    for (const int d : devices)
+        if (d < 0 || d >= count)
+            throw ResourceError("--devices: device " + std::to_string(d) + " does not exist: " +
+                                "this machine has " + std::to_string(count) +
+                                " usable CUDA device" + (count == 1 ? "" : "s") + " (ids 0 to " +
+                                std::to_string(count - 1) + ")");
+    return std::make_unique<CudaBackend>(devices);
 }
 
 }  // namespace embgeom

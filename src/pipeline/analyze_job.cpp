@@ -86,6 +86,8 @@ void validate_config(const AnalyzeConfig& cfg) {
     if (cfg.outliers < 0) throw UsageError("--outliers must not be negative");
     if (cfg.threads < 0) throw UsageError("--threads must not be negative");
     if (cfg.block_rows < 0) throw UsageError("--block-rows must not be negative");
+    for (const int id : cfg.devices)
+        if (id < 0) throw UsageError("--devices: device ids must not be negative (got " + std::to_string(id) + ")");
     if (cfg.hist_bins < 1 || cfg.hist_bins > 10000000)
         throw UsageError("--hist-bins must be between 1 and 10000000");
     if (!(cfg.dup_threshold >= -1.0 && cfg.dup_threshold <= 1.0))
@@ -120,8 +122,13 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
 
     ResultFile out(cfg.output);  // fails now, before any compute, if the folder is unwritable
     std::string notice;
-    std::unique_ptr<Backend> backend = make_backend(cfg.backend, cfg.threads, &notice);
+    std::unique_ptr<Backend> backend = make_backend(cfg.backend, cfg.threads, cfg.devices, &notice);
     if (!notice.empty()) log << "embgeom: note: " << notice << "\n";
+    if (cfg.devices.size() > 1 && cfg.all_pairs && cfg.precision != Precision::kExact &&
+        backend->name().rfind("cuda", 0) == 0)
+        log << "embgeom: note: --devices with several entries runs no re-scored product (tf32, "
+               "bf16, fp16): the all-pairs product is exact float32, or raw 16-bit when every "
+               "value of the table is exact in that type\n";
 
     AnalyzeReport report;
     report.output = cfg.output;
@@ -265,6 +272,7 @@ std::string config_to_toml(const AnalyzeConfig& c) {
     list("simplex-plane", c.simplex_plane, false);
     s << "\nsimplex-directions = " << c.simplex_directions << "\ncorner-tokens = " << c.corner_tokens;
     list("null", c.null_models, true);
+    list("devices", c.devices, false);
     s << "\nseed = " << c.seed << "\n";
     return s.str();
 }

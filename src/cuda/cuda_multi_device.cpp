@@ -1,0 +1,226 @@
+#include "cuda/cuda_multi_device.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "cuda/cuda_all_pairs.hpp"
+#include "embgeom/errors.hpp"
+#include "engine/fixed_point.hpp"
+#include "engine/topk_lists.hpp"
+
+namespace embgeom {
+namespace {
+
+// Sources (HDF5 above all) and sinks are not thread-safe: one call at a time.
+class LockedRowSource final : public RowSource {
+  public:
+    explicit LockedRowSource(RowSource& s) : s_(s) {}
+    std::int64_t rows() const override { return s_.rows(); }
+    std::int64_t cols() const override { return s_.cols(); }
+    void read_rows(std::int64_t first, std::int64_t count, float* out) override {
+        const std::lock_guard<std::mutex> lock(m_);
+        s_.read_rows(first, count, out);
+    }
+    std::string describe() const override { return s_.describe(); }
+
+  private:
+    RowSource& s_;
+    std::mutex m_;
+};
+
+class LockedSink final : public MatrixSink {
+  public:
+    explicit LockedSink(MatrixSink& s) : s_(s) {}
+    void write_tile(std::int64_t row0, std::int64_t col0, MatrixView<const float> tile) override {
+        const std::lock_guard<std::mutex> lock(m_);
+        s_.write_tile(row0, col0, tile);
+    }
+
+  private:
+    MatrixSink& s_;
+    std::mutex m_;
+};
+
+// What the engine threads tell the calling thread.
+struct Board {
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<std::int64_t> done;  // tiles done, per engine
+    std::int64_t total = 0;          // tile pairs of the whole triangle
+    bool changed = false;
+    std::size_t finished = 0;
+    std::exception_ptr error;  // the first exception of any engine
+};
+
+// The least device memory any engine may plan with: free memory less the reserve, split evenly
+// between the engines sharing a device.
+std::uint64_t common_usable_bytes(const std::vector<CudaResources*>& devices) {
+    std::map<int, std::pair<CudaResources*, std::uint64_t>> by_device;  // first resources, engines
+    for (CudaResources* r : devices) {
+        auto& e = by_device[r->device()];
+        if (!e.first) e.first = r;
+        ++e.second;
+    }
+    std::uint64_t usable = std::numeric_limits<std::uint64_t>::max();
+    for (const auto& [device, e] : by_device)
+        usable = std::min(usable, all_pairs_usable_device_bytes(*e.first) / e.second);
+    return usable;
+}
+
+AllPairsResult merge(std::vector<AllPairsResult>& parts, std::vector<AllPairsPartial>& sums,
+                     const std::vector<std::uint8_t>& valid, const AllPairsOptions& opt) {
+    AllPairsResult out = std::move(parts[0]);  // row means, S, valid rows: the same on every engine
+    const std::int64_t n = out.rows, k = out.k;
+    for (std::size_t e = 1; e < parts.size(); ++e)
+        EMBGEOM_EXPECTS(parts[e].precision == out.precision && parts[e].rows == n &&
+                            parts[e].k == k,
+                        "every engine ran the same plan");
+
+    if (k > 0 && n > 0) {
+        engine::TopKLists lists(n, k);
+        const auto offer = [&](const AllPairsResult& r) {
+            for (std::int64_t i = 0; i < n; ++i)
+                for (std::int64_t s = 0; s < k; ++s) {
+                    const std::size_t at = static_cast<std::size_t>(i * k + s);
+                    if (r.neighbor_index[at] < 0) break;
+                    lists.offer(i, r.neighbor_sim[at], r.neighbor_index[at]);
+                }
+        };
+        offer(out);
+        for (std::size_t e = 1; e < parts.size(); ++e) offer(parts[e]);
+        for (std::int64_t i = 0; i < n; ++i)
+            for (std::int64_t s = 0; s < k; ++s) {
+                const std::size_t at = static_cast<std::size_t>(i * k + s);
+                const std::int64_t index = lists.indices(i)[s];
+                out.neighbor_index[at] = index == engine::kEmptyIndex ? -1 : index;
+                out.neighbor_sim[at] = index == engine::kEmptyIndex
+                                           ? std::numeric_limits<float>::quiet_NaN()
+                                           : lists.sims(i)[s];
+            }
+    }
+
+    unsigned __int128 cos_sq = 0;
+    unsigned long long found = 0;
+    for (const AllPairsPartial& s : sums) {
+        cos_sq += s.cos_sq_fixed;
+        found += s.duplicates_found;
+    }
+    out.pair_cos_sq_sum =
+        static_cast<double>(cos_sq) / static_cast<double>(engine::kCosSqScale);
+    if (opt.accumulate_row_sums)
+        for (std::int64_t i = 0; i < n; ++i) {
+            if (!valid[i]) continue;
+            long long row = 0;
+            for (const AllPairsPartial& s : sums) row += s.row_sums[i];
+            out.row_sum_tiled[i] = static_cast<double>(row) / engine::kCosScale;
+        }
+
+    for (std::size_t e = 1; e < parts.size(); ++e) {
+        for (std::size_t b = 0; b < out.histogram.size(); ++b)
+            out.histogram[b] += parts[e].histogram[b];
+        out.duplicates.insert(out.duplicates.end(), parts[e].duplicates.begin(),
+                              parts[e].duplicates.end());
+        out.gflop += parts[e].gflop;
+    }
+    std::sort(out.duplicates.begin(), out.duplicates.end(),
+              [](const DuplicatePair& x, const DuplicatePair& y) {
+                  return x.i != y.i ? x.i < y.i : x.j < y.j;
+              });
+    const auto keep = static_cast<std::size_t>(opt.max_dup_pairs);
+    if (out.duplicates.size() > keep) out.duplicates.resize(keep);
+    out.duplicates_truncated = found > static_cast<unsigned long long>(opt.max_dup_pairs);
+    return out;
+}
+
+}  // namespace
+
+AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& devices,
+                                           RowSource& source,
+                                           const std::vector<std::uint8_t>& valid,
+                                           const AllPairsOptions& opt) {
+    EMBGEOM_EXPECTS(!devices.empty(), "at least one device");
+    if (devices.size() == 1) return cuda_all_pairs(*devices[0], source, valid, opt);
+    const auto start = std::chrono::steady_clock::now();
+
+    const std::size_t engines = devices.size();
+    EngineShare share;
+    share.count = static_cast<int>(engines);
+    share.usable_bytes = common_usable_bytes(devices);
+    share.allow_rescore = false;
+
+    LockedRowSource locked_source(source);
+    std::optional<LockedSink> locked_sink;
+    if (opt.matrix) locked_sink.emplace(*opt.matrix);
+    Board board;
+    board.done.assign(engines, 0);
+
+    std::vector<AllPairsResult> parts(engines);
+    std::vector<AllPairsPartial> sums(engines);
+    const auto work = [&](std::size_t e) {
+        try {
+            AllPairsOptions o = opt;
+            o.matrix = locked_sink ? &*locked_sink : nullptr;
+            o.progress = nullptr;
+            if (opt.progress)
+                o.progress = [&board, e](std::int64_t done, std::int64_t total) {
+                    const std::lock_guard<std::mutex> lock(board.m);
+                    board.done[e] = done;
+                    board.total = total;
+                    board.changed = true;
+                    board.cv.notify_all();
+                };
+            EngineShare mine = share;
+            mine.index = static_cast<int>(e);
+            parts[e] = cuda_all_pairs_share(*devices[e], locked_source, valid, o, mine, &sums[e]);
+        } catch (...) {
+            const std::lock_guard<std::mutex> lock(board.m);
+            if (!board.error) board.error = std::current_exception();
+        }
+        const std::lock_guard<std::mutex> lock(board.m);
+        ++board.finished;
+        board.cv.notify_all();
+    };
+
+    std::vector<std::thread> threads;
+    threads.reserve(engines);
+    try {
+        for (std::size_t e = 0; e < engines; ++e) threads.emplace_back(work, e);
+    } catch (...) {  // no thread for the rest: count them as finished, with the error
+        const std::lock_guard<std::mutex> lock(board.m);
+        if (!board.error) board.error = std::current_exception();
+        board.finished += engines - threads.size();
+    }
+    {
+        std::unique_lock<std::mutex> lock(board.m);
+        for (;;) {
+            board.cv.wait(lock, [&] { return board.changed || board.finished == engines; });
+            if (board.changed) {
+                board.changed = false;
+                std::int64_t done = 0;
+                for (const std::int64_t d : board.done) done += d;
+                const std::int64_t total = board.total;
+                if (!board.error) {
+                    lock.unlock();
+                    opt.progress(done, total);
+                    lock.lock();
+                    continue;  // reports that came in meanwhile are read before leaving
+                }
+            }
+            if (board.finished == engines) break;
+        }
+    }
+    for (std::thread& t : threads) t.join();
+    if (board.error) std::rethrow_exception(board.error);
+
+    AllPairsResult out = merge(parts, sums, valid, opt);
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+}
+
+}  // namespace embgeom

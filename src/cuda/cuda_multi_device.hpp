@@ -1,0 +1,38 @@
+#pragma once
+// The all-pairs engine on several devices (--devices 0,1,...), with results identical to one
+// device.
+//
+// Every engine plans with the same device memory (the least any listed device can give, a device
+// listed m times giving each of its engines 1/m), so every engine picks the same plan and tile
+// side: cuBLAS sees the same tile shapes, and every cosine has the bits one device gives it.
+// Each engine runs pass 0 whole (S, row means: cheap, and it keeps the engines independent) and
+// folds the upper-triangle tile pairs dealt to it round-robin in the one-device order, on its own
+// host thread with its device current. The partial results merge exactly: per-row top-K lists by
+// the engine's total order (engine::TopKLists), histogram counts, the fixed-point cos^2 and row
+// sums added as integers, duplicate lists merged by (i, j) and cut at max_dup_pairs; row means
+// and S come from the first engine.
+//
+// Re-scored paths (tf32, bf16, fp16 with K' candidates) are not run: the union of each engine's
+// best K' fast candidates is not the best K' of the whole row, so its re-scored top K could
+// differ from one device's. The engines run exact float32, or a raw 16-bit product when every
+// value of the table allows it; AllPairsResult::precision says which.
+//
+// The source is read under a lock (one read at a time) and the matrix sink is called under a
+// lock; progress reports, on the calling thread, the tiles done by all engines together.
+#include <vector>
+
+#include "cuda/cuda_resources.hpp"
+#include "embgeom/backend.hpp"
+
+namespace embgeom {
+
+/// @brief Backend::all_pairs over the engines of `devices` (one per entry; entries may share a
+///        device). With one entry this is cuda_all_pairs.
+/// @param[in] devices  the engines' resources, in --devices order; not empty.
+/// @throws the first exception any engine threw (ResourceError, CudaError, InputError).
+AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& devices,
+                                           RowSource& source,
+                                           const std::vector<std::uint8_t>& valid,
+                                           const AllPairsOptions& opt);
+
+}  // namespace embgeom
