@@ -807,22 +807,9 @@ CslsNeighbors cuda_csls_neighbors(CudaResources& res, RowSource& source,
                                   const std::vector<float>& radius, std::int64_t k,
                                   const AllPairsOptions& opt) {
     const std::int64_t V = source.rows();
-    // The CPU's contract (geometry/csls.cpp), in its order.
-    EMBGEOM_EXPECTS(valid.empty() || static_cast<std::int64_t>(valid.size()) == V,
-                    "csls: valid has " + std::to_string(valid.size()) + " flags for " +
-                        std::to_string(V) + " rows");
-    EMBGEOM_EXPECTS(static_cast<std::int64_t>(radius.size()) == V,
-                    "csls: radius has " + std::to_string(radius.size()) + " values for " +
-                        std::to_string(V) + " rows");
-    EMBGEOM_EXPECTS(k >= 1, "csls needs k >= 1");
-    EMBGEOM_EXPECTS(opt.block_rows >= 0, "csls: block_rows >= 0");
+    check_csls_inputs(V, valid, radius, k, opt.block_rows);  // the CPU's contract
     const std::vector<std::uint8_t> mask =
         valid.empty() ? std::vector<std::uint8_t>(static_cast<std::size_t>(V), 1) : valid;
-    const std::int64_t n_valid =
-        std::count_if(mask.begin(), mask.end(), [](std::uint8_t v) { return v != 0; });
-    for (std::int64_t i = 0; i < V && n_valid >= 2; ++i)
-        EMBGEOM_EXPECTS(!mask[i] || std::isfinite(radius[i]),
-                        "csls: radius of valid row " + std::to_string(i) + " is not finite");
 
     // Exact float32 whatever was requested (the CPU ranks exact cosines), no centre, and nothing
     // but the lists: one histogram bin, no duplicate pairs, no sink, no progress.

@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdio>
-#include <cstring>
 #include <string>
-#include <unordered_map>
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
@@ -45,56 +43,6 @@ struct MemoryPlan {
         return static_cast<std::uint64_t>(rows) * (4ull * d + 8) + 4ull * rows * dirs;
     }
 };
-
-/// Moves every winner to the lowest valid row holding the same bits: the CPU's rule
-/// (geometry/extremeness.cpp, whose helper is private to it), written again over the device's
-/// hashes. The projections of exact copies are equal in exact arithmetic, and the tie rule gives
-/// them to the lowest copy; GEMM rounding must not decide between them.
-void move_winners_to_lowest_copy(RowSource& source, const std::vector<std::uint8_t>& valid,
-                                 const std::vector<std::uint64_t>& hashes,
-                                 std::vector<std::int64_t>& argmax,
-                                 std::vector<std::int64_t>& argmin) {
-    const std::int64_t V = source.rows(), d = source.cols();
-    std::unordered_map<std::int64_t, std::int64_t> lowest;  // winner -> lowest copy (-1: unknown)
-    std::unordered_map<std::uint64_t, std::vector<std::int64_t>> by_hash;
-    for (const auto* list : {&argmax, &argmin})
-        for (std::int64_t w : *list)
-            if (w >= 0 && lowest.emplace(w, -1).second) by_hash[hashes[w]].push_back(w);
-    std::size_t unresolved = lowest.size();
-    std::unordered_map<std::int64_t, std::vector<float>> winner_rows;
-    std::vector<float> row(static_cast<std::size_t>(d));
-    // Rows in increasing order: a winner w resolves to itself at i == w unless a lower copy
-    // was confirmed first.
-    for (std::int64_t i = 0; i < V && unresolved > 0; ++i) {
-        if (!valid[i]) continue;
-        const auto bucket = by_hash.find(hashes[i]);
-        if (bucket == by_hash.end()) continue;
-        bool have_row = false;
-        for (std::int64_t w : bucket->second) {
-            std::int64_t& low = lowest[w];
-            if (low >= 0) continue;
-            if (i == w) {
-                low = w;
-                --unresolved;
-                continue;
-            }
-            auto [it, fresh] = winner_rows.try_emplace(w);
-            if (fresh) {
-                it->second.resize(static_cast<std::size_t>(d));
-                source.read_rows(w, 1, it->second.data());
-            }
-            if (!have_row) source.read_rows(i, 1, row.data());
-            have_row = true;
-            if (std::memcmp(row.data(), it->second.data(), sizeof(float) * d) == 0) {
-                low = i;
-                --unresolved;
-            }
-        }
-    }
-    for (auto* list : {&argmax, &argmin})
-        for (std::int64_t& w : *list)
-            if (w >= 0) w = lowest[w];
-}
 
 }  // namespace
 
@@ -221,11 +169,7 @@ Extremeness cuda_extremeness(CudaResources& res, RowSource& source,
                                      cudaMemcpyDeviceToHost, s));
     EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
 
-    move_winners_to_lowest_copy(source, mask, hashes, out.argmax, out.argmin);
-    for (std::int64_t m = 0; m < M; ++m) {
-        if (out.argmax[m] >= 0) ++out.counts[static_cast<std::size_t>(out.argmax[m])];
-        if (out.argmin[m] >= 0) ++out.counts[static_cast<std::size_t>(out.argmin[m])];
-    }
+    settle_extremes(source, mask, hashes, out);
     return out;
 }
 

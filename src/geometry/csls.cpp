@@ -130,10 +130,8 @@ std::vector<float> csls_radius(const std::vector<float>& neighbor_sim, std::int6
     return r;
 }
 
-CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
-                             const std::vector<float>& radius, std::int64_t k,
-                             std::int64_t block_rows, std::uint64_t memory_budget, int threads) {
-    const std::int64_t V = source.rows(), d = source.cols();
+void check_csls_inputs(std::int64_t V, const std::vector<std::uint8_t>& valid,
+                       const std::vector<float>& radius, std::int64_t k, std::int64_t block_rows) {
     EMBGEOM_EXPECTS(valid.empty() || static_cast<std::int64_t>(valid.size()) == V,
                     "csls: valid has " + std::to_string(valid.size()) + " flags for " +
                         std::to_string(V) + " rows");
@@ -141,7 +139,23 @@ CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>&
                     "csls: radius has " + std::to_string(radius.size()) + " values for " +
                         std::to_string(V) + " rows");
     EMBGEOM_EXPECTS(k >= 1, "csls needs k >= 1");
-    EMBGEOM_EXPECTS(block_rows >= 0 && threads >= 0, "csls: block_rows >= 0 and threads >= 0");
+    EMBGEOM_EXPECTS(block_rows >= 0, "csls: block_rows >= 0");
+    const auto is_valid = [&](std::int64_t i) {
+        return valid.empty() || valid[static_cast<std::size_t>(i)] != 0;
+    };
+    std::int64_t n_valid = 0;
+    for (std::int64_t i = 0; i < V; ++i) n_valid += is_valid(i);
+    for (std::int64_t i = 0; i < V && n_valid >= 2; ++i)
+        EMBGEOM_EXPECTS(!is_valid(i) || std::isfinite(radius[static_cast<std::size_t>(i)]),
+                        "csls: radius of valid row " + std::to_string(i) + " is not finite");
+}
+
+CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
+                             const std::vector<float>& radius, std::int64_t k,
+                             std::int64_t block_rows, std::uint64_t memory_budget, int threads) {
+    const std::int64_t V = source.rows(), d = source.cols();
+    check_csls_inputs(V, valid, radius, k, block_rows);
+    EMBGEOM_EXPECTS(threads >= 0, "csls: threads >= 0");
     const int T = threads > 0 ? threads : std::max(1, omp_get_max_threads());
 
     std::vector<std::int64_t> orig;
@@ -149,11 +163,7 @@ CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>&
         if (valid.empty() || valid[static_cast<std::size_t>(i)]) orig.push_back(i);
     const std::int64_t n = static_cast<std::int64_t>(orig.size());
     std::vector<float> rad(static_cast<std::size_t>(n));
-    for (std::int64_t c = 0; c < n; ++c) {
-        rad[c] = radius[static_cast<std::size_t>(orig[c])];
-        EMBGEOM_EXPECTS(n < 2 || std::isfinite(rad[c]),
-                        "csls: radius of valid row " + std::to_string(orig[c]) + " is not finite");
-    }
+    for (std::int64_t c = 0; c < n; ++c) rad[c] = radius[static_cast<std::size_t>(orig[c])];
     // Lists never need more slots than there are other rows; the output is padded to k.
     const std::int64_t K = std::max<std::int64_t>(1, std::min(k, n - 1));
 

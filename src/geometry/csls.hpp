@@ -40,10 +40,16 @@ struct CslsNeighbors {
     bool resident = true;  ///< the whole normalised table was held (false: blocks were streamed)
 };
 
+/// The contract of a CSLS pass, checked the same way by every backend: valid empty or [V], radius
+/// [V] and finite on valid rows when at least two rows are valid, k >= 1, block_rows >= 0.
+/// @throws ResourceError naming what is wrong.
+void check_csls_inputs(std::int64_t V, const std::vector<std::uint8_t>& valid,
+                       const std::vector<float>& radius, std::int64_t k, std::int64_t block_rows);
+
 /// @brief Top-k neighbours of every valid row by CSLS score.
 ///
-/// Works like the all-pairs cosine engine (cpu/cpu_all_pairs.cpp), whose tiling it reuses
-/// (engine/tile_plan.hpp): valid rows are compacted and normalised with engine::normalize_row
+/// Works like the all-pairs cosine engine (cpu/cpu_all_pairs.cpp), whose grid driver it shares
+/// (cpu/grid_driver.hpp, engine/tile_plan.hpp): valid rows are compacted and normalised with engine::normalize_row
 /// (float64 norm, float32 x^), every cosine comes from one single-threaded cblas_sgemm on the
 /// fixed G x G grid tile holding the pair (tiles gi <= gj), so each cos(i, j), and hence each
 /// score, is a function of (i, j) alone and has the same bits as the engine's cosine. Each
@@ -61,8 +67,8 @@ struct CslsNeighbors {
 /// @param[in] block_rows     block side in rows (rounded up to the grid); 0 = from the budget.
 /// @param[in] memory_budget  bytes; 0 = 1 GiB.
 /// @param[in] threads        OpenMP threads, 0 = omp_get_max_threads(); results do not depend on it.
-/// @throws ResourceError (EMBGEOM_EXPECTS) on bad shapes or a non-finite radius of a valid row;
-///         InputError when a row marked valid holds a non-finite value.
+/// @throws ResourceError (EMBGEOM_EXPECTS, check_csls_inputs) on bad shapes or a non-finite
+///         radius of a valid row, and when a row marked valid holds a non-finite value.
 CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
                              const std::vector<float>& radius, std::int64_t k,
                              std::int64_t block_rows = 0, std::uint64_t memory_budget = 0,

@@ -69,49 +69,6 @@ std::uint64_t row_hash(const float* x, std::int64_t d) {
     return splitmix64(h);
 }
 
-/// Moves every winner to the lowest-index valid row holding the same bits. BLAS kernels round
-/// u . x differently depending on where x sits in the GEMM call (OpenBLAS 0.3.21's Haswell and Zen
-/// SGEMM kernels do, SkylakeX does not), so exact copies of a token need not tie in float32;
-/// their true projections do, and the tie rule gives them to the lowest copy.
-void move_winners_to_lowest_copy(RowSource& source, const std::vector<std::uint8_t>& valid,
-                                 const std::vector<std::uint64_t>& hashes,
-                                 std::vector<std::int64_t>& argmax,
-                                 std::vector<std::int64_t>& argmin) {
-    const std::int64_t V = source.rows(), d = source.cols();
-    std::unordered_map<std::int64_t, std::int64_t> lowest;  // winner -> lowest copy (-1: unknown)
-    std::unordered_map<std::uint64_t, std::vector<std::int64_t>> by_hash;
-    for (const auto* list : {&argmax, &argmin})
-        for (std::int64_t w : *list)
-            if (w >= 0 && lowest.emplace(w, -1).second) by_hash[hashes[w]].push_back(w);
-    std::unordered_map<std::int64_t, std::vector<float>> winner_rows;
-    std::vector<float> row(static_cast<std::size_t>(d));
-    for (std::int64_t i = 0; i < V && !by_hash.empty(); ++i) {
-        if (!row_is_valid(valid, i)) continue;
-        const auto bucket = by_hash.find(hashes[i]);
-        if (bucket == by_hash.end()) continue;
-        bool have_row = false;
-        for (std::int64_t w : bucket->second) {
-            std::int64_t& low = lowest[w];
-            if (low >= 0) continue;
-            if (i == w) {
-                low = w;
-                continue;
-            }
-            auto [it, fresh] = winner_rows.try_emplace(w);
-            if (fresh) {
-                it->second.resize(static_cast<std::size_t>(d));
-                source.read_rows(w, 1, it->second.data());
-            }
-            if (!have_row) source.read_rows(i, 1, row.data());
-            have_row = true;
-            if (std::memcmp(row.data(), it->second.data(), sizeof(float) * d) == 0) low = i;
-        }
-    }
-    for (auto* list : {&argmax, &argmin})
-        for (std::int64_t& w : *list)
-            if (w >= 0) w = lowest[w];
-}
-
 struct ThreadState {
     std::vector<float> centred;               // [tile, d] when a centre is given
     std::vector<float> scores;                // [tile, direction tile]
@@ -148,6 +105,55 @@ std::vector<float> random_unit_directions(std::int64_t m, std::int64_t d, std::u
     std::vector<float> out(static_cast<std::size_t>(m * d));
     fill_unit_directions(out.data(), m, d, seed, resolve_threads(threads));
     return out;
+}
+
+void settle_extremes(RowSource& source, const std::vector<std::uint8_t>& valid,
+                     const std::vector<std::uint64_t>& hashes, Extremeness& out) {
+    std::vector<std::int64_t>& argmax = out.argmax;
+    std::vector<std::int64_t>& argmin = out.argmin;
+    const std::int64_t V = source.rows(), d = source.cols();
+    std::unordered_map<std::int64_t, std::int64_t> lowest;  // winner -> lowest copy (-1: unknown)
+    std::unordered_map<std::uint64_t, std::vector<std::int64_t>> by_hash;
+    for (const auto* list : {&argmax, &argmin})
+        for (std::int64_t w : *list)
+            if (w >= 0 && lowest.emplace(w, -1).second) by_hash[hashes[w]].push_back(w);
+    std::size_t unresolved = lowest.size();
+    std::unordered_map<std::int64_t, std::vector<float>> winner_rows;
+    std::vector<float> row(static_cast<std::size_t>(d));
+    // Rows in increasing order: a winner w resolves to itself at i == w unless a lower copy was
+    // confirmed first.
+    for (std::int64_t i = 0; i < V && unresolved > 0; ++i) {
+        if (!row_is_valid(valid, i)) continue;
+        const auto bucket = by_hash.find(hashes[i]);
+        if (bucket == by_hash.end()) continue;
+        bool have_row = false;
+        for (std::int64_t w : bucket->second) {
+            std::int64_t& low = lowest[w];
+            if (low >= 0) continue;
+            if (i == w) {
+                low = w;
+                --unresolved;
+                continue;
+            }
+            auto [it, fresh] = winner_rows.try_emplace(w);
+            if (fresh) {
+                it->second.resize(static_cast<std::size_t>(d));
+                source.read_rows(w, 1, it->second.data());
+            }
+            if (!have_row) source.read_rows(i, 1, row.data());
+            have_row = true;
+            if (std::memcmp(row.data(), it->second.data(), sizeof(float) * d) == 0) {
+                low = i;
+                --unresolved;
+            }
+        }
+    }
+    for (auto* list : {&argmax, &argmin})
+        for (std::int64_t& w : *list)
+            if (w >= 0) {
+                w = lowest[w];
+                ++out.counts[static_cast<std::size_t>(w)];
+            }
 }
 
 Extremeness random_direction_extremeness(RowSource& source, const std::vector<std::uint8_t>& valid,
@@ -248,11 +254,7 @@ Extremeness random_direction_extremeness(RowSource& source, const std::vector<st
         out.argmax[m] = hi.index;
         out.argmin[m] = lo.index;
     }
-    move_winners_to_lowest_copy(source, valid, hashes, out.argmax, out.argmin);
-    for (std::int64_t m = 0; m < M; ++m) {
-        if (out.argmax[m] >= 0) ++out.counts[static_cast<std::size_t>(out.argmax[m])];
-        if (out.argmin[m] >= 0) ++out.counts[static_cast<std::size_t>(out.argmin[m])];
-    }
+    settle_extremes(source, valid, hashes, out);
     return out;
 }
 

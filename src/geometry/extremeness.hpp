@@ -41,6 +41,18 @@ struct Extremeness {
 std::vector<float> random_unit_directions(std::int64_t m, std::int64_t d, std::uint64_t seed,
                                           int threads = 0);
 
+/// The last step of either backend's extremeness: moves every winner in out.argmax / out.argmin
+/// to the lowest valid row holding the same bits, then counts the winners into out.counts (sized
+/// [V], zeroed, by the caller). GEMM
+/// kernels round u . x differently depending on where x sits in the call (OpenBLAS 0.3.21's
+/// Haswell and Zen SGEMM kernels do; cuBLAS may pick different kernels per tile shape), so exact
+/// copies of a token need not tie in float32; their true projections do, and the tie rule gives
+/// them to the lowest copy. Both backends apply it.
+/// @param[in] hashes [V] a hash of each valid row's bits (equal rows, equal hashes); candidates
+///                   are confirmed by reading both rows from source.
+void settle_extremes(RowSource& source, const std::vector<std::uint8_t>& valid,
+                     const std::vector<std::uint64_t>& hashes, Extremeness& out);
+
 /// Random-direction extremeness counts. For each direction u_m (random_unit_directions) the
 /// valid rows with the largest and the smallest projection s_im = u_m . (x_i - c) are found;
 /// counts[i] = #{m : i = argmax_i s_im} + #{m : i = argmin_i s_im}. A point that is the unique
