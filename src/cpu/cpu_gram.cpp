@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 
+#include "core/checked_alloc.hpp"
 #include "embgeom/errors.hpp"
 
 // LAPACK from libopenblas (no LAPACKE). The trailing lengths are gfortran's hidden CHARACTER
@@ -15,19 +16,6 @@ extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double
                         int* info, std::size_t jobz_len, std::size_t uplo_len);
 
 namespace embgeom {
-namespace {
-
-template <class T>
-std::vector<T> allocate(std::size_t n, const char* what) {
-    try {
-        return std::vector<T>(n);
-    } catch (const std::bad_alloc&) {
-        throw ResourceError(std::string("out of memory allocating ") + what + " (" +
-                            std::to_string(n * sizeof(T) >> 20) + " MiB)");
-    }
-}
-
-}  // namespace
 
 CpuGramAccumulator::CpuGramAccumulator(std::int64_t d, const std::vector<double>& shift)
     : d_(d), shift_(shift) {
@@ -35,7 +23,7 @@ CpuGramAccumulator::CpuGramAccumulator(std::int64_t d, const std::vector<double>
                     "Gram accumulator needs d >= 1 and a shift of d entries");
     // BLAS takes d as a 32-bit int.
     EMBGEOM_EXPECTS(d <= INT_MAX, "Gram accumulator: d fits an int");
-    gram_ = allocate<double>(static_cast<std::size_t>(d * d), "the d x d covariance");
+    gram_ = checked_vector<double>(static_cast<std::size_t>(d * d), "the d x d covariance");
     sums_.assign(static_cast<std::size_t>(d), 0.0);
 }
 
@@ -45,7 +33,7 @@ void CpuGramAccumulator::add(MatrixView<const float> block, const std::uint8_t* 
     EMBGEOM_EXPECTS(block.rows <= INT_MAX, "block rows fit an int");
     const std::int64_t d = d_;
     if (static_cast<std::int64_t>(block_.size()) < block.rows * d)
-        block_ = allocate<double>(static_cast<std::size_t>(block.rows * d), "a row block");
+        block_ = checked_vector<double>(static_cast<std::size_t>(block.rows * d), "a row block");
     const double* s = shift_.data();
     double* t = sums_.data();
     std::int64_t m = 0;  // valid rows of this block, packed at the top of block_
@@ -93,7 +81,7 @@ void cpu_symmetric_eigen(std::int64_t d, std::vector<double>& a, std::vector<dou
                             " matrix: LAPACK dsyevd's workspace exceeds its 32-bit size");
     // Column-major LAPACK on a symmetric matrix: the row-major input is the same matrix, and
     // eigenvector k comes back as the contiguous column k, i.e. row k of the row-major result.
-    eigenvalues = allocate<double>(static_cast<std::size_t>(d), "the eigenvalues");
+    eigenvalues = checked_vector<double>(static_cast<std::size_t>(d), "the eigenvalues");
     const int n = static_cast<int>(d);
     int info = 0, lwork = -1, liwork = -1, iwork_query = 0;
     double work_query = 0.0;
@@ -104,8 +92,8 @@ void cpu_symmetric_eigen(std::int64_t d, std::vector<double>& a, std::vector<dou
     lwork = static_cast<int>(work_query);
     liwork = iwork_query;
     std::vector<double> work =
-        allocate<double>(static_cast<std::size_t>(lwork), "dsyevd workspace");
-    std::vector<int> iwork = allocate<int>(static_cast<std::size_t>(liwork), "dsyevd workspace");
+        checked_vector<double>(static_cast<std::size_t>(lwork), "dsyevd workspace");
+    std::vector<int> iwork = checked_vector<int>(static_cast<std::size_t>(liwork), "dsyevd workspace");
     dsyevd_("V", "U", &n, a.data(), &n, eigenvalues.data(), work.data(), &lwork, iwork.data(),
             &liwork, &info, 1, 1);
     if (info != 0)

@@ -50,20 +50,7 @@ Extremeness cuda_extremeness(CudaResources& res, RowSource& source,
                              const std::vector<std::uint8_t>& valid,
                              const ExtremenessOptions& opt) {
     const std::int64_t V = source.rows(), d = source.cols(), M = opt.directions;
-    // The CPU's checks, in its order (geometry/extremeness.cpp).
-    EMBGEOM_EXPECTS(valid.empty() || static_cast<std::int64_t>(valid.size()) == V,
-                    "valid mask has " + std::to_string(valid.size()) + " entries for " +
-                        std::to_string(V) + " rows");
-    if (d < 1)
-        throw InputError(source.describe() + ": the table has no columns; no simplex to analyse");
-    if (M < 1 || M > (std::int64_t{1} << 30) - 1)
-        throw UsageError(
-            "simplex extremeness: the number of directions must be in 1 .. 2^30-1, got " +
-            std::to_string(M));
-    if (opt.center)
-        EMBGEOM_EXPECTS(static_cast<std::int64_t>(opt.center->size()) == d, "center has d entries");
-    EMBGEOM_EXPECTS(opt.stream.block_rows >= 0 && opt.stream.threads >= 0,
-                    "block_rows >= 0 and threads >= 0");
+    check_extremeness_inputs(source, valid, opt);  // the CPU's contract
     EMBGEOM_EXPECTS(d <= INT_MAX, "row width fits cuBLAS");
 
     const std::vector<std::uint8_t> mask =

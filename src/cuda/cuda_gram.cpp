@@ -8,6 +8,7 @@
 #include <string>
 #include <type_traits>
 
+#include "core/checked_alloc.hpp"
 #include "embgeom/errors.hpp"
 #include "rows_to_shifted_double.cuh"
 
@@ -31,15 +32,6 @@ void check_device_fits(std::size_t bytes, const std::string& what) {
                             mib(free_bytes) + " MiB of " + mib(total_bytes) + " MiB are free");
 }
 
-template <class T>
-std::vector<T> host_vector(std::size_t n, const char* what) {
-    try {
-        return std::vector<T>(n);
-    } catch (const std::bad_alloc&) {
-        throw ResourceError(std::string("out of memory allocating ") + what + " (" +
-                            mib(n * sizeof(T)) + " MiB)");
-    }
-}
 
 std::string square(std::int64_t d) { return std::to_string(d) + " x " + std::to_string(d); }
 
@@ -169,8 +161,8 @@ class CudaGramAccumulator final : public GramAccumulator {
         GramSums out;
         out.dims = d;
         out.n = n_;
-        out.gram = host_vector<double>(static_cast<std::size_t>(d * d), "the d x d covariance");
-        out.column_sums = host_vector<double>(static_cast<std::size_t>(d), "the column sums");
+        out.gram = checked_vector<double>(static_cast<std::size_t>(d * d), "the d x d covariance");
+        out.column_sums = checked_vector<double>(static_cast<std::size_t>(d), "the column sums");
         {
             DeviceScope scope(res_.device());
             const cudaStream_t s = res_.compute_stream();
@@ -227,7 +219,7 @@ void cuda_symmetric_eigen(CudaResources& res, CusolverHandle& solver, std::int64
     EMBGEOM_EXPECTS(d >= 1 && static_cast<std::int64_t>(a.size()) == d * d,
                     "symmetric_eigen: a holds d x d values");
     EMBGEOM_EXPECTS(d <= INT_MAX, "symmetric_eigen: d fits an int");
-    eigenvalues = host_vector<double>(static_cast<std::size_t>(d), "the eigenvalues");
+    eigenvalues = checked_vector<double>(static_cast<std::size_t>(d), "the eigenvalues");
     DeviceScope scope(res.device());
     const cudaStream_t s = res.compute_stream();
     const int n = static_cast<int>(d);

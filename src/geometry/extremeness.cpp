@@ -156,16 +156,25 @@ void settle_extremes(RowSource& source, const std::vector<std::uint8_t>& valid,
             }
 }
 
-Extremeness random_direction_extremeness(RowSource& source, const std::vector<std::uint8_t>& valid,
-                                         const ExtremenessOptions& opt) {
+void check_extremeness_inputs(const RowSource& source, const std::vector<std::uint8_t>& valid,
+                              const ExtremenessOptions& opt) {
     check_table(source, valid);
-    const std::int64_t V = source.rows(), d = source.cols(), M = opt.directions;
+    const std::int64_t M = opt.directions;
     if (M < 1 || M > (std::int64_t{1} << 30) - 1)
         throw UsageError(
             "simplex extremeness: the number of directions must be in 1 .. 2^30-1, got " +
             std::to_string(M));
     if (opt.center)
-        EMBGEOM_EXPECTS(static_cast<std::int64_t>(opt.center->size()) == d, "center has d entries");
+        EMBGEOM_EXPECTS(static_cast<std::int64_t>(opt.center->size()) == source.cols(),
+                        "center has d entries");
+    EMBGEOM_EXPECTS(opt.stream.block_rows >= 0 && opt.stream.threads >= 0,
+                    "block_rows >= 0 and threads >= 0");
+}
+
+Extremeness random_direction_extremeness(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                         const ExtremenessOptions& opt) {
+    check_extremeness_inputs(source, valid, opt);
+    const std::int64_t V = source.rows(), d = source.cols(), M = opt.directions;
     const int threads = resolve_threads(opt.stream.threads);
     const std::int64_t T = kSimplexTileRows;
 

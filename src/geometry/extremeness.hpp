@@ -41,6 +41,12 @@ struct Extremeness {
 std::vector<float> random_unit_directions(std::int64_t m, std::int64_t d, std::uint64_t seed,
                                           int threads = 0);
 
+/// The contract of an extremeness pass, checked the same way by every backend (valid mask size,
+/// d >= 1: InputError, 1 <= directions < 2^30: UsageError, center size, non-negative stream
+/// options: ResourceError).
+void check_extremeness_inputs(const RowSource& source, const std::vector<std::uint8_t>& valid,
+                              const ExtremenessOptions& opt);
+
 /// The last step of either backend's extremeness: moves every winner in out.argmax / out.argmin
 /// to the lowest valid row holding the same bits, then counts the winners into out.counts (sized
 /// [V], zeroed, by the caller). GEMM

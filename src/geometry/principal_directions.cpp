@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "cpu/cpu_gram.hpp"
+#include "core/checked_alloc.hpp"
 #include "embgeom/errors.hpp"
 #include "geometry/block_stream.hpp"
 
@@ -21,16 +22,6 @@ void check_dims(std::int64_t d, const char* what) {
                             " is too large (the d x d covariance and its eigendecomposition "
                             "support d <= " +
                             std::to_string(kMaxPrincipalDim) + ")");
-}
-
-template <class T>
-std::vector<T> allocate(std::size_t n, const char* what) {
-    try {
-        return std::vector<T>(n);
-    } catch (const std::bad_alloc&) {
-        throw ResourceError(std::string("out of memory allocating ") + what + " (" +
-                            std::to_string(n * sizeof(T) >> 20) + " MiB)");
-    }
 }
 
 std::vector<double> streamed_mean(RowSource& src, const std::vector<std::uint8_t>& valid,
@@ -120,7 +111,7 @@ PrincipalDirections principal(const Covariance& cov, const SymmetricEigen& symme
                         static_cast<std::int64_t>(cov.mean.size()) == d,
                     "covariance shape");
 
-    std::vector<double> a = allocate<double>(cov.matrix.size(), "the eigenvector matrix");
+    std::vector<double> a = checked_vector<double>(cov.matrix.size(), "the eigenvector matrix");
     std::copy(cov.matrix.begin(), cov.matrix.end(), a.begin());
     std::vector<double> w;
     symmetric_eigen(d, a, w);  // ascending; row k of a = eigenvector of w[k]
