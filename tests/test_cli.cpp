@@ -17,13 +17,7 @@ using test::shell_quote;
 using test::TempDir;
 using test::write_text_file;
 
-CliState parse(const std::vector<std::string>& args) {
-    CLI::App app;
-    CliState st;
-    build_cli(app, st);
-    parse_cli(app, st, args);
-    return st;
-}
+using test::parse;
 
 TEST(Cli, AnalyzeDefaults) {
     const CliState st = parse({"analyze", "--input", "a.h5", "--dataset", "/e", "--output", "o.h5"});

@@ -29,6 +29,7 @@
 #include "engine/precision_policy.hpp"
 #include "engine/row_normalize.hpp"
 #include "io/half_float.hpp"
+#include "support/float16_reference.hpp"
 #include "support/test_support.hpp"
 
 namespace {
@@ -52,22 +53,10 @@ bool same_float(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a
 // ---------------------------------------------------------------------------------------------
 // 16-bit values
 
-std::uint32_t bits(float f) {
-    std::uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
-    return u;
-}
-float from_bits(std::uint32_t u) {
-    float f;
-    std::memcpy(&f, &u, sizeof f);
-    return f;
-}
-// Round to nearest even, as the bfloat16 writers and __float2bfloat16_rn do (finite inputs).
-float round_bf16(float f) {
-    const std::uint32_t u = bits(f);
-    return from_bits((u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u);
-}
-float round_fp16(float f) { return io::half_to_float(io::float_to_half(f)); }
+using test::bits;
+using test::from_bits;
+using test::round_bf16;
+using test::round_fp16;
 
 /// The device check's definitions (kernels/exact16_check.cu), over the valid rows.
 engine::RawExactness host_exactness(const std::vector<float>& x, std::int64_t cols,

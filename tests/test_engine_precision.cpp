@@ -23,6 +23,7 @@
 #include "engine/topk_lists.hpp"
 #include "io/half_float.hpp"
 #include "pipeline/analyze_job.hpp"
+#include "support/float16_reference.hpp"
 #include "support/test_support.hpp"
 
 namespace embgeom {
@@ -39,24 +40,11 @@ constexpr PrecisionPath kPaths[] = {PrecisionPath::kExact,   PrecisionPath::kTf3
                                     PrecisionPath::kBf16,    PrecisionPath::kFp16,
                                     PrecisionPath::kBf16Raw, PrecisionPath::kFp16Raw};
 
-std::uint32_t bits(float f) {
-    std::uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
-    return u;
-}
-float from_bits(std::uint32_t u) {
-    float f;
-    std::memcpy(&f, &u, sizeof f);
-    return f;
-}
-// Round to nearest even, as __float2bfloat16_rn does (finite inputs).
-float round_bf16(float f) {
-    const std::uint32_t u = bits(f);
-    return from_bits((u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u);
-}
-float round_fp16(float f) { return io::half_to_float(io::float_to_half(f)); }
-// What the tensor cores may do to a float32 input in tf32 mode: keep 10 mantissa bits.
-float truncate_tf32(float f) { return from_bits(bits(f) & 0xffffe000u); }
+using test::bits;
+using test::from_bits;
+using test::round_bf16;
+using test::round_fp16;
+using test::truncate_tf32;
 
 // The device check's definitions (kernels/exact16_check.cu), restated for the host.
 bool bf16_exact(float v) {
@@ -503,13 +491,7 @@ TEST(CpuPrecision, EveryRequestRunsExactWithIdenticalResults) {
 // ---------------------------------------------------------------------------------------------
 // --precision on the command line and in config files
 
-CliState parse(const std::vector<std::string>& args) {
-    CLI::App app;
-    CliState st;
-    build_cli(app, st);
-    parse_cli(app, st, args);
-    return st;
-}
+using test::parse;
 
 TEST(PrecisionCli, DefaultIsAutoAndEveryValueParses) {
     EXPECT_EQ(parse({"analyze"}).analyze.precision, Precision::kAuto);

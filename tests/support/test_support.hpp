@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli.hpp"
+
 namespace embgeom::test {
 
 /// A fresh folder under $TMPDIR, removed with everything in it on destruction.
@@ -34,6 +36,10 @@ CommandResult run_command(const std::string& command_line);
 
 /// Runs `embgeom <args>` (the built binary); args is a shell-quoted argument string.
 CommandResult run_embgeom(const std::string& args);
+
+/// The command line as the binary parses it (config files included), without running it.
+/// @throws what parse_cli throws (UsageError, CLI::ParseError).
+CliState parse(const std::vector<std::string>& args);
 
 /// The embgeom binary and the source folder: built-in paths unless EMBGEOM_BINARY /
 /// EMBGEOM_SOURCE_DIR are set (scripts/gpu-validate runs the tests away from their build).
