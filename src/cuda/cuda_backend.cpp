@@ -61,17 +61,12 @@ class CudaBackend final : public Backend {
         }
         DeviceScope scope(res_.device());
         const cudaStream_t s = res_.compute_stream();
-        const std::int64_t piece = piece_rows(d, n);
-        x_.reserve_discard(static_cast<std::size_t>(piece * d));
-        norms_.reserve_discard(piece);
-        finite_.reserve_discard(piece);
+        finite_.reserve_discard(piece_rows(d, n));
         sums_.reserve_discard(d);
         EMBGEOM_CUDA_TRY(cudaMemcpyAsync(sums_.data(), column_sums, sizeof(double) * d,
                                          cudaMemcpyHostToDevice, s));
         // Pieces in row order keep the column sums in row order.
-        for (std::int64_t first = 0; first < n; first += piece) {
-            const std::int64_t count = std::min(piece, n - first);
-            upload(block.slice_rows(first, count), s);
+        for_each_piece(block, s, [&](std::int64_t first, std::int64_t count) {
             kernels::launch_row_norms(x_.data(), count, d, d, norms_.data(), finite_.data(), s);
             EMBGEOM_CHECK_LAUNCH(s);
             kernels::launch_column_sums(x_.data(), count, d, d, finite_.data(), sums_.data(), s);
@@ -80,8 +75,7 @@ class CudaBackend final : public Backend {
                                              cudaMemcpyDeviceToHost, s));
             EMBGEOM_CUDA_TRY(
                 cudaMemcpyAsync(finite + first, finite_.data(), count, cudaMemcpyDeviceToHost, s));
-            EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
-        }
+        });
         EMBGEOM_CUDA_TRY(cudaMemcpyAsync(column_sums, sums_.data(), sizeof(double) * d,
                                          cudaMemcpyDeviceToHost, s));
         EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
@@ -97,22 +91,16 @@ class CudaBackend final : public Backend {
         }
         DeviceScope scope(res_.device());
         const cudaStream_t s = res_.compute_stream();
-        const std::int64_t piece = piece_rows(d, n);
-        x_.reserve_discard(static_cast<std::size_t>(piece * d));
-        norms_.reserve_discard(piece);
         point_.reserve_discard(d);
         EMBGEOM_CUDA_TRY(
             cudaMemcpyAsync(point_.data(), point, sizeof(double) * d, cudaMemcpyHostToDevice, s));
-        for (std::int64_t first = 0; first < n; first += piece) {
-            const std::int64_t count = std::min(piece, n - first);
-            upload(block.slice_rows(first, count), s);
+        for_each_piece(block, s, [&](std::int64_t first, std::int64_t count) {
             kernels::launch_distances_to_point(x_.data(), count, d, d, point_.data(), norms_.data(),
                                                s);
             EMBGEOM_CHECK_LAUNCH(s);
             EMBGEOM_CUDA_TRY(cudaMemcpyAsync(out + first, norms_.data(), sizeof(float) * count,
                                              cudaMemcpyDeviceToHost, s));
-            EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
-        }
+        });
     }
 
     AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
@@ -160,6 +148,23 @@ class CudaBackend final : public Backend {
         EMBGEOM_CUDA_TRY(cudaMemcpy2DAsync(x_.data(), sizeof(float) * rows.cols, rows.data,
                                            sizeof(float) * rows.ld, sizeof(float) * rows.cols,
                                            rows.rows, cudaMemcpyHostToDevice, s));
+    }
+
+    // The per-token passes' loop: the block's rows in pieces of at most kPieceBytes, in row
+    // order, each uploaded into x_ (norms_ sized for a piece), then work(first, count) enqueues
+    // the kernels and the copies back, and the piece is waited for before x_ is refilled.
+    template <class Work>
+    void for_each_piece(MatrixView<const float> block, cudaStream_t s, Work&& work) {
+        const std::int64_t n = block.rows, d = block.cols;
+        const std::int64_t piece = piece_rows(d, n);
+        x_.reserve_discard(static_cast<std::size_t>(piece * d));
+        norms_.reserve_discard(piece);
+        for (std::int64_t first = 0; first < n; first += piece) {
+            const std::int64_t count = std::min(piece, n - first);
+            upload(block.slice_rows(first, count), s);
+            work(first, count);
+            EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
+        }
     }
 
     CudaResources res_;
