@@ -99,14 +99,6 @@ struct ThreadState {
     }
 };
 
-float smallest_float_at_least(double t) {
-    if (std::isnan(t)) return std::numeric_limits<float>::infinity();
-    if (t > std::numeric_limits<float>::max()) return std::numeric_limits<float>::infinity();
-    float f = static_cast<float>(t);
-    if (static_cast<double>(f) < t) f = std::nextafter(f, std::numeric_limits<float>::infinity());
-    return f;
-}
-
 /// Pre-pass over one tile row c[0, len): sets bit p of rbits when c[p] >= t_row and of cbits when
 /// c[p] >= tcol[p] (words of 64 columns, ceil(len / 64) of them, cleared here), writes the
 /// histogram bin of every value to bins, and returns the sum of cos_sq_fixed(c[p]). The scalar
@@ -374,15 +366,10 @@ class AllPairsPass final : public cpu::GridPass {
             ts.col_bits.assign(static_cast<std::size_t>((G + 63) / 64), 0);
         }
         std::int64_t max_local = 0;
-        for (const BlockPair& bp : plan.block_pairs) {
+        for (const BlockPair& bp : plan.block_pairs)
             max_local = std::max(max_local, plan.block(bp.i).size() +
                                                 (bp.i == bp.j ? 0 : plan.block(bp.j).size()));
-            if (opt.progress) total_tiles_ += static_cast<std::int64_t>(plan.grid_tiles_of(bp).size());
-        }
         shared_thr_.reset(new std::atomic<float>[static_cast<std::size_t>(max_local)]);
-        gemm_calls_ = 0;
-        for (const BlockPair& bp : plan.block_pairs)
-            gemm_calls_ += static_cast<std::int64_t>(plan.grid_tiles_of(bp).size());
     }
 
     cpu::GridRowsOptions rows_options(const double* center) {
@@ -415,7 +402,7 @@ class AllPairsPass final : public cpu::GridPass {
         if (t.lj != t.li) publish_shared(shared_thr_.get(), ts.thr.data(), t.lj, t.cols.size());
         if (opt_.progress) {
             const std::int64_t done = tiles_done_.fetch_add(1) + 1;
-            if (thread == 0) opt_.progress(done, total_tiles_);
+            if (thread == 0) opt_.progress(done, total_tiles());
         }
         if (opt_.matrix) {
             // Exceptions must not leave a critical region: caught inside it, rethrown outside.
@@ -494,7 +481,7 @@ class AllPairsPass final : public cpu::GridPass {
             p.j = map_.orig[p.j];
         }
         res.valid_rows = n;
-        res.gflop = static_cast<double>(gemm_calls_) * 2.0 * plan_.grid * plan_.grid * d_ / 1e9;
+        res.gflop = static_cast<double>(total_tiles()) * 2.0 * plan_.grid * plan_.grid * d_ / 1e9;
         return res;
     }
 
@@ -511,9 +498,10 @@ class AllPairsPass final : public cpu::GridPass {
     std::vector<std::uint8_t> zero_row_;
     std::vector<ThreadState> states_;
     std::unique_ptr<std::atomic<float>[]> shared_thr_;
-    std::int64_t gemm_calls_ = 0;
-    std::int64_t total_tiles_ = 0;
     std::atomic<std::int64_t> tiles_done_{0};
+
+    /// Grid tiles (= SGEMM calls) of the whole upper triangle: T (T + 1) / 2 for T grid tiles.
+    std::int64_t total_tiles() const { return plan_.grid_tiles * (plan_.grid_tiles + 1) / 2; }
 };
 
 }  // namespace
@@ -555,7 +543,7 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
     fp.grid = plan.grid;
     fp.bins = opt.hist_bins;
     fp.hist_scale = 0.5f * static_cast<float>(opt.hist_bins);
-    fp.dup_min = smallest_float_at_least(opt.dup_threshold);
+    fp.dup_min = engine::duplicate_min(opt.dup_threshold);
     fp.row_sums = opt.accumulate_row_sums;
 
     AllPairsPass pass(opt, fp, map, plan, K, T, d);

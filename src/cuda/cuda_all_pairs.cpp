@@ -16,6 +16,8 @@
 #include "cuda/pinned_allocator.hpp"
 #include "embgeom/errors.hpp"
 #include "engine/candidate_rescore.hpp"
+#include "engine/duplicate_list.hpp"
+#include "engine/fixed_point.hpp"
 #include "engine/padded_result.hpp"
 #include "engine/precision_policy.hpp"
 #include "exact16_check.cuh"
@@ -54,18 +56,6 @@ constexpr std::int64_t kMinTile = 256;
 // Duplicate pairs copied back per round (1.5 MiB of device memory); a tile with more pairs takes
 // several rounds.
 constexpr std::int64_t kMaxDevicePairs = 1 << 16;
-// Units of the fixed-point sums: engine::kCosSqScale and engine::kCosScale.
-constexpr double kCosSqScale = 16777216.0;
-constexpr double kCosScale = 4294967296.0;
-
-// The duplicate test in float: v >= dup_min  <=>  (double)v >= threshold (as the CPU engine).
-float smallest_float_at_least(double t) {
-    if (std::isnan(t) || t > std::numeric_limits<float>::max())
-        return std::numeric_limits<float>::infinity();
-    float f = static_cast<float>(t);
-    if (static_cast<double>(f) < t) f = std::nextafter(f, std::numeric_limits<float>::infinity());
-    return f;
-}
 
 std::string mib(std::uint64_t bytes) {
     char buf[32];
@@ -406,9 +396,9 @@ void Engine::resolve_path(const engine::Raw16Tracker* tracker) {
     kc_ = rescored ? static_cast<int>(
                          std::max<std::int64_t>(k_, engine::candidate_count(opt_.k, n_valid_)))
                    : k_;
-    dup_min_ = smallest_float_at_least(opt_.dup_threshold);
+    dup_min_ = engine::duplicate_min(opt_.dup_threshold);
     dup_scan_min_ =
-        rescored ? smallest_float_at_least(opt_.dup_threshold - engine::duplicate_margin(path_, d_))
+        rescored ? engine::duplicate_min(opt_.dup_threshold - engine::duplicate_margin(path_, d_))
                  : dup_min_;
     allocate_lists();
 }
@@ -630,7 +620,7 @@ void Engine::finish(AllPairsResult& out) {
     for (std::int64_t i = 0; i < n_; ++i) {
         if (!valid_[i]) continue;
         if (opt_.accumulate_row_sums)
-            out.row_sum_tiled[i] = static_cast<double>(row_sums[i]) / kCosScale;
+            out.row_sum_tiled[i] = static_cast<double>(row_sums[i]) / engine::kCosScale;
         if (rescored) continue;
         for (int s = 0; s < kc_; ++s) {
             const std::size_t from = static_cast<std::size_t>(i) * kc_ + s;
@@ -641,7 +631,8 @@ void Engine::finish(AllPairsResult& out) {
         }
     }
 
-    out.pair_cos_sq_sum = static_cast<double>(cos_sq_fixed_) / kCosSqScale;
+    out.pair_cos_sq_sum = static_cast<double>(cos_sq_fixed_) /
+                          static_cast<double>(engine::kCosSqScale);
     std::sort(duplicates_.begin(), duplicates_.end(),
               [](const DuplicatePair& x, const DuplicatePair& y) {
                   return x.i != y.i ? x.i < y.i : x.j < y.j;

@@ -1,8 +1,18 @@
 #include "engine/duplicate_list.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 namespace embgeom::engine {
+
+float duplicate_min(double t) {
+    if (std::isnan(t) || t > std::numeric_limits<float>::max())
+        return std::numeric_limits<float>::infinity();
+    float f = static_cast<float>(t);
+    if (static_cast<double>(f) < t) f = std::nextafter(f, std::numeric_limits<float>::infinity());
+    return f;
+}
 namespace {
 
 bool pair_less(const DuplicatePair& a, const DuplicatePair& b) {

@@ -9,6 +9,10 @@
 
 namespace embgeom::engine {
 
+/// The duplicate test in float on every backend: v >= duplicate_min(t) <=> (double)v >= t. The
+/// smallest float at least t (+inf for NaN and for t above the largest float).
+float duplicate_min(double threshold);
+
 class DuplicateList {
   public:
     explicit DuplicateList(std::int64_t cap = 0) : cap_(cap < 0 ? 0 : cap) {}
