@@ -2,6 +2,7 @@
 // against float64 references (numpy for quantiles and moments) on fresh random inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <sstream>
@@ -177,6 +178,65 @@ TEST(TwoNN, RecoversTheDimensionOfUniformPointsOnASphere) {
         EXPECT_NEAR(twonn_dimension(sims, k, {}), m - 1, 0.15 * (m - 1)) << m;
     }
     EXPECT_TRUE(std::isnan(twonn_dimension({0.5f}, 1, {})));
+}
+
+// The same fit from float64 neighbour distances, written out from the definition (scikit-dimension
+// TwoNN): sort mu, keep the smallest 90%, slope through the origin of -log(1 - i/N) on log mu.
+double twonn_reference(std::vector<double> mu) {
+    std::sort(mu.begin(), mu.end());
+    const double N = static_cast<double>(mu.size());
+    double xy = 0, xx = 0;
+    for (std::size_t i = 0; i < static_cast<std::size_t>(N * 0.9); ++i) {
+        xy += std::log(mu[i]) * -std::log(1.0 - static_cast<double>(i) / N);
+        xx += std::log(mu[i]) * std::log(mu[i]);
+    }
+    return xy / xx;
+}
+
+TEST(Analysis, TwoNNMatchesTheDefinitionAndIgnoresNearDuplicates) {
+    std::mt19937_64 rng(std::random_device{}());
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    const int V = 4000, k = 3;
+    std::vector<float> sims(static_cast<std::size_t>(V) * k);
+    std::vector<double> mu(V);
+    for (int i = 0; i < V; ++i) {
+        // r1 in (0.2, 0.6), mu from a Pareto law with exponent 7 (a 7-dimensional cloud).
+        const double r1 = 0.2 + 0.4 * u(rng), m = std::pow(1.0 - u(rng), -1.0 / 7.0);
+        const double c1 = 1.0 - r1 * r1 / 2.0, c2 = 1.0 - (r1 * m) * (r1 * m) / 2.0;
+        sims[i * k] = static_cast<float>(c1);
+        sims[i * k + 1] = static_cast<float>(c2);
+        sims[i * k + 2] = static_cast<float>(c2 - 0.01);
+        // The reference sees the float32 cosines the function sees.
+        mu[i] = std::sqrt(2.0 - 2.0 * sims[i * k + 1]) / std::sqrt(2.0 - 2.0 * sims[i * k]);
+    }
+    const double d = twonn_dimension(sims, k, {});
+    EXPECT_NEAR(d, twonn_reference(mu), 1e-9 * twonn_reference(mu));
+    EXPECT_NEAR(d, 7.0, 0.7);
+    // 3% of tokens become near-duplicates, r1 ~ 3e-4 (1 - c1 one float32 ulp below 1, below what
+    // two float32 GEMMs agree on): what their cosines are, to the ulp, does not matter (an MLE
+    // sum of log mu moved by 1% here between two backends).
+    std::vector<float> near1 = sims, near2 = sims;
+    for (int i = 0; i < V; i += 33) {
+        near1[i * k] = std::nextafter(1.0f, 0.0f);
+        near2[i * k] = std::nextafter(near1[i * k], 0.0f);
+    }
+    EXPECT_EQ(twonn_dimension(near1, k, {}), twonn_dimension(near2, k, {}));
+    // Exact duplicates (r1 = 0) are left out.
+    std::vector<float> exact_dup = sims;
+    std::vector<double> distinct;
+    for (int i = 0; i < V; ++i) {
+        if (i % 33 == 0) exact_dup[i * k] = 1.0f;
+        else distinct.push_back(mu[i]);
+    }
+    EXPECT_NEAR(twonn_dimension(exact_dup, k, {}), twonn_reference(distinct), 1e-9 * d);
+    std::vector<float> dup = near1;
+    // Invalid tokens are left out.
+    std::vector<std::uint8_t> valid(V, 1);
+    for (int i = 0; i < V; i += 33) valid[i] = 0;
+    std::vector<double> kept;
+    for (int i = 0; i < V; ++i)
+        if (valid[i]) kept.push_back(mu[i]);
+    EXPECT_NEAR(twonn_dimension(dup, k, valid), twonn_reference(kept), 1e-9 * d);
 }
 
 }  // namespace

@@ -40,19 +40,32 @@ double twonn_dimension(const std::vector<float>& neighbor_sim, std::int64_t k,
                        const std::vector<std::uint8_t>& valid) {
     if (k < 2) return std::nan("");
     const std::size_t rows = neighbor_sim.size() / static_cast<std::size_t>(k);
-    double sum_log = 0.0;
-    std::int64_t n = 0;
+    // mu = r2 / r1 per token; exact duplicates (r1 = 0) have none and are left out, as in Facco
+    // et al.
+    std::vector<double> mu;
+    mu.reserve(rows);
     for (std::size_t i = 0; i < rows; ++i) {
         if (!valid.empty() && !valid[i]) continue;
         const double c1 = neighbor_sim[i * k], c2 = neighbor_sim[i * k + 1];
         if (!std::isfinite(c1) || !std::isfinite(c2)) continue;
         const double r1 = std::sqrt(std::max(0.0, 2.0 - 2.0 * c1));
         const double r2 = std::sqrt(std::max(0.0, 2.0 - 2.0 * c2));
-        if (!(r1 > 0.0)) continue;
-        sum_log += std::log(r2 / r1);
-        ++n;
+        if (r1 > 0.0) mu.push_back(r2 / r1);
     }
-    return n > 0 && sum_log > 0.0 ? static_cast<double>(n) / sum_log : std::nan("");
+    std::sort(mu.begin(), mu.end());
+    // Least squares through the origin of -log(1 - F(mu)) on log(mu), F the empirical CDF i / N,
+    // over the smallest (1 - kTwoNNDiscard) N ratios: the largest ratios are the near-duplicates,
+    // whose r1 float32 cosines cannot resolve (1 - c ~ 1e-7).
+    const std::size_t N = mu.size();
+    const auto used = static_cast<std::size_t>(static_cast<double>(N) * (1.0 - kTwoNNDiscard));
+    double xy = 0.0, xx = 0.0;
+    for (std::size_t i = 0; i < used && std::isfinite(mu[i]); ++i) {
+        const double x = std::log(mu[i]);
+        const double y = -std::log(1.0 - static_cast<double>(i) / static_cast<double>(N));
+        xy += x * y;
+        xx += x * x;
+    }
+    return xx > 0.0 ? xy / xx : std::nan("");
 }
 
 }  // namespace embgeom

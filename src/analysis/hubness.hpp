@@ -16,11 +16,19 @@ struct HubnessFigures {
     double hub_share = 0.0;        ///< hubs / valid tokens
 };
 
-/// TwoNN intrinsic dimension (Facco et al. 2017, Sci. Rep. 7:12140), maximum-likelihood form
-/// d = n / sum_i log(r2_i / r1_i), from each valid token's two nearest neighbours. Distances are
-/// chordal distances between L2-normalised rows, r = sqrt(2 - 2 cos), i.e. the geometry of the
-/// cosine neighbours. Tokens with r1 = 0 (exact duplicates) are skipped. NaN when k < 2 or no
-/// token qualifies. neighbor_sim is [V, k] row-major as in AllPairsResult.
+/// Share of the largest ratios r2/r1 that TwoNN leaves out (Facco et al.'s and scikit-dimension's
+/// default).
+constexpr double kTwoNNDiscard = 0.1;
+
+/// TwoNN intrinsic dimension (Facco et al. 2017, Sci. Rep. 7:12140) as scikit-dimension computes
+/// it (skdim.id.TwoNN, discard_fraction 0.1): the ratios mu = r2/r1 of each valid token's two
+/// nearest-neighbour distances, sorted; the largest 10% left out; d = the slope through the origin
+/// of -log(1 - i/N) on log(mu_i). Leaving out the largest ratios makes the estimate robust to
+/// near-duplicate tokens, whose r1 float32 cosines cannot resolve and whose log(mu) would
+/// otherwise dominate a maximum-likelihood sum (two float32 backends then disagreed by 1%).
+/// Distances are chordal distances between L2-normalised rows, r = sqrt(2 - 2 cos), i.e. the
+/// geometry of the cosine neighbours; tokens with r1 = 0 (exact duplicates) are left out. NaN
+/// when k < 2 or too few tokens qualify. neighbor_sim is [V, k] row-major as in AllPairsResult.
 double twonn_dimension(const std::vector<float>& neighbor_sim, std::int64_t k,
                        const std::vector<std::uint8_t>& valid);
 
