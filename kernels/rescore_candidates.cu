@@ -1,6 +1,6 @@
 #include "kernel_utils.cuh"
 #include "rescore_candidates.cuh"
-#include "tile_topk.cuh"
+#include "tile_row_fold.cuh"
 
 namespace embgeom::kernels {
 namespace {

@@ -29,8 +29,7 @@
 #include "row_means.cuh"
 #include "scale_tile.cuh"
 #include "tile_pairs.cuh"
-#include "tile_row_sums.cuh"
-#include "tile_topk.cuh"
+#include "tile_row_fold.cuh"
 #include "transpose.cuh"
 
 namespace embgeom {
@@ -414,16 +413,12 @@ void Engine::allocate_lists() {
 
 void Engine::fold_rows(const float* tile, std::int64_t rows, std::int64_t cols, std::int64_t row0,
                        std::int64_t col0) {
-    if (kc_ > 0) {
-        kn::launch_tile_topk(tile, cols, rows, cols, row0, col0, valid_dev_.data(),
-                             top_sim_dev_.data(), top_idx_dev_.data(), kc_, stream_);
-        EMBGEOM_CHECK_LAUNCH(stream_);
-    }
-    if (opt_.accumulate_row_sums) {
-        kn::launch_tile_row_sums(tile, cols, rows, cols, row0, col0, valid_dev_.data(),
-                                 row_sum_dev_.data(), stream_);
-        EMBGEOM_CHECK_LAUNCH(stream_);
-    }
+    // Neighbour lists and row sums from one read of the tile.
+    kn::launch_tile_row_fold(tile, cols, rows, cols, row0, col0, valid_dev_.data(),
+                             kc_ > 0 ? top_sim_dev_.data() : nullptr,
+                             kc_ > 0 ? top_idx_dev_.data() : nullptr, kc_,
+                             opt_.accumulate_row_sums ? row_sum_dev_.data() : nullptr, stream_);
+    EMBGEOM_CHECK_LAUNCH(stream_);
 }
 
 // C = the tile's cosines in the path's precision. Every path writes float32 C, so the fold, the

@@ -122,7 +122,9 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
 
     ResultFile out(cfg.output);  // fails now, before any compute, if the folder is unwritable
     std::string notice;
+    const auto t_backend = Clock::now();
     std::unique_ptr<Backend> backend = make_backend(cfg.backend, cfg.threads, cfg.devices, &notice);
+    const double seconds_backend_start = seconds_since(t_backend);
     if (!notice.empty()) log << "embgeom: note: " << notice << "\n";
     if (cfg.devices.size() > 1 && cfg.all_pairs && cfg.precision != Precision::kExact &&
         backend->name().rfind("cuda", 0) == 0)
@@ -138,7 +140,10 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     log << "embgeom analyze: " << reader.describe() << " (" << V << " tokens x " << d << " dims, "
         << to_string(reader.stored_dtype()) << ")\n  backend: " << report.backend << "\n";
 
+    report.seconds_backend_start = seconds_backend_start;
+    const auto t_read = Clock::now();
     CachedTable table(reader, budget);
+    report.seconds_read = seconds_since(t_read);
     const auto t_tokens = Clock::now();
     const PerToken tok = per_token_passes(table.source(), *backend,
                                           per_token_block_rows(cfg, budget, V, d),
@@ -215,8 +220,9 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     out.commit();
 
     layout.print_summary(log);
-    log << std::fixed << std::setprecision(2) << "  time: per-token passes "
-        << report.seconds_per_token << " s";
+    log << std::fixed << std::setprecision(2) << "  time: backend start "
+        << report.seconds_backend_start << " s, read " << report.seconds_read
+        << " s, per-token passes " << report.seconds_per_token << " s";
     if (cfg.all_pairs)
         log << ", all pairs " << report.seconds_all_pairs << " s (" << std::setprecision(1)
             << report.all_pairs_gflops << " GFLOP/s)";

@@ -17,6 +17,7 @@ struct AnalyzeReport {
     std::int64_t rows = 0, dims = 0, valid_rows = 0;
     std::vector<std::int64_t> closest_to_centroid;  ///< ids, best first
     double seconds_per_token = 0.0, seconds_all_pairs = 0.0, seconds_total = 0.0;
+    double seconds_read = 0.0, seconds_backend_start = 0.0;  ///< table into memory; device set-up
     double all_pairs_gflops = 0.0;                  ///< achieved GEMM rate in the all-pairs phase
 };
 

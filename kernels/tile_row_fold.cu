@@ -1,0 +1,183 @@
+#include <cmath>
+
+#include "kernel_utils.cuh"
+#include "tile_row_fold.cuh"
+
+namespace embgeom::kernels {
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ inline bool better(float sa, std::int64_t ia, float sb, std::int64_t ib) {
+    return sa > sb || (sa == sb && ia < ib);
+}
+
+__global__ void topk_init_kernel(float* sims, std::int64_t* index, std::int64_t count) {
+    const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+    for (std::int64_t e = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+         e < count; e += stride) {
+        sims[e] = -INFINITY;
+        index[e] = kTopkEmptyIndex;
+    }
+}
+
+// Bitonic sort of p (a power of two) entries, best first.
+__device__ void sort_best_first(float* s_sim, std::int64_t* s_idx, int p) {
+    for (int size = 2; size <= p; size *= 2) {
+        for (int stride = size / 2; stride > 0; stride /= 2) {
+            for (int t = threadIdx.x; t < p; t += blockDim.x) {
+                const int u = t ^ stride;
+                if (u <= t) continue;
+                const bool best_first = (t & size) == 0;
+                const bool swap = best_first ? better(s_sim[u], s_idx[u], s_sim[t], s_idx[t])
+                                             : better(s_sim[t], s_idx[t], s_sim[u], s_idx[u]);
+                if (swap) {
+                    const float fs = s_sim[t];
+                    s_sim[t] = s_sim[u];
+                    s_sim[u] = fs;
+                    const std::int64_t fi = s_idx[t];
+                    s_idx[t] = s_idx[u];
+                    s_idx[u] = fi;
+                }
+            }
+            __syncthreads();
+        }
+    }
+}
+
+// One block per tile row; the row is read once, kPerThread columns per thread at a time (loads
+// issued together: one load in flight per thread left the kernel latency-bound at ~1/13 of the
+// memory bandwidth on an H100).
+//
+// Top-K: shared memory holds the row's list in [0, k) (sorted, best first) and a buffer of
+// candidates in [k, p). A column is buffered only if it beats the list's current worst entry;
+// the columns of a chunk are offered in kPerThread rounds of kThreads, and before the buffer could
+// overflow (and at the end of the row) list and buffer are sorted together and the best k kept.
+// p - k >= 2 * kThreads, so one round always fits after a check that leaves at most
+// p - k - kThreads entries.
+// Row sums: each thread adds its columns' fixed-point values; the block's total is exact.
+constexpr int kPerThread = 8;
+constexpr int kChunk = kThreads * kPerThread;
+constexpr double kCosScale = 4294967296.0;  // 2^32, engine::kCosScale
+
+template <bool kList, bool kSums>
+__global__ void tile_row_fold_kernel(const float* tile, std::int64_t ld, std::int64_t rows,
+                                     std::int64_t cols, std::int64_t row0, std::int64_t col0,
+                                     const std::uint8_t* valid, float* sims, std::int64_t* index,
+                                     int k, int p, long long* row_sums) {
+    extern __shared__ std::int64_t s_idx[];
+    float* s_sim = reinterpret_cast<float*>(s_idx + p);
+    __shared__ int s_count;
+    __shared__ long long s_warp_sum[kThreads / kWarp];
+    const int cap = p - k;
+
+    for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const std::int64_t i = row0 + r;
+        if (!valid[i]) continue;  // uniform over the block
+        float* list_sim = kList ? sims + i * k : nullptr;
+        std::int64_t* list_idx = kList ? index + i * k : nullptr;
+        if (kList) {
+            for (int t = threadIdx.x; t < k; t += blockDim.x) {
+                s_sim[t] = list_sim[t];
+                s_idx[t] = list_idx[t];
+            }
+            if (threadIdx.x == 0) s_count = 0;
+            __syncthreads();
+        }
+
+        const float* row = tile + r * ld;
+        long long sum = 0;
+        for (std::int64_t c0 = 0; c0 < cols; c0 += kChunk) {
+            float v[kPerThread];
+            bool use[kPerThread];
+#pragma unroll
+            for (int u = 0; u < kPerThread; ++u) {
+                const std::int64_t c = c0 + u * kThreads + threadIdx.x;
+                use[u] = c < cols && col0 + c != i && valid[col0 + c];
+                v[u] = use[u] ? row[c] : 0.0f;
+            }
+            if (kSums) {
+#pragma unroll
+                for (int u = 0; u < kPerThread; ++u)
+                    if (use[u]) sum += __double2ll_rn(static_cast<double>(v[u]) * kCosScale);
+            }
+            if (!kList) continue;
+            const bool last_chunk = c0 + kChunk >= cols;
+#pragma unroll
+            for (int u = 0; u < kPerThread; ++u) {
+                const std::int64_t j = col0 + c0 + u * kThreads + threadIdx.x;
+                if (use[u] && better(v[u], j, s_sim[k - 1], s_idx[k - 1])) {
+                    const int slot = atomicAdd(&s_count, 1);
+                    s_sim[k + slot] = v[u];
+                    s_idx[k + slot] = j;
+                }
+                __syncthreads();
+                const int count = s_count;
+                __syncthreads();  // everyone has read s_count before anyone changes it again
+                const bool last = last_chunk && u == kPerThread - 1;
+                if (count > cap - kThreads || (last && count > 0)) {
+                    for (int t = k + count + threadIdx.x; t < p; t += blockDim.x) {
+                        s_sim[t] = -INFINITY;
+                        s_idx[t] = kTopkEmptyIndex;
+                    }
+                    __syncthreads();
+                    sort_best_first(s_sim, s_idx, p);
+                    if (threadIdx.x == 0) s_count = 0;
+                    __syncthreads();
+                }
+            }
+        }
+
+        if (kSums) {
+            sum = warp_sum(sum);
+            if (lane_id() == 0) s_warp_sum[threadIdx.x / kWarp] = sum;
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                long long total = 0;
+                for (int w = 0; w < kThreads / kWarp; ++w) total += s_warp_sum[w];
+                row_sums[i] += total;
+            }
+        }
+        if (kList)
+            for (int t = threadIdx.x; t < k; t += blockDim.x) {
+                list_sim[t] = s_sim[t];
+                list_idx[t] = s_idx[t];
+            }
+        __syncthreads();  // the next row reuses shared memory
+    }
+}
+
+int sort_size(int k) {
+    int p = 1;
+    while (p < k + 2 * kThreads) p *= 2;
+    return p;
+}
+
+}  // namespace
+
+void launch_topk_init(float* sims, std::int64_t* index, std::int64_t count, cudaStream_t stream) {
+    if (count <= 0) return;
+    topk_init_kernel<<<grid_for(count, 256), 256, 0, stream>>>(sims, index, count);
+}
+
+void launch_tile_row_fold(const float* tile, std::int64_t ld, std::int64_t rows, std::int64_t cols,
+                          std::int64_t row0, std::int64_t col0, const std::uint8_t* valid,
+                          float* sims, std::int64_t* index, int k, long long* row_sums,
+                          cudaStream_t stream) {
+    const bool list = k > 0 && sims && index, sums = row_sums != nullptr;
+    if (rows <= 0 || cols <= 0 || !(list || sums)) return;
+    const int p = list ? sort_size(k) : 0;
+    const std::size_t shared = static_cast<std::size_t>(p) * (sizeof(std::int64_t) + sizeof(float));
+    const unsigned grid = grid_for(rows, 1);
+    if (list && sums)
+        tile_row_fold_kernel<true, true><<<grid, kThreads, shared, stream>>>(
+            tile, ld, rows, cols, row0, col0, valid, sims, index, k, p, row_sums);
+    else if (list)
+        tile_row_fold_kernel<true, false><<<grid, kThreads, shared, stream>>>(
+            tile, ld, rows, cols, row0, col0, valid, sims, index, k, p, row_sums);
+    else
+        tile_row_fold_kernel<false, true><<<grid, kThreads, 0, stream>>>(
+            tile, ld, rows, cols, row0, col0, valid, sims, index, 0, 0, row_sums);
+}
+
+}  // namespace embgeom::kernels
