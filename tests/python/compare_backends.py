@@ -52,6 +52,22 @@ def neighbor_problem(ia, sa, ib, sb):
     return f"{bad} slots differ beyond near-ties ({len(rows)} rows reordered)" if bad else None
 
 
+# Headline figures computed from the neighbour lists move with their near-tie reorderings: TwoNN
+# (r2/r1 of near neighbours), k-occurrence skewness, Robin Hood index. Seen on an H100 vs the CPU,
+# 60000x512: TwoNN 27.57 vs 27.56.
+NEIGHBOUR_FIGURES = ("TwoNN", "k-occurrence", "Robin Hood")
+
+
+def headline_problem(names, x, y):
+    bad = []
+    for name, u, v in zip(names, x, y):
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        rtol = 1e-3 if any(f in name for f in NEIGHBOUR_FIGURES) else 1e-4
+        if not np.allclose(u, v, rtol=rtol, atol=TOL, equal_nan=True):
+            bad.append(f"{name} {u:.6g} vs {v:.6g}")
+    return "; ".join(bad) if bad else None
+
+
 def main():
     args = [x for x in sys.argv[1:] if not x.startswith("--")]
     fast = "--fast-cosines" in sys.argv[1:]
@@ -84,7 +100,13 @@ def main():
                 same = sum(set(x[f].tolist()) == set(y[f].tolist()) for f in ids)
                 if same != len(ids):
                     problem = "different members (scores may tie)"
+        elif n.endswith("stats/headline/value") and x.shape == y.shape:
+            problem = headline_problem(a[n[: -len("value")] + "figure"][...], x, y)
+            soft = fast
         elif x.dtype.kind in "iu":
+            # With fast cosines the k-occurrence counts follow the near-tie reorderings that the
+            # neighbour-list check above allows (a float32 re-score rounds differently from a GEMM).
+            soft = fast and n.endswith("k_occurrence")
             if x.shape != y.shape:
                 problem = f"shape {x.shape} vs {y.shape}"
             elif not np.array_equal(x, y):
