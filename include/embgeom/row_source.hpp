@@ -20,6 +20,14 @@ class RowSource {
     virtual void read_rows(std::int64_t first, std::int64_t count, float* out) = 0;
     /// Human-readable origin ("file.h5:/emb"), used in messages.
     virtual std::string describe() const = 0;
+    /// Rows [first, first + count) where they already lie in memory as float32 (row-major,
+    /// leading dim cols()), valid while the source lives; nullptr when they must be copied with
+    /// read_rows. Lets passes over a cached table skip a copy and its buffer.
+    virtual const float* resident_rows(std::int64_t first, std::int64_t count) const {
+        (void)first;
+        (void)count;
+        return nullptr;
+    }
 };
 
 /// A RowSource over a table already in memory (tests, synthesized tables, small inputs).
@@ -31,6 +39,8 @@ class MemoryRowSource final : public RowSource {
     std::int64_t cols() const override { return table_.cols; }
     void read_rows(std::int64_t first, std::int64_t count, float* out) override;
     std::string describe() const override { return name_; }
+    /// Rows are resident when the view is dense (leading dimension = cols).
+    const float* resident_rows(std::int64_t first, std::int64_t count) const override;
 
   private:
     MatrixView<const float> table_;

@@ -12,4 +12,9 @@ void MemoryRowSource::read_rows(std::int64_t first, std::int64_t count, float* o
         std::memcpy(out + r * table_.cols, table_.row(first + r), sizeof(float) * table_.cols);
 }
 
+const float* MemoryRowSource::resident_rows(std::int64_t first, std::int64_t count) const {
+    EMBGEOM_EXPECTS(first >= 0 && count >= 0 && first + count <= table_.rows, "row range");
+    return table_.ld == table_.cols && count > 0 ? table_.row(first) : nullptr;
+}
+
 }  // namespace embgeom

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/row_block_reader.hpp"
 #include "embgeom/errors.hpp"
 #include "embgeom/row_source.hpp"
 
@@ -35,11 +36,11 @@ void for_each_block(RowSource& src, std::int64_t block_rows, Fn&& fn) {
     const std::int64_t V = src.rows(), d = src.cols();
     const std::int64_t B =
         std::min<std::int64_t>(auto_block_rows(block_rows, d), std::max<std::int64_t>(V, 1));
-    std::vector<float> buf(static_cast<std::size_t>(B * d));
+    (void)d;
+    RowBlockReader blocks(src, B);
     for (std::int64_t first = 0; first < V; first += B) {
         const std::int64_t count = std::min(B, V - first);
-        src.read_rows(first, count, buf.data());
-        fn(first, count, static_cast<const float*>(buf.data()));
+        fn(first, count, blocks.read(first, count));
     }
 }
 

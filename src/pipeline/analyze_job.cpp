@@ -13,6 +13,7 @@
 #include "analysis/null_model.hpp"
 #include "analysis/outlier_ranking.hpp"
 #include "analysis/summary_stats.hpp"
+#include "core/large_host_buffer.hpp"
 #include "embgeom/backend.hpp"
 #include "embgeom/build_info.hpp"
 #include "embgeom/errors.hpp"
@@ -60,7 +61,8 @@ class CachedTable {
     CachedTable(RowSource& file, std::uint64_t budget) : file_(file) {
         const std::uint64_t bytes = std::uint64_t(file.rows()) * file.cols() * sizeof(float);
         if (bytes > budget / 2) return;
-        data_.resize(static_cast<std::size_t>(file.rows() * file.cols()));
+        data_ = LargeHostBuffer<float>(static_cast<std::size_t>(file.rows() * file.cols()),
+                                       "the table held in memory");
         file.read_rows(0, file.rows(), data_.data());
         memory_ = std::make_unique<MemoryRowSource>(
             MatrixView<const float>(data_.data(), file.rows(), file.cols()), file.describe());
@@ -70,7 +72,7 @@ class CachedTable {
 
   private:
     RowSource& file_;
-    std::vector<float> data_;
+    LargeHostBuffer<float> data_;
     std::unique_ptr<MemoryRowSource> memory_;
 };
 

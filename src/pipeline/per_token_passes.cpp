@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/row_block_reader.hpp"
 #include "embgeom/errors.hpp"
 
 namespace embgeom {
@@ -21,12 +22,11 @@ PerToken per_token_passes(RowSource& table, Backend& backend, std::int64_t block
     t.norms.resize(V);
     t.finite.resize(V);
     t.centroid.assign(d, 0.0);
-    std::vector<float> block(static_cast<std::size_t>(block_rows * d));
+    RowBlockReader blocks(table, block_rows);
     for (std::int64_t r0 = 0; r0 < V; r0 += block_rows) {
         const std::int64_t n = std::min(block_rows, V - r0);
-        table.read_rows(r0, n, block.data());
-        backend.row_norms_and_sums(MatrixView<const float>(block.data(), n, d), t.norms.data() + r0,
-                                   t.finite.data() + r0, t.centroid.data());
+        backend.row_norms_and_sums(MatrixView<const float>(blocks.read(r0, n), n, d),
+                                   t.norms.data() + r0, t.finite.data() + r0, t.centroid.data());
     }
     t.valid.resize(V);
     for (std::int64_t i = 0; i < V; ++i) {
@@ -43,8 +43,7 @@ PerToken per_token_passes(RowSource& table, Backend& backend, std::int64_t block
     if (bias) t.bias_norms.resize(V);
     for (std::int64_t r0 = 0; r0 < V; r0 += block_rows) {
         const std::int64_t n = std::min(block_rows, V - r0);
-        table.read_rows(r0, n, block.data());
-        const MatrixView<const float> view(block.data(), n, d);
+        const MatrixView<const float> view(blocks.read(r0, n), n, d);
         backend.distances_to_point(view, t.centroid.data(), t.centered_norms.data() + r0);
         if (bias) backend.distances_to_point(view, bias->data(), t.bias_norms.data() + r0);
     }
