@@ -234,6 +234,11 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, std::string
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, const std::vector<int>& devices,
                                       std::string* notice = nullptr);
 
+/// The checks of make_backend that create no device context (CUDA built in, a usable device for
+/// kCuda, the --devices ids exist): quick, so a job fails on them before it reads its table and
+/// may then create the backend while it reads. @throws as make_backend.
+void check_backend_request(BackendKind kind, const std::vector<int>& devices);
+
 /// CPU backend (BLAS + OpenMP); threads = 0 uses every core.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 /// CUDA backend; throws NotBuiltWithCuda in CPU-only builds.

@@ -1,4 +1,5 @@
 #include "embgeom/backend.hpp"
+#include "core/device_ids.hpp"
 #include "embgeom/errors.hpp"
 
 namespace embgeom {
@@ -25,6 +26,22 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, const std::
             return make_cpu_backend(threads);
     }
     throw ResourceError("unknown backend kind");
+}
+
+void check_backend_request(BackendKind kind, const std::vector<int>& devices) {
+    switch (kind) {
+        case BackendKind::kCpu:
+            return;
+        case BackendKind::kCuda:
+            if (!cuda_built()) throw NotBuiltWithCuda();
+            if (cuda_device_count() == 0)
+                throw ResourceError("--backend cuda: no usable CUDA device (no GPU or no driver)");
+            check_device_ids(devices, cuda_device_count());
+            return;
+        case BackendKind::kAuto:
+            if (cuda_device_count() > 0) check_device_ids(devices, cuda_device_count());
+            return;
+    }
 }
 
 }  // namespace embgeom

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "column_sums.cuh"
+#include "core/device_ids.hpp"
 #include "cuda/cuda_all_pairs.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/cuda_extremeness.hpp"
@@ -143,8 +144,15 @@ class CudaBackend final : public Backend {
         return std::clamp<std::int64_t>(rows, 1, n);
     }
 
-    // Packs the rows (leading dimension ld) densely into x_.
+    // Packs the rows (leading dimension ld) densely into x_. Dense rows go as one 1-D copy: a
+    // 2-D copy from pageable memory may be staged row by row by the driver.
     void upload(MatrixView<const float> rows, cudaStream_t s) {
+        if (rows.ld == rows.cols) {
+            EMBGEOM_CUDA_TRY(cudaMemcpyAsync(x_.data(), rows.data,
+                                             sizeof(float) * rows.rows * rows.cols,
+                                             cudaMemcpyHostToDevice, s));
+            return;
+        }
         EMBGEOM_CUDA_TRY(cudaMemcpy2DAsync(x_.data(), sizeof(float) * rows.cols, rows.data,
                                            sizeof(float) * rows.ld, sizeof(float) * rows.cols,
                                            rows.rows, cudaMemcpyHostToDevice, s));
@@ -205,12 +213,7 @@ std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& devices) {
     const int count = cuda_device_count();
     if (count == 0)
         throw ResourceError("--backend cuda: no usable CUDA device (no GPU or no driver)");
-    for (const int d : devices)
-        if (d < 0 || d >= count)
-            throw ResourceError("--devices: device " + std::to_string(d) + " does not exist: " +
-                                "this machine has " + std::to_string(count) +
-                                " usable CUDA device" + (count == 1 ? "" : "s") + " (ids 0 to " +
-                                std::to_string(count - 1) + ")");
+    check_device_ids(devices, count);
     return std::make_unique<CudaBackend>(devices);
 }
 
