@@ -13,6 +13,7 @@
 #include "cuda/cuda_gram.hpp"
 #include "cuda/cuda_multi_device.hpp"
 #include "cuda/cuda_resources.hpp"
+#include "cuda/upload_rows.hpp"
 #include "distances_to_point.cuh"
 #include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
@@ -144,19 +145,8 @@ class CudaBackend final : public Backend {
         return std::clamp<std::int64_t>(rows, 1, n);
     }
 
-    // Packs the rows (leading dimension ld) densely into x_. Dense rows go as one 1-D copy: a
-    // 2-D copy from pageable memory may be staged row by row by the driver.
-    void upload(MatrixView<const float> rows, cudaStream_t s) {
-        if (rows.ld == rows.cols) {
-            EMBGEOM_CUDA_TRY(cudaMemcpyAsync(x_.data(), rows.data,
-                                             sizeof(float) * rows.rows * rows.cols,
-                                             cudaMemcpyHostToDevice, s));
-            return;
-        }
-        EMBGEOM_CUDA_TRY(cudaMemcpy2DAsync(x_.data(), sizeof(float) * rows.cols, rows.data,
-                                           sizeof(float) * rows.ld, sizeof(float) * rows.cols,
-                                           rows.rows, cudaMemcpyHostToDevice, s));
-    }
+    // Packs the rows (leading dimension ld) densely into x_.
+    void upload(MatrixView<const float> rows, cudaStream_t s) { upload_rows(x_.data(), rows, s); }
 
     // The per-token passes' loop: the block's rows in pieces of at most kPieceBytes, in row
     // order, each uploaded into x_ (norms_ sized for a piece), then work(first, count) enqueues

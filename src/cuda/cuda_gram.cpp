@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "core/checked_alloc.hpp"
+#include "cuda/upload_rows.hpp"
 #include "embgeom/errors.hpp"
 #include "rows_to_shifted_double.cuh"
 
@@ -134,9 +135,7 @@ class CudaGramAccumulator final : public GramAccumulator {
             const std::int64_t m = std::count_if(valid_rows + first, valid_rows + first + count,
                                                  [](std::uint8_t v) { return v != 0; });
             if (m == 0) continue;
-            EMBGEOM_CUDA_TRY(cudaMemcpy2DAsync(x_.data(), sizeof(float) * d, block.row(first),
-                                               sizeof(float) * block.ld, sizeof(float) * d, count,
-                                               cudaMemcpyHostToDevice, s));
+            upload_rows(x_.data(), block.slice_rows(first, count), s);
             EMBGEOM_CUDA_TRY(cudaMemcpyAsync(mask_.data(), valid_rows + first, count,
                                              cudaMemcpyHostToDevice, s));
             kernels::launch_rows_to_shifted_double(x_.data(), count, d, d, shift_.data(),
