@@ -470,6 +470,16 @@ TEST_P(CudaAllPairs, EveryOutputFollowsFromItsOwnMatrix) {
     expect_path(r);
     const PrecisionPath path = r.precision;
     const bool rescored = engine::is_rescored(path);
+    // The phases (set-up, load, tiles, finish) account for the engine's time, no more.
+    if (V > 0) {
+        ASSERT_EQ(r.phase_seconds.size(), 4u);
+        double phases = 0.0;
+        for (const auto& [name, seconds] : r.phase_seconds) {
+            EXPECT_GE(seconds, 0.0) << name;
+            phases += seconds;
+        }
+        EXPECT_LE(phases, r.seconds);
+    }
 
     // Normalised rows, S and the row means, bit for bit as the shared host definitions give them.
     std::vector<float> xn(static_cast<std::size_t>(V * d), 0.0f);

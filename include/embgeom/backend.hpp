@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "embgeom/config.hpp"
@@ -100,6 +101,9 @@ struct AllPairsResult {
     PrecisionPath precision = PrecisionPath::kExact;
     double gflop = 0.0;                   ///< GEMM work done (for the log and benchmarks)
     double seconds = 0.0;                 ///< wall time of the all-pairs phase
+    /// Where that time went, in order ("set-up", "load", "tiles", "finish"), when the engine
+    /// measures it; for the log and the root attributes, never for results.
+    std::vector<std::pair<std::string, double>> phase_seconds;
 };
 
 /// The float64 sums of a streamed covariance (GramAccumulator::finish), shift s [d]:

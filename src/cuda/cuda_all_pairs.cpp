@@ -674,8 +674,16 @@ AllPairsResult Engine::run() {
         const std::int64_t extra_pair = engine::may_rescore(opt_.precision) ? 1 : 0;
         pair_capacity_ = std::max<std::int64_t>(
             1, std::min<std::int64_t>(opt_.max_dup_pairs + extra_pair, kMaxDevicePairs));
+        // Phases end at points where the stream is synchronised anyway.
+        auto mark = start;
+        const auto phase = [&](const char* name) {
+            const auto now = std::chrono::steady_clock::now();
+            out.phase_seconds.emplace_back(name, std::chrono::duration<double>(now - mark).count());
+            mark = now;
+        };
         plan_memory();
         allocate();
+        phase("set-up");
 
         // Pass 0: S = sum of the normalised valid rows, in row order (bitwise the same for any
         // block size); a resident table is normalised into place here, after its raw rows went
@@ -710,6 +718,7 @@ AllPairsResult Engine::run() {
             EMBGEOM_CHECK_LAUNCH(stream_);
         }
         resolve_path(tracker ? &*tracker : nullptr);
+        phase("load");
 
         // Upper-triangle tiles, block row by block row. Streaming keeps block I in the first
         // half of table_dev_ (and of table16_dev_) and loads each block J into the second half;
@@ -755,7 +764,10 @@ AllPairsResult Engine::run() {
                 if (opt_.progress) opt_.progress(tiles_done, tiles * (tiles + 1) / 2);
             }
         }
+        sync();
+        phase("tiles");
         finish(out);
+        phase("finish");
     }
     out.precision = path_;
 

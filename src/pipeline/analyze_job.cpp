@@ -191,6 +191,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
         precision_ran = to_string(raw.precision);
         report.seconds_all_pairs = seconds_since(t_pairs);
         report.all_pairs_gflops = raw.seconds > 0 ? raw.gflop / raw.seconds : 0.0;
+        report.all_pairs_phases = raw.phase_seconds;
         layout.write_all_pairs("", "", raw, tok.valid, engine::k_occurrence(raw));
         if (cfg.csls) run_csls(*backend, cfg, table.source(), tok.valid, raw, opt, out, layout, log);
         if (cfg.center) {
@@ -228,6 +229,11 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     out.set_attribute("/", "seconds_per_token_passes", report.seconds_per_token);
     out.set_attribute("/", "seconds_all_pairs", report.seconds_all_pairs);
     out.set_attribute("/", "all_pairs_gflop_per_s", report.all_pairs_gflops);
+    for (const auto& [name, seconds] : report.all_pairs_phases) {
+        std::string key = "seconds_all_pairs_" + name;
+        std::replace(key.begin(), key.end(), '-', '_');
+        out.set_attribute("/", key, seconds);
+    }
     out.set_attribute("/", "seconds_total", report.seconds_total);
     out.commit();
 
@@ -235,9 +241,12 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     log << std::fixed << std::setprecision(2) << "  time: read " << report.seconds_read
         << " s (backend start " << report.seconds_backend_start << " s beside it), per-token passes "
         << report.seconds_per_token << " s";
-    if (cfg.all_pairs)
-        log << ", all pairs " << report.seconds_all_pairs << " s (" << std::setprecision(1)
-            << report.all_pairs_gflops << " GFLOP/s)";
+    if (cfg.all_pairs) {
+        log << ", all pairs " << report.seconds_all_pairs << " s (";
+        for (const auto& [name, seconds] : report.all_pairs_phases)
+            log << name << " " << seconds << " s, ";
+        log << std::setprecision(1) << report.all_pairs_gflops << " GFLOP/s)";
+    }
     log << std::setprecision(2) << ", total " << report.seconds_total << " s\n"
         << "  wrote " << cfg.output << "\n";
     return report;

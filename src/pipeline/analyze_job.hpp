@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "embgeom/config.hpp"
@@ -18,6 +19,7 @@ struct AnalyzeReport {
     std::vector<std::int64_t> closest_to_centroid;  ///< ids, best first
     double seconds_per_token = 0.0, seconds_all_pairs = 0.0, seconds_total = 0.0;
     double seconds_read = 0.0, seconds_backend_start = 0.0;  ///< table into memory; device set-up
+    std::vector<std::pair<std::string, double>> all_pairs_phases;  ///< the main pass's, if measured
     double all_pairs_gflops = 0.0;                  ///< achieved GEMM rate in the all-pairs phase
 };
 
