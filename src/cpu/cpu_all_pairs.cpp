@@ -4,8 +4,8 @@
 // order ("compacted" indices, mapped back at the end), so the fold never tests a mask.
 //
 // Tiles: the shared grid driver (cpu/grid_driver.hpp, engine/tile_plan.hpp). Every similarity
-// comes from one single-threaded cblas_sgemm on a fixed G x G grid tile (gi <= gj), which makes
-// each cos(i, j) independent of block size, budget and thread count. Threads take grid tiles
+// comes from our own tile product (cpu/tile_gemm.hpp) on the packed table: one fma chain over k
+// per pair, which makes each cos(i, j) independent of block size, budget, thread count and CPU. Threads take grid tiles
 // dynamically; diagonal tiles use their upper triangle only and feed both rows of each pair, so
 // every unordered pair is seen exactly once. This file is the fold and the merge.
 //
@@ -44,6 +44,7 @@
 
 #include "cpu/fold_lists.hpp"
 #include "cpu/grid_driver.hpp"
+#include "cpu/packed_panels.hpp"
 #include "embgeom/errors.hpp"
 #include "embgeom/histogram_binning.hpp"
 #include "engine/duplicate_list.hpp"
@@ -436,12 +437,17 @@ class AllPairsPass final : public cpu::GridPass {
         // Every block pair of I is done and S is complete (see PairView::last_of_i).
         if (!p.last_of_i) return;
         const RowRange r = p.rows_i;
-        const float* rows = p.xi;
-#pragma omp parallel for num_threads(static_cast<int>(states_.size())) schedule(static)
-        for (std::int64_t i = r.begin; i < r.end; ++i)
-            row_mean_[i] = engine::row_mean_identity(
-                engine::dot_with_sum(rows + (i - r.begin) * d_, sum_.data(), d_), zero_row_[i],
-                static_cast<std::int64_t>(map_.orig.size()));
+#pragma omp parallel num_threads(static_cast<int>(states_.size()))
+        {
+            std::vector<float> row(static_cast<std::size_t>(d_));
+#pragma omp for schedule(static)
+            for (std::int64_t i = r.begin; i < r.end; ++i) {
+                cpu::unpack_row(p.xi, i - r.begin, d_, row.data());
+                row_mean_[i] = engine::row_mean_identity(
+                    engine::dot_with_sum(row.data(), sum_.data(), d_), zero_row_[i],
+                    static_cast<std::int64_t>(map_.orig.size()));
+            }
+        }
     }
 
     /// The result in original row order.

@@ -1,6 +1,5 @@
 #include "cpu/grid_driver.hpp"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -11,6 +10,8 @@
 #include <exception>
 #include <string>
 
+#include "cpu/packed_panels.hpp"
+#include "cpu/tile_gemm.hpp"
 #include "embgeom/errors.hpp"
 #include "engine/row_normalize.hpp"
 
@@ -53,15 +54,18 @@ void add_rows_to_sum(const float* rows, std::int64_t count, std::int64_t d, doub
     }
 }
 
-/// Reads the valid rows [range) of the compacted space, normalises them into dst (ld d) and, when
-/// sum is given, adds them to it (staging buffer by staging buffer, while the rows are in cache).
-/// Rows are read in original order through a staging buffer of `stage_rows` rows; invalid rows in
-/// between are read and dropped. Writes every row of dst it covers, so dst needs no zeroing (the
-/// normalised table is written in parallel, which also spreads its page faults over the threads).
+/// Reads the valid rows [range) of the compacted space, normalises them, adds them to sum when
+/// given (staging buffer by staging buffer, while the rows are in cache) and packs them into dst
+/// (packed_panels.hpp; local row 0 = range.begin). Rows are read in original order through a
+/// staging buffer of `stage_rows` rows; invalid rows in between are read and dropped. Writes every
+/// row of dst it covers, so dst needs no zeroing; threads pack disjoint value ranges k, so they
+/// never share a cache line of dst (and its page faults are spread over them).
 void load_rows(RowSource& source, const std::vector<std::int64_t>& orig, RowRange range,
                const GridRowsOptions& o, std::int64_t d, std::int64_t stage_rows,
-               std::vector<float>& staging, int threads, float* dst, double* sum) {
+               std::vector<float>& staging, std::vector<float>& normalized, int threads,
+               float* dst, double* sum) {
     staging.resize(static_cast<std::size_t>(stage_rows * std::max<std::int64_t>(d, 1)));
+    normalized.resize(staging.size());
     std::int64_t c = range.begin;
     while (c < range.end) {
         const std::int64_t o0 = orig[c];
@@ -73,7 +77,7 @@ void load_rows(RowSource& source, const std::vector<std::int64_t>& orig, RowRang
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(max : bad)
         for (std::int64_t r = c; r < c1; ++r) {
             const double norm = engine::normalize_row(staging.data() + (orig[r] - o0) * d,
-                                                      o.center, d, dst + (r - range.begin) * d);
+                                                      o.center, d, normalized.data() + (r - c) * d);
             if (!std::isfinite(norm)) bad = std::max(bad, orig[r]);
             if (o.zero_rows) o.zero_rows[r] = norm > 0.0 ? 0 : 1;
         }
@@ -81,7 +85,16 @@ void load_rows(RowSource& source, const std::vector<std::int64_t>& orig, RowRang
             throw ResourceError(std::string(o.what) + ": row " + std::to_string(bad) + " of " +
                                 source.describe() +
                                 " is marked valid but holds non-finite values");
-        if (sum) add_rows_to_sum(dst + (c - range.begin) * d, c1 - c, d, sum, threads);
+        if (sum) add_rows_to_sum(normalized.data(), c1 - c, d, sum, threads);
+        const std::int64_t first = c - range.begin, count = c1 - c;
+#pragma omp parallel num_threads(threads)
+        {
+            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            const std::int64_t k0 = d * t / nt, k1 = d * (t + 1) / nt;
+            for (std::int64_t r = 0; r < count; ++r)
+                for (std::int64_t k = k0; k < k1; ++k)
+                    dst[packed_index(first + r, k, d)] = normalized[r * d + k];
+        }
         c = c1;
     }
 }
@@ -96,11 +109,12 @@ void run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, con
 
     // Normalised rows: the whole (zero-padded) table when resident, else blocks I and J.
     AlignedFloats table, buf_i, buf_j;
-    std::vector<float> staging;
+    std::vector<float> staging, normalized;
     if (plan.resident) {
         table = AlignedFloats(static_cast<std::size_t>(plan.grid_tiles * G * d), false);
-        load_rows(source, orig, {0, n}, ro, d, G, staging, T, table.data(), ro.normalized_sum);
-        std::fill(table.data() + n * d, table.data() + plan.grid_tiles * G * d, 0.0f);
+        load_rows(source, orig, {0, n}, ro, d, G, staging, normalized, T, table.data(),
+                  ro.normalized_sum);
+        zero_packed_rows(n, plan.grid_tiles * G, d, table.data());
     } else {
         buf_i = AlignedFloats(static_cast<std::size_t>(B * d), false);
         buf_j = AlignedFloats(static_cast<std::size_t>(B * d), false);
@@ -108,10 +122,11 @@ void run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, con
     // Fills all B rows of dst (the last block zero-padded).
     const auto load_block = [&](std::int64_t b, float* dst, double* sum) {
         const RowRange r = plan.block(b);
-        load_rows(source, orig, r, ro, d, G, staging, T, dst, sum);
-        std::fill(dst + r.size() * d, dst + B * d, 0.0f);
+        load_rows(source, orig, r, ro, d, G, staging, normalized, T, dst, sum);
+        zero_packed_rows(r.size(), B, d, dst);
     };
 
+    const TileKernel kernel = best_tile_kernel();
     std::vector<AlignedFloats> tile_buffers;  // one G x G tile per thread
     for (int t = 0; t < T; ++t) tile_buffers.emplace_back(static_cast<std::size_t>(G * G));
 
@@ -150,10 +165,6 @@ void run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, con
         };
 #pragma omp parallel num_threads(T)
         {
-            // OpenBLAS (OpenMP build) runs single-threaded inside an active parallel region or
-            // when omp_get_max_threads() == 1, which covers a one-thread team: the grid shape is
-            // never split further by BLAS threads (see tile_plan.hpp).
-            omp_set_num_threads(1);
             const int thread = omp_get_thread_num();
             try {
                 pass.begin_pair(thread, pv);
@@ -174,12 +185,7 @@ void run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, con
                     tv.lj = (pv.same() ? 0 : pv.rows_i.size()) + tv.tile.gj * G - pv.rows_j.begin;
                     const float* a = pv.xi + (tv.tile.gi * G - pv.rows_i.begin) * d;
                     const float* b = pv.xj + (tv.tile.gj * G - pv.rows_j.begin) * d;
-                    if (d > 0) {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, G, G, d, 1.0f, a, d,
-                                    b, d, 0.0f, C, G);
-                    } else {
-                        std::fill(C, C + G * G, 0.0f);
-                    }
+                    packed_tile_gemm(a, b, G, d, C, kernel);
                     tv.C = C;
                     pass.fold(thread, pv, tv);
                 } catch (...) {

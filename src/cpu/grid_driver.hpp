@@ -2,9 +2,10 @@
 // The skeleton the CPU's tiled passes share (the all-pairs engine, cpu_all_pairs.cpp, and the
 // CSLS pass, geometry/csls.cpp): the valid rows of a RowSource, normalised (optionally after
 // subtracting a centre), on the fixed GEMM grid of engine/tile_plan.hpp, resident or streamed in
-// blocks, and a driver that computes every grid tile of every block pair with one single-threaded
-// cblas_sgemm and hands it to the pass's fold. Passes differ only in their folds and merges; one
-// driver keeps their cosines bit-identical (same grid, same calls) and their threading identical.
+// blocks, packed once in panels (packed_panels.hpp), and a driver that computes every grid tile of
+// every block pair with the tile product of tile_gemm.hpp (one fma chain per pair) and hands it to
+// the pass's fold. Passes differ only in their folds and merges; one driver keeps their cosines
+// bit-identical and their threading identical.
 //
 // Threading of one block pair: prepare_pair (caller's thread), then in one OpenMP team:
 // begin_pair on every thread, a barrier, the grid tiles dynamically (fold), a barrier, merge_row
@@ -43,7 +44,9 @@ struct PairView {
     engine::BlockPair pair;
     engine::RowRange rows_i, rows_j;  ///< compacted rows of blocks I and J
     std::int64_t n_local = 0;         ///< local rows: |I| + (J != I ? |J| : 0)
-    const float* xi = nullptr;        ///< normalised rows of I (ld d), zero-padded to a whole block
+    /// Normalised rows of I, packed (packed_panels.hpp; local row 0 first), zero-padded to a whole
+    /// block; cpu::unpack_row reads one row.
+    const float* xi = nullptr;
     const float* xj = nullptr;        ///< of J (== xi when J == I)
     /// The last pair of block I: every pair of I's rows has been seen once it is done (and the
     /// normalised sum is complete, since the pairs of I = 0 load every block).

@@ -1,0 +1,122 @@
+#include "cpu/tile_gemm.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu/packed_panels.hpp"
+#include "embgeom/errors.hpp"
+
+namespace embgeom::cpu {
+namespace {
+
+constexpr std::int64_t P = kPanelRows;
+
+// --- AVX-512: 8 rows x 32 columns (one B panel) in 16 zmm accumulators ------------------------
+// a: 8 consecutive rows inside an A panel (stride P per k); b: a whole B panel.
+__attribute__((target("avx512f"))) inline void micro_avx512(const float* __restrict a,
+                                                            const float* __restrict b,
+                                                            std::int64_t d, float* __restrict c,
+                                                            std::int64_t ldc) {
+    __m512 acc[8][2];
+    for (int r = 0; r < 8; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (std::int64_t k = 0; k < d; ++k) {
+        const __m512 b0 = _mm512_loadu_ps(b + k * P), b1 = _mm512_loadu_ps(b + k * P + 16);
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; ++r) {
+            const __m512 x = _mm512_set1_ps(a[k * P + r]);
+            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < 8; ++r) {
+        _mm512_storeu_ps(c + r * ldc, acc[r][0]);
+        _mm512_storeu_ps(c + r * ldc + 16, acc[r][1]);
+    }
+}
+
+__attribute__((target("avx512f"))) void tile_avx512(const float* a, const float* b,
+                                                     std::int64_t G, std::int64_t d, float* C) {
+    // One B panel (L2-resident) against every 8-row slice of A.
+    for (std::int64_t j = 0; j < G; j += P)
+        for (std::int64_t i = 0; i < G; i += 8)
+            micro_avx512(a + (i / P) * P * d + i % P, b + j * d, d, C + i * G + j, G);
+}
+
+// --- AVX2 + FMA: 4 rows x 16 columns (half a B panel) in 8 ymm accumulators -------------------
+__attribute__((target("avx2,fma"))) inline void micro_avx2(const float* __restrict a,
+                                                           const float* __restrict b,
+                                                           std::int64_t d, float* __restrict c,
+                                                           std::int64_t ldc) {
+    __m256 acc[4][2];
+    for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (std::int64_t k = 0; k < d; ++k) {
+        const __m256 b0 = _mm256_loadu_ps(b + k * P), b1 = _mm256_loadu_ps(b + k * P + 8);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+            const __m256 x = _mm256_set1_ps(a[k * P + r]);
+            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < 4; ++r) {
+        _mm256_storeu_ps(c + r * ldc, acc[r][0]);
+        _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
+    }
+}
+
+__attribute__((target("avx2,fma"))) void tile_avx2(const float* a, const float* b, std::int64_t G,
+                                                   std::int64_t d, float* C) {
+    for (std::int64_t j = 0; j < G; j += 16)
+        for (std::int64_t i = 0; i < G; i += 4)
+            micro_avx2(a + (i / P) * P * d + i % P, b + (j / P) * P * d + j % P, d, C + i * G + j,
+                       G);
+}
+
+// --- Portable: the definition itself -----------------------------------------------------------
+void tile_portable(const float* a, const float* b, std::int64_t G, std::int64_t d, float* C) {
+    for (std::int64_t i = 0; i < G; ++i)
+        for (std::int64_t j = 0; j < G; ++j) {
+            float s = 0.0f;
+            for (std::int64_t k = 0; k < d; ++k)
+                s = std::fma(a[packed_index(i, k, d)], b[packed_index(j, k, d)], s);
+            C[i * G + j] = s;
+        }
+}
+
+}  // namespace
+
+TileKernel best_tile_kernel() {
+    static const TileKernel best = [] {
+        if (__builtin_cpu_supports("avx512f")) return TileKernel::kAvx512;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return TileKernel::kAvx2;
+        return TileKernel::kPortable;
+    }();
+    return best;
+}
+
+const char* to_string(TileKernel k) {
+    switch (k) {
+        case TileKernel::kAvx512: return "avx512";
+        case TileKernel::kAvx2: return "avx2";
+        case TileKernel::kPortable: return "portable";
+    }
+    return "?";
+}
+
+void packed_tile_gemm(const float* a, const float* b, std::int64_t G, std::int64_t d, float* C,
+                      TileKernel kernel) {
+    EMBGEOM_EXPECTS(G > 0 && G % P == 0, "tile side a multiple of the panel height");
+    if (d == 0) {
+        std::fill(C, C + G * G, 0.0f);
+        return;
+    }
+    switch (kernel) {
+        case TileKernel::kAvx512: return tile_avx512(a, b, G, d, C);
+        case TileKernel::kAvx2: return tile_avx2(a, b, G, d, C);
+        case TileKernel::kPortable: return tile_portable(a, b, G, d, C);
+    }
+}
+
+}  // namespace embgeom::cpu
