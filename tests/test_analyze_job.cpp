@@ -355,6 +355,44 @@ TEST(AnalyzeJob, EveryExampleConfigRuns) {
     }
 }
 
+// The CPU's tile product runs AVX-512, AVX2 or a portable loop depending on the machine: one fma
+// chain per pair in every case, so the whole output is the same bits on every CPU.
+TEST(AnalyzeJob, CpuOutputIsTheSameBitsWhicheverTileKernelRuns) {
+    TempDir dir;
+    const std::string in = dir.file("t.h5");
+    ASSERT_EQ(run_embgeom("synth --rows 700 --dim 45 --seed 9 --output " + shell_quote(in)).exit_code, 0);
+    std::vector<std::string> outs;
+    for (const char* kernel : {"portable", "avx2", "best"}) {
+        outs.push_back(dir.file(std::string(kernel) + ".h5"));
+        const auto r = test::run_command(
+            "EMBGEOM_TILE_KERNEL=" + std::string(kernel) + " " + shell_quote(test::embgeom_binary()) +
+            " analyze --backend cpu --input " + shell_quote(in) + " --dataset /embeddings --center --output " +
+            shell_quote(outs.back()));
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    run_python(R"py(
+import sys, h5py, numpy as np
+def data(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda n, o: out.__setitem__(n, o[...]) if isinstance(o, h5py.Dataset) else None)
+    return out
+def same(a, b):
+    # Numbers by their bytes (NaN too); strings (variable length) by value.
+    if a.dtype.names:
+        return all(same(a[f], b[f]) for f in a.dtype.names)
+    if a.dtype.kind in "OSU":
+        return a.tolist() == b.tolist()
+    return a.shape == b.shape and a.tobytes() == b.tobytes()
+ref = data(sys.argv[1])
+for other in sys.argv[2:]:
+    got = data(other)
+    assert got.keys() == ref.keys(), other
+    for n in ref:
+        assert same(ref[n], got[n]), f"{other}: {n} differs"
+)py", shell_quote(outs[2]) + " " + shell_quote(outs[0]) + " " + shell_quote(outs[1]));
+}
+
 // tests/python/compare_backends.py is what scripts/gpu-validate judges the CUDA backend's CLI
 // output with: it must pass two runs that differ only in rounding-free ways (thread counts give
 // bit-identical files) and fail a file with a perturbed norm or a neighbour that is no near-tie.
