@@ -111,9 +111,10 @@ with tempfile.TemporaryDirectory() as tmp:
             n = best["numpy"]
             print(f"| numpy blockwise (top-k, histogram, row means) | {n[0]:.2f} | {n[2]} | {n[1] / 2**20:.0f} | {n[0] / best['faiss'][0]:.2f} |")
         for r in result["embgeom"]:
+            # embgeom's tiles use its own kernel (not OpenBLAS), so the BLAS config only names the
+            # environment of the run; the yardstick is the best SGEMM rate of this machine.
             print(f"\nembgeom all-pairs phase [{r[2]}]: {r[4]:.2f} s, {r[3]:.1f} GFLOP/s = "
-                  f"{100 * r[3] / sgemm_rate[r[2]]:.0f}% of SGEMM under the same config "
-                  f"({100 * r[3] / best_sgemm:.0f}% of the best SGEMM rate); "
+                  f"{100 * r[3] / best_sgemm:.0f}% of the best OpenBLAS SGEMM rate; "
                   f"peak RSS − table = {(r[1] - table_bytes) / 2**20:.0f} MiB")
         for k, v in result.items():
             print(f"- {k}: " + ", ".join(f"{x[0]:.2f} s [{x[2]}]" for x in v))
