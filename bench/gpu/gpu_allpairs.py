@@ -109,13 +109,17 @@ def analyze(path, out, precision):
     t0 = time.perf_counter()
     r = subprocess.run([embgeom, "analyze", "--input", path, "--dataset", "/embeddings", "--output", out,
                         "--backend", "cuda", "--topk", str(a.topk), "--precision", precision],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     whole = time.perf_counter() - t0
     if r.returncode != 0:
         raise SystemExit(f"embgeom analyze --precision {precision} failed:\n{r.stderr}")
     with h5py.File(out, "r") as f:
+        # The engine's phases (set-up, load, tiles, finish) and the job's own timing line.
+        phases = ", ".join(f"{k[len('seconds_all_pairs_'):]} {float(v):.3f} s" for k, v in f.attrs.items()
+                           if k.startswith("seconds_all_pairs_"))
+        timing = next((ln.strip() for ln in r.stdout.splitlines() + [""] if "time:" in ln), "")
         return (whole, float(f.attrs["seconds_all_pairs"]), str(f.attrs.get("precision", precision)),
-                f["neighbors/indices"][...])
+                f["neighbors/indices"][...], phases, timing)
 
 
 def float64_reference(x, k, rows):
@@ -170,7 +174,9 @@ with tempfile.TemporaryDirectory() as tmp:
         print("| precision asked → used | whole analyze (s) | ÷ read | all-pairs (s) | GEMM floor (s) | all-pairs ÷ floor "
               "| torch baseline (s) | torch ÷ embgeom | recall vs float64 (set / ties 1e-5) |")
         print("|---|---|---|---|---|---|---|---|---|")
-        for prec, (whole_s, pairs_s, used, idx) in runs.items():
+        notes = []
+        for prec, (whole_s, pairs_s, used, idx, phases, timing) in runs.items():
+            notes.append(f"- {prec}: all-pairs phases: {phases or 'not recorded'}; {timing or 'no timing line'}")
             set_torch_precision(used)
             triangle_gemms(x, a.tile, used)  # warm-up
             floor_s = sync_time(lambda: triangle_gemms(x, a.tile, used))
@@ -180,5 +186,6 @@ with tempfile.TemporaryDirectory() as tmp:
             print(f"| {prec} → {used} | {whole_s:.2f} | {whole_s / read_s:.2f} | {pairs_s:.3f} | {floor_s:.3f} "
                   f"({gflop / floor_s / 1e3:.0f} TFLOP/s) | {pairs_s / floor_s:.2f} | {torch_s:.3f} | "
                   f"{torch_s / pairs_s:.2f} | {rec} |")
+        print("\n" + "\n".join(notes))
         del x, sims
         torch.cuda.empty_cache()
