@@ -17,8 +17,10 @@ namespace {
 
 std::vector<TileKernel> kernels_here() {
     std::vector<TileKernel> k{TileKernel::kPortable};
+#if defined(__x86_64__)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) k.push_back(TileKernel::kAvx2);
     if (__builtin_cpu_supports("avx512f")) k.push_back(TileKernel::kAvx512);
+#endif
     return k;
 }
 

@@ -1,6 +1,9 @@
 #include "cpu/tile_gemm.hpp"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define EMBGEOM_TILE_X86 1
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +18,7 @@ namespace {
 
 constexpr std::int64_t P = kPanelRows;
 
+#if defined(EMBGEOM_TILE_X86)
 // --- AVX-512: 8 rows x 32 columns (one B panel) in 16 zmm accumulators ------------------------
 // a: 8 consecutive rows inside an A panel (stride P per k); b: a whole B panel.
 __attribute__((target("avx512f"))) inline void micro_avx512(const float* __restrict a,
@@ -97,6 +101,8 @@ __attribute__((target("avx2,fma"))) void tile_avx2(const float* a, const float* 
     }
 }
 
+#endif  // EMBGEOM_TILE_X86
+
 // --- Portable: the definition itself -----------------------------------------------------------
 void tile_portable(const float* a, const float* b, std::int64_t G, std::int64_t d, float* C) {
     for (std::int64_t i = 0; i < G; ++i)
@@ -114,6 +120,9 @@ TileKernel best_tile_kernel() {
     static const TileKernel best = [] {
         // EMBGEOM_TILE_KERNEL=avx2|portable runs a slower kernel (benchmarks, tests of the
         // fallbacks on an AVX-512 machine); the results are the same bits.
+#if !defined(EMBGEOM_TILE_X86)
+        return TileKernel::kPortable;
+#else
         if (const char* forced = std::getenv("EMBGEOM_TILE_KERNEL")) {
             const std::string f = forced;
             if (f == "portable") return TileKernel::kPortable;
@@ -123,6 +132,7 @@ TileKernel best_tile_kernel() {
         if (__builtin_cpu_supports("avx512f")) return TileKernel::kAvx512;
         if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return TileKernel::kAvx2;
         return TileKernel::kPortable;
+#endif
     }();
     return best;
 }
@@ -144,8 +154,13 @@ void packed_tile_gemm(const float* a, const float* b, std::int64_t G, std::int64
         return;
     }
     switch (kernel) {
+#if defined(EMBGEOM_TILE_X86)
         case TileKernel::kAvx512: return tile_avx512(a, b, G, d, C);
         case TileKernel::kAvx2: return tile_avx2(a, b, G, d, C);
+#else
+        case TileKernel::kAvx512:
+        case TileKernel::kAvx2:
+#endif
         case TileKernel::kPortable: return tile_portable(a, b, G, d, C);
     }
 }
