@@ -192,6 +192,43 @@ TEST(CliBinary, DeviceIdBeyondTheDeviceCountIsAResourceErrorNamingBoth) {
     }
 }
 
+// analyze checks the backend request before it reads the table (then makes the backend while it
+// reads): the quick check must refuse exactly what make_backend refuses, with the same message.
+TEST(CliBinary, QuickBackendCheckRefusesWhatMakeBackendRefuses) {
+    const int count = cuda_device_count();
+    const auto message = [](auto&& f) -> std::string {
+        try {
+            f();
+        } catch (const Error& e) {
+            return e.what();
+        }
+        return "";
+    };
+    EXPECT_EQ(message([] { check_backend_request(BackendKind::kCpu, {7}); }), "");
+    EXPECT_EQ(message([] { check_backend_request(BackendKind::kAuto, {}); }), "");
+    const std::string quick = message([] { check_backend_request(BackendKind::kCuda, {}); });
+    const std::string full = message([] { make_backend(BackendKind::kCuda, 1); });
+    EXPECT_EQ(quick, full);
+    EXPECT_EQ(quick.empty(), cuda_built() && count > 0) << quick;
+    if (count > 0) {
+        const std::vector<int> ids{0, count};
+        const std::string q = message([&] { check_backend_request(BackendKind::kCuda, ids); });
+        EXPECT_EQ(q, message([&] { make_backend(BackendKind::kCuda, 1, ids); }));
+        EXPECT_NE(q.find("device " + std::to_string(count)), std::string::npos) << q;
+    }
+    // Through the CLI (input checked first, then the output folder, then the backend, all before
+    // the table is read), a missing GPU is exit code 4 and leaves no output file.
+    if (!(cuda_built() && count > 0)) {
+        TempDir dir;
+        const std::string in = dir.file("t.h5");
+        ASSERT_EQ(run_embgeom("synth --rows 50 --dim 4 --output " + shell_quote(in)).exit_code, 0);
+        const auto r = run_embgeom("analyze --backend cuda --input " + shell_quote(in) +
+                                   " --dataset /embeddings --output " + shell_quote(dir.file("o.h5")));
+        EXPECT_EQ(r.exit_code, 4) << r.err;
+        EXPECT_FALSE(test::file_exists(dir.file("o.h5")));
+    }
+}
+
 TEST(CliBinary, HelpListsEveryOptionAndExitsZero) {
     const auto r = run_embgeom("analyze --help");
     EXPECT_EQ(r.exit_code, 0);
