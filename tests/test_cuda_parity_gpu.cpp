@@ -17,6 +17,7 @@
 #include <ostream>
 #include <random>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -794,6 +795,31 @@ TEST_F(CudaBackendBasics, NameNamesTheDevice) {
     EXPECT_EQ(name.rfind("cuda (", 0), 0u) << name;
     EXPECT_NE(name.find("sm_"), std::string::npos) << name;
     EXPECT_NE(name.find("cuBLAS"), std::string::npos) << name;
+}
+
+// analyze prepares the backend on a thread while it reads the table, then uses it on its own
+// thread: the results must be those of a backend made and used on one thread.
+TEST_F(CudaBackendBasics, PreparedOnAnotherThreadGivesTheSameResults) {
+    TableSpec spec;
+    spec.rows = 777;
+    spec.cols = 33;
+    const Table t = make_table(spec, test::fresh_seed());
+    const std::int64_t n = t.view().rows, d = t.view().cols;
+    const auto norms_of = [&](Backend& b) {
+        std::vector<float> norms(n);
+        std::vector<std::uint8_t> finite(n);
+        std::vector<double> sums(d, 0.0);
+        b.row_norms_and_sums(t.view(), norms.data(), finite.data(), sums.data());
+        return std::make_pair(norms, sums);
+    };
+    auto here = make_cuda_backend({0, 0});
+    std::unique_ptr<Backend> there;
+    std::thread([&] {
+        there = make_cuda_backend({0, 0});
+        there->prepare();
+        there->prepare();  // idempotent
+    }).join();
+    EXPECT_EQ(norms_of(*there), norms_of(*here));
 }
 
 TEST_F(CudaBackendBasics, TooManyNeighboursIsAResourceError) {
@@ -1618,8 +1644,6 @@ TEST_F(CudaBackendBasics, ExtremenessDirectionsTooLargeForTheDeviceNamesSizes) {
 // Several all-pairs engines (--devices): the tile pairs are dealt between engines, and the merged
 // result must be the one-device result bit for bit. "0,0" and "0,0,0" run two or three engines
 // on device 0, so one GPU tests the whole multi-device path; "0,1" runs where two GPUs exist.
-
-#include <thread>
 
 namespace {
 

@@ -142,6 +142,10 @@ class Backend {
     virtual ~Backend() = default;
     /// e.g. "cpu (OpenBLAS 0.3.21 SkylakeX, 2 threads)".
     virtual std::string name() const = 0;
+    /// Does the set-up a first call would do (for CUDA: each device's context, stream and cuBLAS
+    /// handle), so that a caller can overlap it with other work, e.g. reading the table. Optional;
+    /// a backend is usable without it. @throws as the first call would.
+    virtual void prepare() {}
 
     /// Pass 1 over one block [rows, d]: norms[r] = ||x_r|| (float64 accumulation), finite[r] = 1
     /// when every element is finite; finite rows are added into column_sums[d] (float64, in row

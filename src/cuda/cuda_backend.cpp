@@ -52,6 +52,11 @@ class CudaBackend final : public Backend {
 
     std::string name() const override { return "cuda (" + description_ + ")"; }
 
+    void prepare() override {
+        (void)res_.cublas();  // creates the context, the stream and the handle
+        for (const auto& r : extra_) (void)r->cublas();
+    }
+
     void row_norms_and_sums(MatrixView<const float> block, float* norms, std::uint8_t* finite,
                             double* column_sums) override {
         const std::int64_t n = block.rows, d = block.cols;

@@ -133,6 +133,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     auto backend_ready = std::async(std::launch::async, [&] {
         const auto t = Clock::now();
         std::unique_ptr<Backend> b = make_backend(cfg.backend, cfg.threads, cfg.devices, &notice);
+        b->prepare();
         seconds_backend_start = seconds_since(t);
         return b;
     });
