@@ -41,6 +41,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "cpu/fold_lists.hpp"
 #include "cpu/grid_driver.hpp"
@@ -150,6 +151,56 @@ std::int64_t scan_row(const float* c, const float* tcol, std::int64_t len, float
     return total;
 }
 
+#if defined(EMBGEOM_FOLD_AVX512)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's own AVX-512 headers (bug 105593)
+/// scan_row with 16 lanes: the same float operations per value (no contraction), so the same bits,
+/// bins and integers as the AVX2 and scalar paths; 16-lane compares give the masks directly.
+EMBGEOM_FOLD_AVX512_TARGET std::int64_t scan_row_avx512(const float* c, const float* tcol,
+                                                        std::int64_t len, float t_row, float scale,
+                                                        int nbins, std::uint64_t* rbits,
+                                                        std::uint64_t* cbits, std::int32_t* bins) {
+    const std::int64_t words = (len + 63) / 64;
+    for (std::int64_t w = 0; w < words; ++w) rbits[w] = cbits[w] = 0;
+    std::int64_t total = 0;
+    std::int64_t q = 0;
+    const __m512 vt = _mm512_set1_ps(t_row), vsq = _mm512_set1_ps(engine::kCosSqScale);
+    const __m512 vhalf = _mm512_set1_ps(0.5f), vone = _mm512_set1_ps(1.0f);
+    const __m512 vscale = _mm512_set1_ps(scale), vzero = _mm512_setzero_ps();
+    const __m512i vlast = _mm512_set1_epi32(nbins - 1);
+    while (q + 16 <= len) {
+        // int32 lanes take at most 64 values of <= 2^24 + 1 before they are widened.
+        __m512i acc = _mm512_setzero_si512();
+        const std::int64_t stop = std::min(len & ~std::int64_t{15}, q + 1024);
+        for (; q < stop; q += 16) {
+            const __m512 v = _mm512_loadu_ps(c + q);
+            const __mmask16 mr = _mm512_cmp_ps_mask(v, vt, _CMP_GE_OQ);
+            const __mmask16 mc = _mm512_cmp_ps_mask(v, _mm512_loadu_ps(tcol + q), _CMP_GE_OQ);
+            rbits[q >> 6] |= static_cast<std::uint64_t>(mr) << (q & 63);
+            cbits[q >> 6] |= static_cast<std::uint64_t>(mc) << (q & 63);
+            const __m512 sq = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(v, v), vsq), vhalf);
+            acc = _mm512_add_epi32(acc, _mm512_cvttps_epi32(sq));
+            const __m512 t = _mm512_mul_ps(_mm512_add_ps(v, vone), vscale);
+            const __m512i b = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(t, vzero, _CMP_GE_OQ),
+                                                     _mm512_cvttps_epi32(t));
+            _mm512_storeu_si512(bins + q, _mm512_min_epi32(b, vlast));
+        }
+        alignas(64) std::int32_t lanes[16];
+        _mm512_store_si512(lanes, acc);
+        for (const std::int32_t l : lanes) total += l;
+    }
+    for (; q < len; ++q) {
+        const float v = c[q];
+        rbits[q >> 6] |= static_cast<std::uint64_t>(v >= t_row) << (q & 63);
+        cbits[q >> 6] |= static_cast<std::uint64_t>(v >= tcol[q]) << (q & 63);
+        total += engine::cos_sq_fixed(v);
+        bins[q] = histogram_bin(v, scale, nbins);
+    }
+    return total;
+}
+#pragma GCC diagnostic pop
+#endif
+
 /// How the fold inserts into its partial lists: FoldLists::offer, or its AVX-512 form.
 struct ScalarInsert {
     static bool offer(cpu::FoldLists& lists, std::int64_t r, float sim, std::int32_t index,
@@ -200,7 +251,13 @@ inline __attribute__((always_inline)) void fold_tile_impl(const float* C, std::i
         float* const tcol = thr + lj + q0;
         const std::int64_t lr = li + r;
         const float t_row = std::min(thr[lr], fp.dup_min);
-        cos_sq += scan_row(c, tcol, len, t_row, fp.hist_scale, fp.bins, rbits, cbits, bins);
+#if defined(EMBGEOM_FOLD_AVX512)
+        if constexpr (std::is_same_v<Insert, Avx512Insert>)
+            cos_sq += scan_row_avx512(c, tcol, len, t_row, fp.hist_scale, fp.bins, rbits, cbits,
+                                      bins);
+        else
+#endif
+            cos_sq += scan_row(c, tcol, len, t_row, fp.hist_scale, fp.bins, rbits, cbits, bins);
 
         std::int64_t q = 0;
         for (; q + 4 <= len; q += 4) {
