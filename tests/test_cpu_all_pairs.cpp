@@ -356,6 +356,15 @@ TEST_P(CpuAllPairsReference, MatchesFloat64BruteForce) {
     for (auto c : res.histogram) total += c;
     EXPECT_EQ(total, n * (n - 1) / 2);
 
+    // --- the engine's phases account for its time, no more.
+    ASSERT_EQ(res.phase_seconds.size(), 4u);
+    double phases = 0.0;
+    for (const auto& [name, seconds] : res.phase_seconds) {
+        EXPECT_GE(seconds, 0.0) << name;
+        phases += seconds;
+    }
+    EXPECT_LE(phases, res.seconds * (1 + 1e-9));
+
     // --- sum of cos^2: exact against the sink's fixed point, close to the reference.
     EXPECT_EQ(res.pair_cos_sq_sum, static_cast<double>(cos_sq_fixed) / (1 << 24));
     const double pairs = static_cast<double>(n) * (n - 1) / 2;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -101,8 +102,8 @@ void load_rows(RowSource& source, const std::vector<std::int64_t>& orig, RowRang
 
 }  // namespace
 
-void run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, const TilePlan& plan,
-                   const GridRowsOptions& ro, int threads, GridPass& pass) {
+double run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, const TilePlan& plan,
+                     const GridRowsOptions& ro, int threads, GridPass& pass) {
     const std::int64_t n = static_cast<std::int64_t>(orig.size()), d = source.cols();
     const std::int64_t G = plan.grid, B = plan.block_rows;
     const int T = std::max(1, threads);
@@ -110,11 +111,19 @@ void run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, con
     // Normalised rows: the whole (zero-padded) table when resident, else blocks I and J.
     AlignedFloats table, buf_i, buf_j;
     std::vector<float> staging, normalized;
+    double seconds_loading = 0.0;
+    const auto timed = [&](auto&& load) {
+        const auto t0 = std::chrono::steady_clock::now();
+        load();
+        seconds_loading += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
     if (plan.resident) {
         table = AlignedFloats(static_cast<std::size_t>(plan.grid_tiles * G * d), false);
-        load_rows(source, orig, {0, n}, ro, d, G, staging, normalized, T, table.data(),
-                  ro.normalized_sum);
-        zero_packed_rows(n, plan.grid_tiles * G, d, table.data());
+        timed([&] {
+            load_rows(source, orig, {0, n}, ro, d, G, staging, normalized, T, table.data(),
+                      ro.normalized_sum);
+            zero_packed_rows(n, plan.grid_tiles * G, d, table.data());
+        });
     } else {
         buf_i = AlignedFloats(static_cast<std::size_t>(B * d), false);
         buf_j = AlignedFloats(static_cast<std::size_t>(B * d), false);
@@ -122,8 +131,10 @@ void run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, con
     // Fills all B rows of dst (the last block zero-padded).
     const auto load_block = [&](std::int64_t b, float* dst, double* sum) {
         const RowRange r = plan.block(b);
-        load_rows(source, orig, r, ro, d, G, staging, normalized, T, dst, sum);
-        zero_packed_rows(r.size(), B, d, dst);
+        timed([&] {
+            load_rows(source, orig, r, ro, d, G, staging, normalized, T, dst, sum);
+            zero_packed_rows(r.size(), B, d, dst);
+        });
     };
 
     const TileKernel kernel = best_tile_kernel();
@@ -211,6 +222,7 @@ void run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, con
         if (failure) std::rethrow_exception(failure);
         pass.after_pair(pv);
     }
+    return seconds_loading;
 }
 
 }  // namespace embgeom::cpu

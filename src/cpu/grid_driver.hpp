@@ -98,8 +98,9 @@ struct GridRowsOptions {
 /// original indices orig, ascending) with `threads` OpenMP threads.
 /// @throws ResourceError when a valid row holds non-finite values or memory runs out; whatever a
 ///         hook throws.
-void run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig,
-                   const engine::TilePlan& plan, const GridRowsOptions& rows_options, int threads,
-                   GridPass& pass);
+/// Returns the seconds spent reading, normalising and packing rows (the rest is tiles and folds).
+double run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig,
+                     const engine::TilePlan& plan, const GridRowsOptions& rows_options, int threads,
+                     GridPass& pass);
 
 }  // namespace embgeom::cpu
