@@ -112,15 +112,20 @@ __global__ void tile_row_fold_kernel(const float* tile, std::int64_t ld, std::in
 #pragma unroll
             for (int u = 0; u < kPerThread; ++u) {
                 const std::int64_t j = col0 + c0 + u * kThreads + threadIdx.x;
+                bool added = false;
                 if (use[u] && better(v[u], j, s_sim[k - 1], s_idx[k - 1])) {
                     const int slot = atomicAdd(&s_count, 1);
                     s_sim[k + slot] = v[u];
                     s_idx[k + slot] = j;
+                    added = true;
                 }
-                __syncthreads();
+                // One barrier per round, a second only when the count may call for a sort: once
+                // the list is warm most rounds add nothing, and then the count has not changed
+                // since its last check (which left it at most cap - kThreads).
+                const bool last = last_chunk && u == kPerThread - 1;
+                if (!__syncthreads_or(added) && !last) continue;
                 const int count = s_count;
                 __syncthreads();  // everyone has read s_count before anyone changes it again
-                const bool last = last_chunk && u == kPerThread - 1;
                 if (count > cap - kThreads || (last && count > 0)) {
                     // Sort list and candidates only, [0, q): sorting all p slots for a few
                     // candidates cost ~2/3 of the kernel's time on an H100 (k = 10, p = 1024).
