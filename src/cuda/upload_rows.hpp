@@ -1,7 +1,8 @@
 #pragma once
-// Host rows (any leading dimension, pageable memory) packed densely into device memory. Dense rows
-// go as one 1-D copy: a 2-D copy from pageable memory may be staged by the driver row by row (the
-// per-token passes moved ~1 GB/s on an H100 machine with 2-D copies of 3 KiB rows).
+// Host rows (any leading dimension, pageable memory) packed densely into device memory, for callers
+// that do not synchronise between uploads (the covariance pass). Dense rows go as one 1-D copy: a
+// 2-D copy from pageable memory may be staged by the driver row by row (the per-token passes moved
+// ~1 GB/s on an H100 machine with 2-D copies of 3 KiB rows; they now stage through pinned memory).
 #include <cuda_runtime_api.h>
 
 #include "cuda/cuda_check.hpp"
