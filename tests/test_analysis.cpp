@@ -180,6 +180,28 @@ TEST(TwoNN, RecoversTheDimensionOfUniformPointsOnASphere) {
     EXPECT_TRUE(std::isnan(twonn_dimension({0.5f}, 1, {})));
 }
 
+// The MAD comes from selection, not a second sort: it must equal numpy's linear median of the
+// sorted absolute deviations exactly, for odd and even sizes, ties and tiny arrays.
+TEST(Analysis, MadBySelectionEqualsTheSortedDefinition) {
+    std::mt19937_64 rng(std::random_device{}());
+    for (const std::size_t n : {1u, 2u, 3u, 4u, 7u, 10u, 1001u, 5000u}) {
+        for (const bool ties : {false, true}) {
+            std::vector<double> v(n);
+            std::normal_distribution<double> g;
+            for (double& x : v) x = ties ? std::round(3.0 * g(rng)) : g(rng);
+            const Summary s = summarize(v, {});
+            std::vector<double> dev(v);
+            for (double& x : dev) x = std::fabs(x - s.median);
+            std::sort(dev.begin(), dev.end());
+            const double pos = 0.5 * static_cast<double>(n - 1);
+            const auto lo = static_cast<std::size_t>(std::floor(pos));
+            const std::size_t hi = std::min(lo + 1, n - 1);
+            const double want = dev[lo] + (dev[hi] - dev[lo]) * (pos - static_cast<double>(lo));
+            EXPECT_EQ(s.mad, want) << "n " << n << (ties ? " with ties" : "");
+        }
+    }
+}
+
 // The same fit from float64 neighbour distances, written out from the definition (scikit-dimension
 // TwoNN): sort mu, keep the smallest 90%, slope through the origin of -log(1 - i/N) on log mu.
 double twonn_reference(std::vector<double> mu) {

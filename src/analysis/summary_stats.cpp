@@ -16,6 +16,20 @@ double quantile_sorted(const std::vector<double>& s, double q) {
     return s[lo] + (s[hi] - s[lo]) * frac;
 }
 
+/// quantile_sorted(sorted(x), q) without sorting: the two order statistics it interpolates
+/// between, by selection (O(n)); x is reordered.
+double quantile_unsorted(std::vector<double>& x, double q) {
+    const double pos = q * static_cast<double>(x.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const std::size_t hi = std::min(lo + 1, x.size() - 1);
+    const double frac = pos - static_cast<double>(lo);
+    std::nth_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(lo), x.end());
+    const double a = x[lo];
+    const double b = hi == lo ? a
+                              : *std::min_element(x.begin() + static_cast<std::ptrdiff_t>(hi), x.end());
+    return a + (b - a) * frac;
+}
+
 }  // namespace
 
 template <class T>
@@ -55,8 +69,7 @@ Summary summarize(const std::vector<T>& v, const std::vector<std::uint8_t>& mask
         s.quantiles[i] = quantile_sorted(x, kQuantileLevels[i]);
     s.median = quantile_sorted(x, 0.5);
     for (double& d : x) d = std::fabs(d - s.median);
-    std::sort(x.begin(), x.end());
-    s.mad = quantile_sorted(x, 0.5);
+    s.mad = quantile_unsorted(x, 0.5);
     return s;
 }
 
