@@ -355,22 +355,9 @@ TEST(AnalyzeJob, EveryExampleConfigRuns) {
     }
 }
 
-// The CPU's tile product runs AVX-512, AVX2 or a portable loop depending on the machine: one fma
-// chain per pair in every case, so the whole output is the same bits on every CPU.
-TEST(AnalyzeJob, CpuOutputIsTheSameBitsWhicheverTileKernelRuns) {
-    TempDir dir;
-    const std::string in = dir.file("t.h5");
-    ASSERT_EQ(run_embgeom("synth --rows 700 --dim 45 --seed 9 --output " + shell_quote(in)).exit_code, 0);
-    std::vector<std::string> outs;
-    for (const char* kernel : {"portable", "avx2", "best"}) {
-        outs.push_back(dir.file(std::string(kernel) + ".h5"));
-        const auto r = test::run_command(
-            "EMBGEOM_TILE_KERNEL=" + std::string(kernel) + " " + shell_quote(test::embgeom_binary()) +
-            " analyze --backend cpu --input " + shell_quote(in) + " --dataset /embeddings --center --output " +
-            shell_quote(outs.back()));
-        ASSERT_EQ(r.exit_code, 0) << r.err;
-    }
-    run_python(R"py(
+// Fails unless every output file after the first holds the same datasets as the first, bit for bit
+// (numbers by their bytes, NaN included; strings by value).
+const char* kSameOutputs = R"py(
 import sys, h5py, numpy as np
 def data(path):
     out = {}
@@ -390,7 +377,44 @@ for other in sys.argv[2:]:
     assert got.keys() == ref.keys(), other
     for n in ref:
         assert same(ref[n], got[n]), f"{other}: {n} differs"
-)py", shell_quote(outs[2]) + " " + shell_quote(outs[0]) + " " + shell_quote(outs[1]));
+)py";
+
+// A float32 contiguous table is mapped from its file instead of read: the same bits either way.
+TEST(AnalyzeJob, MappedAndReadTablesGiveTheSameBits) {
+    TempDir dir;
+    const std::string in = dir.file("t.h5");
+    ASSERT_EQ(run_embgeom("synth --rows 600 --dim 40 --seed 4 --output " + shell_quote(in)).exit_code, 0);
+    std::vector<std::string> outs;
+    for (const char* no_map : {"0", "1"}) {
+        outs.push_back(dir.file(std::string("out") + no_map + ".h5"));
+        const auto r = test::run_command(
+            "EMBGEOM_NO_MMAP=" + std::string(no_map) + " " + shell_quote(test::embgeom_binary()) +
+            " analyze --input " + shell_quote(in) + " --dataset /embeddings --center --output " +
+            shell_quote(outs.back()));
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.out.find(no_map[0] == '0' ? "table mapped from the file" : "time: read "),
+                  std::string::npos)
+            << r.out;
+    }
+    run_python(kSameOutputs, shell_quote(outs[0]) + " " + shell_quote(outs[1]));
+}
+
+// The CPU's tile product runs AVX-512, AVX2 or a portable loop depending on the machine: one fma
+// chain per pair in every case, so the whole output is the same bits on every CPU.
+TEST(AnalyzeJob, CpuOutputIsTheSameBitsWhicheverTileKernelRuns) {
+    TempDir dir;
+    const std::string in = dir.file("t.h5");
+    ASSERT_EQ(run_embgeom("synth --rows 700 --dim 45 --seed 9 --output " + shell_quote(in)).exit_code, 0);
+    std::vector<std::string> outs;
+    for (const char* kernel : {"portable", "avx2", "best"}) {
+        outs.push_back(dir.file(std::string(kernel) + ".h5"));
+        const auto r = test::run_command(
+            "EMBGEOM_TILE_KERNEL=" + std::string(kernel) + " " + shell_quote(test::embgeom_binary()) +
+            " analyze --backend cpu --input " + shell_quote(in) + " --dataset /embeddings --center --output " +
+            shell_quote(outs.back()));
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    run_python(kSameOutputs, shell_quote(outs[2]) + " " + shell_quote(outs[0]) + " " + shell_quote(outs[1]));
 }
 
 // tests/python/compare_backends.py is what scripts/gpu-validate judges the CUDA backend's CLI

@@ -1,12 +1,18 @@
 #include "io/table_reader.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "embgeom/errors.hpp"
 #include "io/half_float.hpp"
@@ -60,6 +66,18 @@ PlistHandle make_table_dapl(hid_t dataset, std::int64_t cols, std::uint64_t cach
 
 }  // namespace
 
+/// A read-only file mapping (RAII).
+struct FileMapping {
+    void* base = MAP_FAILED;
+    std::size_t length = 0;
+    FileMapping() = default;
+    FileMapping(const FileMapping&) = delete;
+    FileMapping& operator=(const FileMapping&) = delete;
+    ~FileMapping() {
+        if (base != MAP_FAILED) ::munmap(base, length);
+    }
+};
+
 struct Hdf5TableReader::Impl {
     std::string file;
     std::string path;
@@ -70,6 +88,9 @@ struct Hdf5TableReader::Impl {
     StoredDtype dtype = StoredDtype::kFloat32;
     std::int64_t rows = 0;
     std::int64_t cols = 0;
+    bool mapping_tried = false;
+    FileMapping mapping;
+    const float* mapped = nullptr;
 };
 
 Hdf5TableReader::Hdf5TableReader(const std::string& file, const std::string& dataset,
@@ -107,6 +128,65 @@ Hdf5TableReader::Hdf5TableReader(const std::string& file, const std::string& dat
 }
 
 Hdf5TableReader::~Hdf5TableReader() = default;
+
+namespace {
+
+// The conditions under which the stored bytes are the float32 rows as used, at H5Dget_offset.
+bool stored_as_used(hid_t fid, hid_t did) {
+    PlistHandle dcpl(H5Dget_create_plist(did));
+    if (!dcpl || H5Pget_layout(dcpl.get()) != H5D_CONTIGUOUS || H5Pget_nfilters(dcpl.get()) != 0 ||
+        H5Pget_external_count(dcpl.get()) != 0)
+        return false;
+    DatatypeHandle type(H5Dget_type(did));
+    if (!type || H5Tequal(type.get(), H5T_NATIVE_FLOAT) <= 0 || H5Tget_size(H5T_NATIVE_FLOAT) != 4)
+        return false;
+    PlistHandle fcpl(H5Fget_create_plist(fid));
+    hsize_t userblock = 1;
+    if (!fcpl || H5Pget_userblock(fcpl.get(), &userblock) < 0 || userblock != 0) return false;
+    PlistHandle fapl(H5Fget_access_plist(fid));
+    return fapl && H5Pget_driver(fapl.get()) == H5FD_SEC2;
+}
+
+}  // namespace
+
+const float* Hdf5TableReader::mapped_rows() {
+    Impl& m = *impl_;
+    if (m.mapping_tried) return m.mapped;
+    m.mapping_tried = true;
+    std::lock_guard<std::recursive_mutex> hdf5(io::hdf5_mutex());
+    if (!stored_as_used(m.fid.get(), m.did.get())) return nullptr;
+    const haddr_t offset = H5Dget_offset(m.did.get());
+    const std::uint64_t bytes = std::uint64_t(m.rows) * std::uint64_t(m.cols) * sizeof(float);
+    if (offset == HADDR_UNDEF || offset % alignof(float) != 0 || bytes == 0) return nullptr;
+    const int fd = ::open(m.file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return nullptr;
+    struct stat st;
+    const long page = ::sysconf(_SC_PAGESIZE);
+    if (::fstat(fd, &st) != 0 || page <= 0 || std::uint64_t(st.st_size) < offset + bytes) {
+        ::close(fd);
+        return nullptr;
+    }
+    const std::uint64_t start = offset / std::uint64_t(page) * std::uint64_t(page);
+    FileMapping map;
+    map.length = static_cast<std::size_t>(offset + bytes - start);
+    map.base = ::mmap(nullptr, map.length, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
+    ::close(fd);  // the mapping keeps the file open
+    if (map.base == MAP_FAILED) return nullptr;
+    (void)::madvise(map.base, map.length, MADV_WILLNEED);  // read ahead when the file is cold
+    const float* rows =
+        reinterpret_cast<const float*>(static_cast<const char*>(map.base) + (offset - start));
+    // The first and the last row, as HDF5 reads them: a wrong offset never goes unnoticed.
+    std::vector<float> check(static_cast<std::size_t>(m.cols));
+    const std::size_t row_bytes = sizeof(float) * static_cast<std::size_t>(m.cols);
+    for (const std::int64_t r : {std::int64_t{0}, m.rows - 1}) {
+        read_rows(r, 1, check.data());
+        if (std::memcmp(check.data(), rows + r * m.cols, row_bytes) != 0) return nullptr;
+    }
+    std::swap(m.mapping.base, map.base);
+    std::swap(m.mapping.length, map.length);
+    m.mapped = rows;
+    return m.mapped;
+}
 
 std::int64_t Hdf5TableReader::rows() const { return impl_->rows; }
 std::int64_t Hdf5TableReader::cols() const { return impl_->cols; }

@@ -40,6 +40,13 @@ class Hdf5TableReader final : public RowSource {
     void read_rows(std::int64_t first, std::int64_t count, float* out) override;
     std::string describe() const override;  ///< "file.h5:/dataset"
     StoredDtype stored_dtype() const;
+    /// The whole table where it lies in the file, mapped read-only, when the dataset is stored
+    /// exactly as it is used: contiguous, unfiltered, native float32, written, 4-byte aligned, in a
+    /// file without a user block opened with HDF5's default driver (first and last rows checked
+    /// against an HDF5 read). Row-major [rows(), cols()], valid while the reader lives; nullptr
+    /// otherwise (read_rows then converts or decompresses). Why: no read, no private copy, and the
+    /// pages are the system's file cache, shared with other readers of the file.
+    const float* mapped_rows();
 
   private:
     struct Impl;

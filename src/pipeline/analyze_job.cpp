@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <cmath>
 #include <iomanip>
@@ -55,11 +56,22 @@ std::vector<std::string> load_vocab(const AnalyzeConfig& cfg, const RowSource& t
     return vocab;
 }
 
-/// Everything read into memory once, when the table fits comfortably in the budget; the
-/// per-token passes and the all-pairs engine then read memory instead of the file.
+/// The table in memory for the per-token passes and the all-pairs engine: mapped from the file
+/// where it is stored as used (float32, contiguous: no read, no private copy, whatever its size;
+/// EMBGEOM_NO_MMAP=1 turns this off), else read into memory once when it fits comfortably in the
+/// budget, else left in the file (read in row blocks by each pass).
 class CachedTable {
   public:
-    CachedTable(RowSource& file, std::uint64_t budget) : file_(file) {
+    CachedTable(Hdf5TableReader& file, std::uint64_t budget) : file_(file) {
+        const char* no_map = std::getenv("EMBGEOM_NO_MMAP");
+        if (!(no_map && std::string(no_map) == "1")) {
+            if (const float* rows = file.mapped_rows()) {
+                memory_ = std::make_unique<MemoryRowSource>(
+                    MatrixView<const float>(rows, file.rows(), file.cols()), file.describe());
+                mapped_ = true;
+                return;
+            }
+        }
         const std::uint64_t bytes = std::uint64_t(file.rows()) * file.cols() * sizeof(float);
         if (bytes > budget / 2) return;
         data_ = LargeHostBuffer<float>(static_cast<std::size_t>(file.rows() * file.cols()),
@@ -68,12 +80,14 @@ class CachedTable {
         memory_ = std::make_unique<MemoryRowSource>(
             MatrixView<const float>(data_.data(), file.rows(), file.cols()), file.describe());
     }
-    RowSource& source() { return memory_ ? *memory_ : file_; }
+    RowSource& source() { return memory_ ? static_cast<RowSource&>(*memory_) : file_; }
     std::uint64_t bytes_held() const { return data_.size() * sizeof(float); }
+    bool mapped() const { return mapped_; }
 
   private:
-    RowSource& file_;
+    Hdf5TableReader& file_;
     LargeHostBuffer<float> data_;
+    bool mapped_ = false;
     std::unique_ptr<MemoryRowSource> memory_;
 };
 
@@ -145,6 +159,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     const auto t_read = Clock::now();
     CachedTable table(reader, budget);
     report.seconds_read = seconds_since(t_read);
+    report.table_mapped = table.mapped();
     std::unique_ptr<Backend> backend = backend_ready.get();
     report.seconds_backend_start = seconds_backend_start;
     report.backend = backend->name();
@@ -239,7 +254,8 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     out.commit();
 
     layout.print_summary(log);
-    log << std::fixed << std::setprecision(2) << "  time: read " << report.seconds_read
+    log << std::fixed << std::setprecision(2) << "  time: "
+        << (report.table_mapped ? "table mapped from the file in " : "read ") << report.seconds_read
         << " s (backend start " << report.seconds_backend_start << " s beside it), per-token passes "
         << report.seconds_per_token << " s";
     if (cfg.all_pairs) {
