@@ -56,13 +56,16 @@ std::vector<std::string> load_vocab(const AnalyzeConfig& cfg, const RowSource& t
     return vocab;
 }
 
-/// The table in memory for the per-token passes and the all-pairs engine: mapped from the file
-/// where it is stored as used (float32, contiguous: no read, no private copy, whatever its size;
-/// EMBGEOM_NO_MMAP=1 turns this off), else read into memory once when it fits comfortably in the
-/// budget, else left in the file (read in row blocks by each pass).
+/// The table in memory for the per-token passes and the all-pairs engine when it fits comfortably
+/// in the budget: mapped from the file where it is stored as used (float32, contiguous: no read,
+/// no private copy; EMBGEOM_NO_MMAP=1 turns this off), else read once. A larger table stays in
+/// the file and each pass reads it in row blocks: mapping it whole would not bound what the run
+/// holds (its pages count against the job's memory, as a cache the kernel may drop).
 class CachedTable {
   public:
     CachedTable(Hdf5TableReader& file, std::uint64_t budget) : file_(file) {
+        const std::uint64_t bytes = std::uint64_t(file.rows()) * file.cols() * sizeof(float);
+        if (bytes > budget / 2) return;
         const char* no_map = std::getenv("EMBGEOM_NO_MMAP");
         if (!(no_map && std::string(no_map) == "1")) {
             if (const float* rows = file.mapped_rows()) {
@@ -72,8 +75,6 @@ class CachedTable {
                 return;
             }
         }
-        const std::uint64_t bytes = std::uint64_t(file.rows()) * file.cols() * sizeof(float);
-        if (bytes > budget / 2) return;
         data_ = LargeHostBuffer<float>(static_cast<std::size_t>(file.rows() * file.cols()),
                                        "the table held in memory");
         file.read_rows(0, file.rows(), data_.data());
@@ -81,7 +82,10 @@ class CachedTable {
             MatrixView<const float>(data_.data(), file.rows(), file.cols()), file.describe());
     }
     RowSource& source() { return memory_ ? static_cast<RowSource&>(*memory_) : file_; }
-    std::uint64_t bytes_held() const { return data_.size() * sizeof(float); }
+    /// What the cached table takes from the budget (a mapped one too: its pages count).
+    std::uint64_t bytes_held() const {
+        return memory_ ? std::uint64_t(file_.rows()) * file_.cols() * sizeof(float) : 0;
+    }
     bool mapped() const { return mapped_; }
 
   private:
