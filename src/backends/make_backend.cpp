@@ -14,9 +14,7 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, const std::
         case BackendKind::kCpu:
             return make_cpu_backend(threads);
         case BackendKind::kCuda:
-            if (!cuda_built()) throw NotBuiltWithCuda();
-            if (cuda_device_count() == 0)
-                throw ResourceError("--backend cuda: no usable CUDA device (no GPU or no driver)");
+            check_backend_request(kind, devices);
             return make_cuda_backend(devices);
         case BackendKind::kAuto:
             if (cuda_device_count() > 0) return make_cuda_backend(devices);

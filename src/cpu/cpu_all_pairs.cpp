@@ -5,9 +5,9 @@
 //
 // Tiles: the shared grid driver (cpu/grid_driver.hpp, engine/tile_plan.hpp). Every similarity
 // comes from our own tile product (cpu/tile_gemm.hpp) on the packed table: one fma chain over k
-// per pair, which makes each cos(i, j) independent of block size, budget, thread count and CPU. Threads take grid tiles
-// dynamically; diagonal tiles use their upper triangle only and feed both rows of each pair, so
-// every unordered pair is seen exactly once. This file is the fold and the merge.
+// per pair, which makes each cos(i, j) independent of block size, budget, thread count and CPU.
+// Threads take grid tiles dynamically; diagonal tiles use their upper triangle only and feed both
+// rows of each pair, so every unordered pair is seen exactly once. This file is the fold and the merge.
 //
 // Fold (one pass over each tile while its 1 MiB is in L2): for each tile row one vectorised scan
 // marks, in bitmasks, the values passing the row-side filter (the row's K-th best, or the
@@ -101,6 +101,27 @@ struct ThreadState {
     }
 };
 
+/// Clears the ceil(len / 64) words of both bit masks of a tile row.
+inline void clear_row_bits(std::int64_t len, std::uint64_t* rbits, std::uint64_t* cbits) {
+    for (std::int64_t w = 0; w < (len + 63) / 64; ++w) rbits[w] = cbits[w] = 0;
+}
+
+/// scan_row's work for values [q, len), one at a time: the vector paths' tails and the portable
+/// path, with the float operations the vector lanes use.
+inline std::int64_t scan_row_from(std::int64_t q, const float* c, const float* tcol,
+                                  std::int64_t len, float t_row, float scale, int nbins,
+                                  std::uint64_t* rbits, std::uint64_t* cbits, std::int32_t* bins) {
+    std::int64_t total = 0;
+    for (; q < len; ++q) {
+        const float v = c[q];
+        rbits[q >> 6] |= static_cast<std::uint64_t>(v >= t_row) << (q & 63);
+        cbits[q >> 6] |= static_cast<std::uint64_t>(v >= tcol[q]) << (q & 63);
+        total += engine::cos_sq_fixed(v);
+        bins[q] = histogram_bin(v, scale, nbins);
+    }
+    return total;
+}
+
 /// Pre-pass over one tile row c[0, len): sets bit p of rbits when c[p] >= t_row and of cbits when
 /// c[p] >= tcol[p] (words of 64 columns, ceil(len / 64) of them, cleared here), writes the
 /// histogram bin of every value to bins, and returns the sum of cos_sq_fixed(c[p]). The scalar
@@ -108,8 +129,7 @@ struct ThreadState {
 /// gives the same integers.
 std::int64_t scan_row(const float* c, const float* tcol, std::int64_t len, float t_row, float scale,
                       int nbins, std::uint64_t* rbits, std::uint64_t* cbits, std::int32_t* bins) {
-    const std::int64_t words = (len + 63) / 64;
-    for (std::int64_t w = 0; w < words; ++w) rbits[w] = cbits[w] = 0;
+    clear_row_bits(len, rbits, cbits);
     std::int64_t total = 0;
     std::int64_t q = 0;
 #if defined(__AVX2__)
@@ -141,14 +161,7 @@ std::int64_t scan_row(const float* c, const float* tcol, std::int64_t len, float
         for (const std::int32_t l : lanes) total += l;
     }
 #endif
-    for (; q < len; ++q) {
-        const float v = c[q];
-        rbits[q >> 6] |= static_cast<std::uint64_t>(v >= t_row) << (q & 63);
-        cbits[q >> 6] |= static_cast<std::uint64_t>(v >= tcol[q]) << (q & 63);
-        total += engine::cos_sq_fixed(v);
-        bins[q] = histogram_bin(v, scale, nbins);
-    }
-    return total;
+    return total + scan_row_from(q, c, tcol, len, t_row, scale, nbins, rbits, cbits, bins);
 }
 
 #if defined(EMBGEOM_FOLD_AVX512)
@@ -160,8 +173,7 @@ EMBGEOM_FOLD_AVX512_TARGET std::int64_t scan_row_avx512(const float* c, const fl
                                                         std::int64_t len, float t_row, float scale,
                                                         int nbins, std::uint64_t* rbits,
                                                         std::uint64_t* cbits, std::int32_t* bins) {
-    const std::int64_t words = (len + 63) / 64;
-    for (std::int64_t w = 0; w < words; ++w) rbits[w] = cbits[w] = 0;
+    clear_row_bits(len, rbits, cbits);
     std::int64_t total = 0;
     std::int64_t q = 0;
     const __m512 vt = _mm512_set1_ps(t_row), vsq = _mm512_set1_ps(engine::kCosSqScale);
@@ -189,14 +201,7 @@ EMBGEOM_FOLD_AVX512_TARGET std::int64_t scan_row_avx512(const float* c, const fl
         _mm512_store_si512(lanes, acc);
         for (const std::int32_t l : lanes) total += l;
     }
-    for (; q < len; ++q) {
-        const float v = c[q];
-        rbits[q >> 6] |= static_cast<std::uint64_t>(v >= t_row) << (q & 63);
-        cbits[q >> 6] |= static_cast<std::uint64_t>(v >= tcol[q]) << (q & 63);
-        total += engine::cos_sq_fixed(v);
-        bins[q] = histogram_bin(v, scale, nbins);
-    }
-    return total;
+    return total + scan_row_from(q, c, tcol, len, t_row, scale, nbins, rbits, cbits, bins);
 }
 #pragma GCC diagnostic pop
 #endif

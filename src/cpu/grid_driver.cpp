@@ -115,7 +115,8 @@ double run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, c
     const auto timed = [&](auto&& load) {
         const auto t0 = std::chrono::steady_clock::now();
         load();
-        seconds_loading += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        seconds_loading +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     };
     if (plan.resident) {
         table = AlignedFloats(static_cast<std::size_t>(plan.grid_tiles * G * d), false);

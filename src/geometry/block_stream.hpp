@@ -36,7 +36,6 @@ void for_each_block(RowSource& src, std::int64_t block_rows, Fn&& fn) {
     const std::int64_t V = src.rows(), d = src.cols();
     const std::int64_t B =
         std::min<std::int64_t>(auto_block_rows(block_rows, d), std::max<std::int64_t>(V, 1));
-    (void)d;
     RowBlockReader blocks(src, B);
     for (std::int64_t first = 0; first < V; first += B) {
         const std::int64_t count = std::min(B, V - first);

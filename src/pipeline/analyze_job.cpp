@@ -71,7 +71,6 @@ class CachedTable {
             if (const float* rows = file.mapped_rows()) {
                 memory_ = std::make_unique<MemoryRowSource>(
                     MatrixView<const float>(rows, file.rows(), file.cols()), file.describe());
-                mapped_ = true;
                 return;
             }
         }
@@ -86,12 +85,12 @@ class CachedTable {
     std::uint64_t bytes_held() const {
         return memory_ ? std::uint64_t(file_.rows()) * file_.cols() * sizeof(float) : 0;
     }
-    bool mapped() const { return mapped_; }
+    /// Held in memory without a buffer of its own: mapped from the file.
+    bool mapped() const { return memory_ && !data_.data(); }
 
   private:
     Hdf5TableReader& file_;
     LargeHostBuffer<float> data_;
-    bool mapped_ = false;
     std::unique_ptr<MemoryRowSource> memory_;
 };
 
