@@ -417,6 +417,24 @@ TEST(AnalyzeJob, CpuOutputIsTheSameBitsWhicheverTileKernelRuns) {
     run_python(kSameOutputs, shell_quote(outs[2]) + " " + shell_quote(outs[0]) + " " + shell_quote(outs[1]));
 }
 
+// cuBLAS (with cuBLASLt: 540 MB of library, 150 MiB resident once relocated) is opened only when
+// the CUDA backend runs: a CPU run of a CUDA build must not load it, nor cuSOLVER. The dynamic
+// loader's own log (LD_DEBUG=files) lists every library a process opens, dlopen included; HDF5
+// appearing in it shows the log works.
+TEST(AnalyzeJob, CpuRunLoadsNoCudaMathLibrary) {
+    TempDir dir;
+    const std::string in = dir.file("t.h5");
+    ASSERT_EQ(run_embgeom("synth --rows 300 --dim 20 --seed 5 --output " + shell_quote(in)).exit_code, 0);
+    const auto r = test::run_command(
+        "LD_DEBUG=files " + shell_quote(test::embgeom_binary()) +
+        " analyze --backend cpu --principal --input " + shell_quote(in) +
+        " --dataset /embeddings --output " + shell_quote(dir.file("out.h5")));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("file=libhdf5"), std::string::npos) << r.err.substr(0, 2000);
+    EXPECT_EQ(r.err.find("libcublas"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("libcusolver"), std::string::npos) << r.err;
+}
+
 // tests/python/compare_backends.py is what scripts/gpu-validate judges the CUDA backend's CLI
 // output with: it must pass two runs that differ only in rounding-free ways (thread counts give
 // bit-identical files) and fail a file with a perturbed norm or a neighbour that is no near-tie.

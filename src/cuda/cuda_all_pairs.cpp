@@ -435,14 +435,15 @@ void Engine::tile_product(std::int64_t i0, std::int64_t ti, const float* a,
     }
     switch (path_) {
         case PrecisionPath::kExact:
-            EMBGEOM_CUBLAS_TRY(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, b, k,
-                                           a, k, &zero, tile_dev_.data(), n));
+            EMBGEOM_CUBLAS_TRY(cublas_api().cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k,
+                                                        &one, b, k, a, k, &zero, tile_dev_.data(),
+                                                        n));
             return;
         case PrecisionPath::kTf32:
-            EMBGEOM_CUBLAS_TRY(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, b,
-                                            CUDA_R_32F, k, a, CUDA_R_32F, k, &zero,
-                                            tile_dev_.data(), CUDA_R_32F, n,
-                                            CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
+            EMBGEOM_CUBLAS_TRY(cublas_api().cublasGemmEx(
+                cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, b, CUDA_R_32F, k, a, CUDA_R_32F,
+                k, &zero, tile_dev_.data(), CUDA_R_32F, n, CUBLAS_COMPUTE_32F_FAST_TF32,
+                CUBLAS_GEMM_DEFAULT));
             return;
         default:
             break;
@@ -451,9 +452,10 @@ void Engine::tile_product(std::int64_t i0, std::int64_t ti, const float* a,
     // values are exact and the norms are applied afterwards.
     const bool bf16 = path_ == PrecisionPath::kBf16 || path_ == PrecisionPath::kBf16Raw;
     const cudaDataType type = bf16 ? CUDA_R_16BF : CUDA_R_16F;
-    EMBGEOM_CUBLAS_TRY(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, b16, type, k,
-                                    a16, type, k, &zero, tile_dev_.data(), CUDA_R_32F, n,
-                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    EMBGEOM_CUBLAS_TRY(cublas_api().cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one,
+                                                 b16, type, k, a16, type, k, &zero,
+                                                 tile_dev_.data(), CUDA_R_32F, n,
+                                                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     if (engine::is_raw16(path_)) {
         kn::launch_scale_tile(tile_dev_.data(), tj, ti, tj, inv_norm_dev_.data() + i0,
                               inv_norm_dev_.data() + j0, stream_);

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <string>
 
+#include "cuda/cuda_libraries.hpp"
 #include "embgeom/errors.hpp"
 
 namespace embgeom {
@@ -49,8 +50,9 @@ class CudaError : public ResourceError {
           status_(status) {}
     CudaError(const char* call, cublasStatus_t status, const char* file, int line)
         : ResourceError(std::string("cuBLAS error: ") + call + " failed with " +
-                        cublasGetStatusName(status) + " (" + cublasGetStatusString(status) +
-                        ") at " + file + ":" + std::to_string(line)),
+                        cublas_api().cublasGetStatusName(status) + " (" +
+                        cublas_api().cublasGetStatusString(status) + ") at " + file + ":" +
+                        std::to_string(line)),
           status_(cudaErrorUnknown) {}
     CudaError(const char* call, cusolverStatus_t status, const char* file, int line)
         : ResourceError(std::string("cuSOLVER error: ") + call + " failed with " +
@@ -92,12 +94,12 @@ class CudaError : public ResourceError {
             throw ::embgeom::CudaError(#call, st_, __FILE__, __LINE__); \
     } while (0)
 
-#define EMBGEOM_CUBLAS_TRY_NOEXCEPT(call)                                                 \
-    do {                                                                                  \
-        const cublasStatus_t st_ = (call);                                                \
-        if (st_ != CUBLAS_STATUS_SUCCESS)                                                 \
-            std::fprintf(stderr, "embgeom: warning: %s failed with %s at %s:%d\n", #call, \
-                         cublasGetStatusName(st_), __FILE__, __LINE__);                   \
+#define EMBGEOM_CUBLAS_TRY_NOEXCEPT(call)                                                       \
+    do {                                                                                        \
+        const cublasStatus_t st_ = (call);                                                      \
+        if (st_ != CUBLAS_STATUS_SUCCESS)                                                       \
+            std::fprintf(stderr, "embgeom: warning: %s failed with %s at %s:%d\n", #call,       \
+                         ::embgeom::cublas_api().cublasGetStatusName(st_), __FILE__, __LINE__); \
     } while (0)
 
 #define EMBGEOM_CUSOLVER_TRY(call)                                      \

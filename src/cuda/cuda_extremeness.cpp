@@ -134,11 +134,11 @@ Extremeness cuda_extremeness(CudaResources& res, RowSource& source,
         for (std::int64_t q0 = 0; q0 < M; q0 += tm) {
             const std::int64_t mq = std::min(tm, M - q0);
             // Row-major P[mq x count] = U_q Y^T is column-major P^T = Y U_q^T (faiss).
-            EMBGEOM_CUBLAS_TRY(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(count),
-                                           static_cast<int>(mq), static_cast<int>(d), &one,
-                                           rows_dev.data(), static_cast<int>(d),
-                                           dirs_dev.data() + q0 * d, static_cast<int>(d), &zero,
-                                           proj_dev.data(), static_cast<int>(count)));
+            EMBGEOM_CUBLAS_TRY(cublas_api().cublasSgemm(
+                h, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(count), static_cast<int>(mq),
+                static_cast<int>(d), &one, rows_dev.data(), static_cast<int>(d),
+                dirs_dev.data() + q0 * d, static_cast<int>(d), &zero, proj_dev.data(),
+                static_cast<int>(count)));
             kn::launch_direction_extremes(proj_dev.data(), count, mq, count, row0,
                                           valid_dev.data() + row0, max_value.data() + q0,
                                           max_index.data() + q0, min_value.data() + q0,

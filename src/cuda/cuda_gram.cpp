@@ -1,14 +1,12 @@
 #include "cuda/cuda_gram.hpp"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <climits>
 #include <new>
 #include <string>
-#include <type_traits>
 
 #include "core/checked_alloc.hpp"
+#include "cuda/cuda_libraries.hpp"
 #include "cuda/upload_rows.hpp"
 #include "embgeom/errors.hpp"
 #include "rows_to_shifted_double.cuh"
@@ -35,55 +33,6 @@ void check_device_fits(std::size_t bytes, const std::string& what) {
 
 
 std::string square(std::int64_t d) { return std::to_string(d) + " x " + std::to_string(d); }
-
-// The cuSOLVER entry points embgeom uses, resolved from the dlopen'ed library (see CusolverHandle).
-// The members carry the functions' names so that error messages name the call.
-struct CusolverApi {
-    decltype(&::cusolverDnCreate) cusolverDnCreate = nullptr;
-    decltype(&::cusolverDnDestroy) cusolverDnDestroy = nullptr;
-    decltype(&::cusolverDnSetStream) cusolverDnSetStream = nullptr;
-    decltype(&::cusolverDnDsyevd_bufferSize) cusolverDnDsyevd_bufferSize = nullptr;
-    decltype(&::cusolverDnDsyevd) cusolverDnDsyevd = nullptr;
-};
-
-CusolverApi load_cusolver() {
-    const std::string soname = "libcusolver.so." + std::to_string(CUSOLVER_VER_MAJOR);
-    void* lib = dlopen(soname.c_str(), RTLD_NOW | RTLD_LOCAL);
-    const char* error = lib ? nullptr : dlerror();
-    const std::string why = error ? error : "not found";
-    if (!lib) {
-        // Beside the libcublas this process loaded (the toolkit's lib64, or a wheel's lib folder).
-        const std::string cublas = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
-        if (void* loaded = dlopen(cublas.c_str(), RTLD_NOW | RTLD_NOLOAD)) {
-            char dir[4096] = {};
-            if (dlinfo(loaded, RTLD_DI_ORIGIN, dir) == 0)
-                lib = dlopen((std::string(dir) + "/" + soname).c_str(), RTLD_NOW | RTLD_LOCAL);
-            dlclose(loaded);  // drops only the reference NOLOAD took
-        }
-    }
-    if (!lib)
-        throw ResourceError("the CUDA eigendecomposition needs cuSOLVER, but " + soname +
-                            " could not be loaded (" + why +
-                            "); put the CUDA toolkit's library folder on LD_LIBRARY_PATH");
-    // Never closed: the handles it makes live until the process ends.
-    CusolverApi api;
-    const auto resolve = [&](auto& fn, const char* name) {
-        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
-        if (!fn) throw ResourceError(soname + " has no " + name + " (a cuSOLVER too old?)");
-    };
-    resolve(api.cusolverDnCreate, "cusolverDnCreate");
-    resolve(api.cusolverDnDestroy, "cusolverDnDestroy");
-    resolve(api.cusolverDnSetStream, "cusolverDnSetStream");
-    resolve(api.cusolverDnDsyevd_bufferSize, "cusolverDnDsyevd_bufferSize");
-    resolve(api.cusolverDnDsyevd, "cusolverDnDsyevd");
-    return api;
-}
-
-/// Loaded once per process (a failed load is tried again on the next call).
-const CusolverApi& cusolver() {
-    static const CusolverApi api = load_cusolver();
-    return api;
-}
 
 class CudaGramAccumulator final : public GramAccumulator {
   public:
@@ -143,10 +92,10 @@ class CudaGramAccumulator final : public GramAccumulator {
             EMBGEOM_CHECK_LAUNCH(s);
             // Row-major Y [count, d] is the column-major Y^T [d, count] with ld d:
             // S += (Y^T)(Y^T)^T = Y^T Y.
-            EMBGEOM_CUBLAS_TRY(cublasDsyrk(h, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N,
-                                           static_cast<int>(d), static_cast<int>(count), &one,
-                                           y_.data(), static_cast<int>(d), &one, gram_.data(),
-                                           static_cast<int>(d)));
+            EMBGEOM_CUBLAS_TRY(cublas_api().cublasDsyrk(
+                h, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, static_cast<int>(d),
+                static_cast<int>(count), &one, y_.data(), static_cast<int>(d), &one, gram_.data(),
+                static_cast<int>(d)));
             n_ += m;
             queued = true;
         }
@@ -197,11 +146,11 @@ class CudaGramAccumulator final : public GramAccumulator {
 }  // namespace
 
 void CusolverHandle::Release::operator()(cusolverDnContext* h) const noexcept {
-    EMBGEOM_CUSOLVER_TRY_NOEXCEPT(cusolver().cusolverDnDestroy(h));
+    EMBGEOM_CUSOLVER_TRY_NOEXCEPT(cusolver_api().cusolverDnDestroy(h));
 }
 
 CusolverHandle::CusolverHandle(cudaStream_t stream) {
-    const CusolverApi& api = cusolver();
+    const CusolverApi& api = cusolver_api();
     cusolverDnHandle_t h = nullptr;
     EMBGEOM_CUSOLVER_TRY(api.cusolverDnCreate(&h));
     h_.reset(h);
@@ -230,7 +179,7 @@ void cuda_symmetric_eigen(CudaResources& res, CusolverHandle& solver, std::int64
     // Column-major cuSOLVER on a symmetric matrix: the row-major input is the same matrix, and
     // eigenvector k comes back as the contiguous column k, i.e. row k of the row-major result.
     int lwork = 0;
-    const CusolverApi& api = cusolver();
+    const CusolverApi& api = cusolver_api();
     EMBGEOM_CUSOLVER_TRY(api.cusolverDnDsyevd_bufferSize(solver.get(), CUSOLVER_EIG_MODE_VECTOR,
                                                          CUBLAS_FILL_MODE_UPPER, n, A.data(), n,
                                                          W.data(), &lwork));

@@ -16,12 +16,10 @@ namespace embgeom {
 
 /// A cuSOLVER dense handle bound to one stream (owning, move-only).
 ///
-/// cuSOLVER is loaded with dlopen on first use instead of being linked: linking it makes every
+/// cuSOLVER is loaded with dlopen on first use (cuda_libraries.hpp): linking it would make every
 /// embgeom process of a CUDA build load and relocate libcusolver, libcusparse and libnvJitLink
 /// (~400 MB of files, ~43 MiB more resident memory at start-up, measured) although only the
-/// principal-directions stage on a GPU needs them. The library is libcusolver.so.<major> of the
-/// toolkit built with, looked up the usual way (LD_LIBRARY_PATH, the executable's RUNPATH, the
-/// loader cache) and then beside the loaded libcublas.
+/// principal-directions stage on a GPU needs them.
 class CusolverHandle {
     struct Release {
         void operator()(cusolverDnContext* h) const noexcept;

@@ -1,9 +1,9 @@
 #pragma once
-// The per-backend CUDA state. Construction makes no CUDA call, so a binary linked to cudart and
-// cuBLAS can create one (and print --help) on a machine with no driver; the stream and the cuBLAS
-// handle are created on first use, on the device chosen at construction. The engines are
-// synchronous per tile, so one compute stream is all they need; a copy stream joins it when block
-// loads are overlapped with compute.
+// The per-backend CUDA state. Construction makes no CUDA call, so a binary linked to cudart can
+// create one (and print --help) on a machine with no driver; the stream and the cuBLAS handle
+// (cuBLAS itself is loaded then: cuda_libraries.hpp) are created on first use, on the device
+// chosen at construction. The engines are synchronous per tile, so one compute stream is all
+// they need; a copy stream joins it when block loads are overlapped with compute.
 #include <memory>
 #include <string>
 

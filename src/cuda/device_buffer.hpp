@@ -107,7 +107,7 @@ class CudaEvent {
 class CublasHandle {
     struct Release {
         void operator()(cublasContext* h) const noexcept {
-            EMBGEOM_CUBLAS_TRY_NOEXCEPT(cublasDestroy(h));
+            EMBGEOM_CUBLAS_TRY_NOEXCEPT(cublas_api().cublasDestroy(h));
         }
     };
     std::unique_ptr<cublasContext, Release> h_;
@@ -115,9 +115,9 @@ class CublasHandle {
   public:
     explicit CublasHandle(cudaStream_t stream) {
         cublasHandle_t h = nullptr;
-        EMBGEOM_CUBLAS_TRY(cublasCreate(&h));
+        EMBGEOM_CUBLAS_TRY(cublas_api().cublasCreate(&h));
         h_.reset(h);
-        EMBGEOM_CUBLAS_TRY(cublasSetStream(h, stream));
+        EMBGEOM_CUBLAS_TRY(cublas_api().cublasSetStream(h, stream));
     }
     cublasHandle_t get() const noexcept { return h_.get(); }
 };
