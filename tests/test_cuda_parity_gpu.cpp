@@ -205,16 +205,22 @@ TEST_P(CudaPerToken, NormsSumsAndDistancesMatchCpu) {
     std::vector<double> point(cols);
     const auto n_finite = std::count(cf.begin(), cf.end(), std::uint8_t{1});
     for (std::int64_t c = 0; c < cols; ++c) point[c] = n_finite ? cs[c] / n_finite : 0.0;
-    std::vector<float> cd(rows), gd(rows);
-    cpu->distances_to_point(t.view(), point.data(), cd.data());
-    gpu->distances_to_point(gview, point.data(), gd.data());
+    // Two points at once (the centroid and a bias): one upload serves both.
+    std::vector<double> bias(cols);
+    for (std::int64_t c = 0; c < cols; ++c) bias[c] = 0.25 * static_cast<double>(c % 7) - 0.5;
+    std::vector<float> cd(rows), gd(rows), cb(rows), gb(rows);
+    cpu->distances_to_points(t.view(), {point.data(), bias.data()}, {cd.data(), cb.data()});
+    gpu->distances_to_points(gview, {point.data(), bias.data()}, {gd.data(), gb.data()});
     for (std::int64_t r = 0; r < rows; ++r) {
-        if (!std::isfinite(cd[r])) {
-            EXPECT_TRUE(same_float(cd[r], gd[r]))
-                << "row " << r << ": " << cd[r] << " vs " << gd[r];
-        } else {
-            EXPECT_NEAR(gd[r], cd[r], 1e-6 * std::max(1.0f, std::fabs(cd[r])))
-                << "distance of row " << r;
+        for (const auto& [c, g, what] : {std::tuple(cd[r], gd[r], "centroid"),
+                                         std::tuple(cb[r], gb[r], "bias")}) {
+            if (!std::isfinite(c)) {
+                EXPECT_TRUE(same_float(c, g)) << "row " << r << ", " << what << ": " << c
+                                              << " vs " << g;
+            } else {
+                EXPECT_NEAR(g, c, 1e-6 * std::max(1.0f, std::fabs(c)))
+                    << "distance of row " << r << " to the " << what;
+            }
         }
     }
 }

@@ -153,9 +153,12 @@ class Backend {
     virtual void row_norms_and_sums(MatrixView<const float> block, float* norms,
                                     std::uint8_t* finite, double* column_sums) = 0;
 
-    /// Pass 2 over one block: out[r] = ||x_r - point|| in float64 (point [d]).
-    virtual void distances_to_point(MatrixView<const float> block, const double* point,
-                                    float* out) = 0;
+    /// Pass 2 over one block: out[p][r] = ||x_r - points[p]|| in float64, for each point [d]
+    /// (the centroid, and the bias when there is one), from one read of the block: on CUDA one
+    /// upload for all of them. out[p] has block.rows entries.
+    virtual void distances_to_points(MatrixView<const float> block,
+                                     const std::vector<const double*>& points,
+                                     const std::vector<float*>& out) = 0;
 
     /// The all-pairs cosine engine over every row of source; valid[V] masks out non-finite rows.
     /// Streams row blocks from source when the normalised table exceeds opt.memory_budget.

@@ -56,17 +56,23 @@ class CpuBackend final : public Backend {
         }
     }
 
-    void distances_to_point(MatrixView<const float> block, const double* point,
-                            float* out) override {
+    void distances_to_points(MatrixView<const float> block,
+                             const std::vector<const double*>& points,
+                             const std::vector<float*>& out) override {
+        EMBGEOM_EXPECTS(points.size() == out.size(), "one output per point");
+        // Row by row, every point: the row is read from memory once and stays in L1.
 #pragma omp parallel for num_threads(threads_) schedule(static)
         for (std::int64_t r = 0; r < block.rows; ++r) {
             const float* x = block.row(r);
-            double s = 0.0;
-            for (std::int64_t c = 0; c < block.cols; ++c) {
-                const double diff = x[c] - point[c];
-                s += diff * diff;
+            for (std::size_t p = 0; p < points.size(); ++p) {
+                const double* point = points[p];
+                double s = 0.0;
+                for (std::int64_t c = 0; c < block.cols; ++c) {
+                    const double diff = x[c] - point[c];
+                    s += diff * diff;
+                }
+                out[p][r] = static_cast<float>(std::sqrt(s));
             }
-            out[r] = static_cast<float>(std::sqrt(s));
         }
     }
 

@@ -88,25 +88,34 @@ class CudaBackend final : public Backend {
         EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
     }
 
-    void distances_to_point(MatrixView<const float> block, const double* point,
-                            float* out) override {
+    void distances_to_points(MatrixView<const float> block,
+                             const std::vector<const double*>& points,
+                             const std::vector<float*>& out) override {
+        EMBGEOM_EXPECTS(points.size() == out.size(), "one output per point");
         const std::int64_t n = block.rows, d = block.cols;
-        if (n <= 0) return;
+        const std::int64_t np = static_cast<std::int64_t>(points.size());
+        if (n <= 0 || np == 0) return;
         if (d == 0) {
-            std::fill(out, out + n, 0.0f);
+            for (float* o : out) std::fill(o, o + n, 0.0f);
             return;
         }
         DeviceScope scope(res_.device());
         const cudaStream_t s = res_.compute_stream();
-        point_.reserve_discard(d);
-        EMBGEOM_CUDA_TRY(
-            cudaMemcpyAsync(point_.data(), point, sizeof(double) * d, cudaMemcpyHostToDevice, s));
+        point_.reserve_discard(static_cast<std::size_t>(np * d));
+        for (std::int64_t p = 0; p < np; ++p)
+            EMBGEOM_CUDA_TRY(cudaMemcpyAsync(point_.data() + p * d, points[p], sizeof(double) * d,
+                                             cudaMemcpyHostToDevice, s));
+        // One upload per piece for every point: the kernels re-read it from device memory.
+        distances_.reserve_discard(static_cast<std::size_t>(np * piece_rows(d, n)));
         for_each_piece(block, s, [&](std::int64_t first, std::int64_t count) {
-            kernels::launch_distances_to_point(x_.data(), count, d, d, point_.data(), norms_.data(),
-                                               s);
-            EMBGEOM_CHECK_LAUNCH(s);
-            EMBGEOM_CUDA_TRY(cudaMemcpyAsync(out + first, norms_.data(), sizeof(float) * count,
-                                             cudaMemcpyDeviceToHost, s));
+            for (std::int64_t p = 0; p < np; ++p) {
+                float* const dev_out = distances_.data() + p * count;
+                kernels::launch_distances_to_point(x_.data(), count, d, d, point_.data() + p * d,
+                                                   dev_out, s);
+                EMBGEOM_CHECK_LAUNCH(s);
+                EMBGEOM_CUDA_TRY(cudaMemcpyAsync(out[p] + first, dev_out, sizeof(float) * count,
+                                                 cudaMemcpyDeviceToHost, s));
+            }
         });
     }
 
@@ -187,7 +196,7 @@ class CudaBackend final : public Backend {
     CudaResources res_;
     std::vector<std::unique_ptr<CudaResources>> extra_;  // the other --devices entries
     std::string description_;
-    DeviceBuffer<float> x_, norms_;
+    DeviceBuffer<float> x_, norms_, distances_;
     PinnedBuffer<float> staging_;  // one piece of host rows (see upload)
     DeviceBuffer<std::uint8_t> finite_;
     DeviceBuffer<double> sums_, point_;

@@ -38,14 +38,18 @@ PerToken per_token_passes(RowSource& table, Backend& backend, std::int64_t block
         throw InputError(table.describe() + ": every row holds NaN or Inf; nothing to analyse");
     for (double& c : t.centroid) c /= static_cast<double>(t.finite_rows);
 
-    // Pass 2 needs the centroid of pass 1, hence a second read of the table.
+    // Pass 2 needs the centroid of pass 1, hence a second read of the table (one for both
+    // points).
     t.centered_norms.resize(V);
     if (bias) t.bias_norms.resize(V);
+    std::vector<const double*> points{t.centroid.data()};
+    if (bias) points.push_back(bias->data());
     for (std::int64_t r0 = 0; r0 < V; r0 += block_rows) {
         const std::int64_t n = std::min(block_rows, V - r0);
         const MatrixView<const float> view(blocks.read(r0, n), n, d);
-        backend.distances_to_point(view, t.centroid.data(), t.centered_norms.data() + r0);
-        if (bias) backend.distances_to_point(view, bias->data(), t.bias_norms.data() + r0);
+        std::vector<float*> out{t.centered_norms.data() + r0};
+        if (bias) out.push_back(t.bias_norms.data() + r0);
+        backend.distances_to_points(view, points, out);
     }
     const float nan = std::numeric_limits<float>::quiet_NaN();
     for (std::int64_t i = 0; i < V; ++i) {
