@@ -75,6 +75,16 @@ TEST(TileGemm, EveryKernelIsTheFmaChainBitForBitAndNearFloat64) {
                     packed_tile_gemm(packed.data() + I * G * d, packed.data() + J * G * d, G, d,
                                      C.data(), kernel);
                     EXPECT_EQ(std::memcmp(C.data(), want.data(), sizeof(float) * G * G), 0);
+                    if (I != J) continue;
+                    // The diagonal tile's upper triangle alone: the same bits on and above it.
+                    std::vector<float> U(G * G, NAN);
+                    packed_tile_gemm(packed.data() + I * G * d, packed.data() + J * G * d, G, d,
+                                     U.data(), kernel, TilePart::kUpperTriangle);
+                    for (std::int64_t r = 0; r < G; ++r)
+                        ASSERT_EQ(std::memcmp(U.data() + r * G + r, want.data() + r * G + r,
+                                              sizeof(float) * (G - r)),
+                                  0)
+                            << "row " << r;
                 }
             }
         }

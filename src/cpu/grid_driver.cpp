@@ -197,7 +197,8 @@ double run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, c
                     tv.lj = (pv.same() ? 0 : pv.rows_i.size()) + tv.tile.gj * G - pv.rows_j.begin;
                     const float* a = pv.xi + (tv.tile.gi * G - pv.rows_i.begin) * d;
                     const float* b = pv.xj + (tv.tile.gj * G - pv.rows_j.begin) * d;
-                    packed_tile_gemm(a, b, G, d, C, kernel);
+                    packed_tile_gemm(a, b, G, d, C, kernel,
+                                     tv.diagonal() ? TilePart::kUpperTriangle : TilePart::kWhole);
                     tv.C = C;
                     pass.fold(thread, pv, tv);
                 } catch (...) {

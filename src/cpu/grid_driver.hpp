@@ -60,8 +60,8 @@ struct PairView {
 };
 
 /// One computed grid tile: C[r * grid + q] = cos(row r of gi, row q of gj) for r < rows.size(),
-/// q < cols.size() (the GEMM sees whole zero-padded tiles). Diagonal tiles (gi == gj) hold both
-/// triangles; each pair belongs to the upper one (q > r).
+/// q < cols.size() (the GEMM sees whole zero-padded tiles). Diagonal tiles (gi == gj) hold only
+/// the upper triangle with the diagonal (q >= r); each pair belongs above it (q > r).
 struct TileView {
     engine::GridTile tile;
     const float* C = nullptr;

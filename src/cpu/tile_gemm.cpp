@@ -43,11 +43,15 @@ __attribute__((target("avx512f"))) inline void micro_avx512(const float* __restr
 }
 
 __attribute__((target("avx512f"))) void tile_avx512(const float* a, const float* b,
-                                                     std::int64_t G, std::int64_t d, float* C) {
-    // One B panel (L2-resident) against every 8-row slice of A.
-    for (std::int64_t j = 0; j < G; j += P)
-        for (std::int64_t i = 0; i < G; i += 8)
+                                                     std::int64_t G, std::int64_t d, float* C,
+                                                     bool upper) {
+    // One B panel (L2-resident) against every 8-row slice of A; for the upper triangle only the
+    // slices whose first row is not below the panel's last column.
+    for (std::int64_t j = 0; j < G; j += P) {
+        const std::int64_t rows = upper ? std::min(G, j + P) : G;
+        for (std::int64_t i = 0; i < rows; i += 8)
             micro_avx512(a + (i / P) * P * d + i % P, b + j * d, d, C + i * G + j, G);
+    }
 }
 
 // --- AVX2 + FMA: 4 rows x 24 columns in 12 ymm accumulators ----------------------------------
@@ -82,12 +86,13 @@ __attribute__((target("avx2,fma"))) inline void micro_avx2(const float* __restri
 }
 
 __attribute__((target("avx2,fma"))) void tile_avx2(const float* a, const float* b, std::int64_t G,
-                                                   std::int64_t d, float* C) {
+                                                   std::int64_t d, float* C, bool upper) {
     const auto group = [&](std::int64_t col) { return b + (col / P) * P * d + col % P; };
     for (std::int64_t j = 0; j < G;) {
         const std::int64_t width = std::min<std::int64_t>(24, G - j);  // 24, or 8 / 16 at the end
         const float* groups[3] = {group(j), group(j + 8), group(j + 16)};
-        for (std::int64_t i = 0; i < G; i += 4) {
+        const std::int64_t rows = upper ? std::min(G, j + width) : G;
+        for (std::int64_t i = 0; i < rows; i += 4) {
             const float* ai = a + (i / P) * P * d + i % P;
             float* ci = C + i * G + j;
             if (width == 24)
@@ -104,9 +109,10 @@ __attribute__((target("avx2,fma"))) void tile_avx2(const float* a, const float* 
 #endif  // EMBGEOM_TILE_X86
 
 // --- Portable: the definition itself -----------------------------------------------------------
-void tile_portable(const float* a, const float* b, std::int64_t G, std::int64_t d, float* C) {
+void tile_portable(const float* a, const float* b, std::int64_t G, std::int64_t d, float* C,
+                   bool upper) {
     for (std::int64_t i = 0; i < G; ++i)
-        for (std::int64_t j = 0; j < G; ++j) {
+        for (std::int64_t j = upper ? i : 0; j < G; ++j) {
             float s = 0.0f;
             for (std::int64_t k = 0; k < d; ++k)
                 s = std::fma(a[packed_index(i, k, d)], b[packed_index(j, k, d)], s);
@@ -147,7 +153,8 @@ const char* to_string(TileKernel k) {
 }
 
 void packed_tile_gemm(const float* a, const float* b, std::int64_t G, std::int64_t d, float* C,
-                      TileKernel kernel) {
+                      TileKernel kernel, TilePart part) {
+    const bool upper = part == TilePart::kUpperTriangle;
     EMBGEOM_EXPECTS(G > 0 && G % P == 0, "tile side a multiple of the panel height");
     if (d == 0) {
         std::fill(C, C + G * G, 0.0f);
@@ -155,13 +162,13 @@ void packed_tile_gemm(const float* a, const float* b, std::int64_t G, std::int64
     }
     switch (kernel) {
 #if defined(EMBGEOM_TILE_X86)
-        case TileKernel::kAvx512: return tile_avx512(a, b, G, d, C);
-        case TileKernel::kAvx2: return tile_avx2(a, b, G, d, C);
+        case TileKernel::kAvx512: return tile_avx512(a, b, G, d, C, upper);
+        case TileKernel::kAvx2: return tile_avx2(a, b, G, d, C, upper);
 #else
         case TileKernel::kAvx512:
         case TileKernel::kAvx2:
 #endif
-        case TileKernel::kPortable: return tile_portable(a, b, G, d, C);
+        case TileKernel::kPortable: return tile_portable(a, b, G, d, C, upper);
     }
 }
 

@@ -17,10 +17,19 @@ enum class TileKernel { kAvx512, kAvx2, kPortable };
 TileKernel best_tile_kernel();
 const char* to_string(TileKernel k);
 
+/// Which elements of a tile packed_tile_gemm must compute.
+enum class TilePart {
+    kWhole,
+    /// Those on and above the diagonal (q >= r) only, for a diagonal tile (a == b), where every
+    /// pair above has its twin below: the kernels skip the register blocks that lie wholly below
+    /// the diagonal (47% of a 512-row tile). The elements below are unspecified.
+    kUpperTriangle,
+};
+
 /// C[r * G + q] = sum_k a[r][k] * b[q][k] for r, q < G, as one fma chain per element. a and b
 /// point at rows that start a panel of the packed layout (row offsets multiple of kPanelRows);
 /// G is a multiple of kPanelRows. C is row-major G x G.
 void packed_tile_gemm(const float* a, const float* b, std::int64_t G, std::int64_t d, float* C,
-                      TileKernel kernel = best_tile_kernel());
+                      TileKernel kernel = best_tile_kernel(), TilePart part = TilePart::kWhole);
 
 }  // namespace embgeom::cpu
