@@ -3,7 +3,6 @@
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
 
-
 #include "embgeom/errors.hpp"
 
 // The symbol a name stands for after the headers' macros (cublasSgemm -> "cublasSgemm_v2").
@@ -57,22 +56,32 @@ CusolverApi load_cusolver() {
 
 }  // namespace
 
+namespace {
+
+/// The folder of a loaded library that defines `symbol`, or "".
+std::string folder_of(void* symbol) {
+    Dl_info info{};
+    if (!dladdr(symbol, &info) || !info.dli_fname) return "";
+    const std::string path = info.dli_fname;
+    const auto slash = path.rfind('/');
+    return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+
+void* open_in(const std::string& dir, const std::string& soname) {
+    return dir.empty() ? nullptr : dlopen((dir + "/" + soname).c_str(), RTLD_NOW | RTLD_LOCAL);
+}
+
+}  // namespace
+
 void* open_cuda_library(const std::string& soname, const std::string& needed_for) {
     void* lib = dlopen(soname.c_str(), RTLD_NOW | RTLD_LOCAL);
     const char* error = lib ? nullptr : dlerror();
     const std::string why = error ? error : "not found";
-    if (!lib) {
-        // The folder of the libcudart this process was linked with: any symbol of it names it.
-        Dl_info info{};
-        if (dladdr(reinterpret_cast<void*>(&cudaGetDeviceCount), &info) && info.dli_fname) {
-            std::string dir = info.dli_fname;
-            const auto slash = dir.rfind('/');
-            if (slash != std::string::npos) {
-                dir.resize(slash);
-                lib = dlopen((dir + "/" + soname).c_str(), RTLD_NOW | RTLD_LOCAL);
-            }
-        }
-    }
+    // Beside a cuBLAS opened already (cuSOLVER usually sits with it), then beside the linked
+    // libcudart (the toolkit's lib64).
+    if (!lib && cublas_loaded())
+        lib = open_in(folder_of(reinterpret_cast<void*>(cublas_api().cublasCreate)), soname);
+    if (!lib) lib = open_in(folder_of(reinterpret_cast<void*>(&cudaGetDeviceCount)), soname);
     if (!lib)
         throw ResourceError(needed_for + ", but " + soname + " could not be loaded (" + why +
                             "); put the CUDA toolkit's library folder on LD_LIBRARY_PATH");
