@@ -21,13 +21,16 @@ __global__ void column_sums_kernel(const float* x, std::int64_t rows, std::int64
     __shared__ std::uint8_t s_use[2][kStageRows];
     const int lane = lane_id(), warp = static_cast<int>(threadIdx.x) / kWarp;
 
-    // Rows [r0, r0 + kStageRows) of columns [c0, c0 + 32) into buffer b (loader warps only).
+    // Rows [r0, r0 + kStageRows) of columns [c0, c0 + 32) into buffer b (loader warps only). The
+    // rows are loaded whatever their mask says (warp 0 skips the masked ones), so no load waits
+    // for another.
     const auto stage = [&](int b, std::int64_t r0, std::int64_t c) {
+#pragma unroll 4
         for (int q = warp - 1; q < kStageRows; q += kLoaders) {
             const std::int64_t r = r0 + q;
-            const std::uint8_t use = r < rows ? mask[r] : 0;
-            s_val[b][q][lane] = use && c < cols ? x[r * ld + c] : 0.0f;
-            if (lane == 0) s_use[b][q] = use;
+            const bool in = r < rows;
+            s_val[b][q][lane] = in && c < cols ? x[r * ld + c] : 0.0f;
+            if (lane == 0) s_use[b][q] = in ? mask[r] : 0;
         }
     };
 
