@@ -45,7 +45,8 @@ __global__ void column_sums_kernel(const float* x, std::int64_t rows, std::int64
             if (warp > 0) {
                 if (r0 + kStageRows < rows) stage(b ^ 1, r0 + kStageRows, c);
             } else if (c < cols) {
-                const int n = static_cast<int>(min(static_cast<std::int64_t>(kStageRows), rows - r0));
+                const std::int64_t left = rows - r0;
+                const int n = left < kStageRows ? static_cast<int>(left) : kStageRows;
                 for (int q = 0; q < n; ++q)
                     if (s_use[b][q]) s += static_cast<double>(s_val[b][q][lane]);
             }

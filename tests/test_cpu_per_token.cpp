@@ -27,7 +27,8 @@ TEST(CpuPerToken, NormsSumsAndDistancesToEveryPointMatchFloat64) {
     std::vector<std::uint8_t> finite(V);
     std::vector<double> sums(d, 0.0);
     const std::int64_t split = 200;  // two blocks: the sums continue in row order
-    backend->row_norms_and_sums(view.slice_rows(0, split), norms.data(), finite.data(), sums.data());
+    backend->row_norms_and_sums(view.slice_rows(0, split), norms.data(), finite.data(),
+                                sums.data());
     backend->row_norms_and_sums(view.slice_rows(split, V - split), norms.data() + split,
                                 finite.data() + split, sums.data());
     std::vector<double> ref_sums(d, 0.0);

@@ -6,7 +6,7 @@
 // or the portable loop), and the operands are never packed again per tile. Measured on the dev
 // machine (Zen 5, one core): 245-254 GFLOP/s against OpenBLAS sgemm's 221-238 (SkylakeX kernels)
 // on the same 512-row tiles, d = 384 to 4096; on Zen 4 (one core, 512-row tiles, d = 384 / 768)
-// 104-115 against OpenBLAS SkylakeX's 105 (4096^3), and the AVX2 kernel 82-95 against Haswell's 101.
+// 104-115 against OpenBLAS SkylakeX's 105 (4096^3), the AVX2 kernel 82-95 against Haswell's 101.
 #include <cstdint>
 
 namespace embgeom::cpu {
