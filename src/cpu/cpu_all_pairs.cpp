@@ -46,6 +46,7 @@
 #include "cpu/fold_lists.hpp"
 #include "cpu/grid_driver.hpp"
 #include "cpu/packed_panels.hpp"
+#include "cpu/tile_gemm.hpp"
 #include "embgeom/errors.hpp"
 #include "embgeom/histogram_binning.hpp"
 #include "engine/duplicate_list.hpp"
@@ -329,11 +330,13 @@ EMBGEOM_FOLD_AVX512_TARGET void fold_tile_avx512(const float* C, std::int64_t mi
 }
 #endif
 
-/// The fold for this CPU and list length k.
+/// The fold for this CPU and list length k. It follows the tile kernel's choice, so that
+/// EMBGEOM_TILE_KERNEL=avx2 runs what an AVX2-only CPU runs (tests, benchmarks).
 FoldTileFn pick_fold_tile(std::int64_t k) {
 #if defined(EMBGEOM_FOLD_AVX512)
     __builtin_cpu_init();
-    if (k <= cpu::FoldLists::kVectorSlots && __builtin_cpu_supports("avx512f") &&
+    if (k <= cpu::FoldLists::kVectorSlots && cpu::best_tile_kernel() == cpu::TileKernel::kAvx512 &&
+        __builtin_cpu_supports("avx512f") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq"))
         return fold_tile_avx512;
