@@ -7,6 +7,7 @@ peer is measured crippled (Debian's OpenBLAS 0.3.21 and the wheels' OpenBLAS all
 OPENBLAS_CORETYPE; the machine environment may already set one).
 
 usage: .venv/bin/python bench/cpu_allpairs.py [--sizes 30522x384,50257x768] [--build build]
+                                             [--skip-numpy] [--avx2-only]
        (scripts/bench-setup makes .venv with faiss-cpu, numpy, h5py)
 """
 import argparse
@@ -27,6 +28,9 @@ p.add_argument("--sizes", default="30522x384,50257x768")
 p.add_argument("--build", default=os.path.join(here, "..", "build"))
 p.add_argument("--topk", type=int, default=10)
 p.add_argument("--skip-numpy", action="store_true")
+p.add_argument("--avx2-only", action="store_true",
+               help="run every contender as on a CPU without AVX-512: OpenBLAS's Haswell kernels "
+                    "for all, EMBGEOM_TILE_KERNEL=avx2 for embgeom, faiss's AVX2 build")
 a = p.parse_args()
 embgeom = os.path.join(a.build, "embgeom")
 sgemm = os.path.join(a.build, "bench", "embgeom_sgemm_rate")
@@ -36,6 +40,11 @@ def blas_envs():
     """The BLAS configurations to try: as the machine is set up, and SkylakeX kernels forced
     (with OPENBLAS_L2_SIZE left to OpenBLAS) where the CPU has AVX-512."""
     base = dict(os.environ)
+    if a.avx2_only:
+        e = {k: v for k, v in base.items() if k != "OPENBLAS_L2_SIZE"}
+        # FAISS_OPT_LEVEL: the faiss wheel's loader picks its AVX2 build, not the AVX-512 one.
+        e.update(OPENBLAS_CORETYPE="Haswell", EMBGEOM_TILE_KERNEL="avx2", FAISS_OPT_LEVEL="avx2")
+        return {"AVX2 only (Haswell BLAS, EMBGEOM_TILE_KERNEL=avx2, FAISS_OPT_LEVEL=avx2)": e}
     envs = {"machine env (OPENBLAS_CORETYPE=%s)" % base.get("OPENBLAS_CORETYPE", "unset"): base}
     if "avx512f" in open("/proc/cpuinfo").read():
         e = {k: v for k, v in base.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
