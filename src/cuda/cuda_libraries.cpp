@@ -54,17 +54,14 @@ CusolverApi load_cusolver() {
     return api;
 }
 
-}  // namespace
-
-namespace {
-
-/// The folder of a loaded library that defines `symbol`, or "".
-std::string folder_of(void* symbol) {
-    Dl_info info{};
-    if (!dladdr(symbol, &info) || !info.dli_fname) return "";
-    const std::string path = info.dli_fname;
-    const auto slash = path.rfind('/');
-    return slash == std::string::npos ? "" : path.substr(0, slash);
+/// The folder a library already in this process was loaded from (found by its soname), or "".
+std::string loaded_library_folder(const std::string& soname) {
+    void* lib = dlopen(soname.c_str(), RTLD_NOW | RTLD_NOLOAD);
+    if (!lib) return "";
+    char dir[4096] = {};
+    const bool found = dlinfo(lib, RTLD_DI_ORIGIN, dir) == 0;
+    dlclose(lib);  // drops only the reference NOLOAD took
+    return found ? dir : "";
 }
 
 void* open_in(const std::string& dir, const std::string& soname) {
@@ -79,9 +76,9 @@ void* open_cuda_library(const std::string& soname, const std::string& needed_for
     const std::string why = error ? error : "not found";
     // Beside a cuBLAS opened already (cuSOLVER usually sits with it), then beside the linked
     // libcudart (the toolkit's lib64).
-    if (!lib && cublas_loaded())
-        lib = open_in(folder_of(reinterpret_cast<void*>(cublas_api().cublasCreate)), soname);
-    if (!lib) lib = open_in(folder_of(reinterpret_cast<void*>(&cudaGetDeviceCount)), soname);
+    for (const std::string& beside :
+         {cublas_soname(), "libcudart.so." + std::to_string(CUDART_VERSION / 1000)})
+        if (!lib) lib = open_in(loaded_library_folder(beside), soname);
     if (!lib)
         throw ResourceError(needed_for + ", but " + soname + " could not be loaded (" + why +
                             "); put the CUDA toolkit's library folder on LD_LIBRARY_PATH");
@@ -98,10 +95,6 @@ const CusolverApi& cusolver_api() {
     return api;
 }
 
-bool cublas_loaded() {
-    void* lib = dlopen(cublas_soname().c_str(), RTLD_NOW | RTLD_NOLOAD);
-    if (lib) dlclose(lib);  // drops only the reference NOLOAD took
-    return lib != nullptr;
-}
+bool cublas_loaded() { return !loaded_library_folder(cublas_soname()).empty(); }
 
 }  // namespace embgeom
