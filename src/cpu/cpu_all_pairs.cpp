@@ -335,8 +335,8 @@ EMBGEOM_FOLD_AVX512_TARGET void fold_tile_avx512(const float* C, std::int64_t mi
 FoldTileFn pick_fold_tile(std::int64_t k) {
 #if defined(EMBGEOM_FOLD_AVX512)
     __builtin_cpu_init();
+    // The AVX-512 tile kernel implies avx512f; the insertion also needs bw, vl and dq.
     if (k <= cpu::FoldLists::kVectorSlots && cpu::best_tile_kernel() == cpu::TileKernel::kAvx512 &&
-        __builtin_cpu_supports("avx512f") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq"))
         return fold_tile_avx512;
