@@ -1,8 +1,10 @@
 #include "kernel_emulator.hpp"
 
 #include <sys/mman.h>
-#include <ucontext.h>
 #include <unistd.h>
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -13,11 +15,84 @@
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+#endif
+
+#if defined(__x86_64__)
+// Stack switch for x86-64 (System V): saves the callee-saved registers on the current stack,
+// stores its pointer in *save, loads load and restores that stack's registers. swapcontext would
+// also save and restore the signal mask, a system call per switch that made the fold tests spend
+// most of their time in the kernel.
+extern "C" void embgeom_emu_switch(void** save, void* load);
+asm(R"(
+    .pushsection .text
+    .globl embgeom_emu_switch
+    .type embgeom_emu_switch, @function
+embgeom_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size embgeom_emu_switch, .-embgeom_emu_switch
+    .popsection
+)");
 #endif
 
 namespace embgeom::emu {
 namespace {
+
+// A saved execution context: a stack pointer (x86-64) or a ucontext (elsewhere).
+struct Context {
+#if defined(__x86_64__)
+    void* sp = nullptr;
+#else
+    ucontext_t uc{};
+#endif
+};
+
+void switch_context(Context& from, Context& to) {
+#if defined(__x86_64__)
+    embgeom_emu_switch(&from.sp, to.sp);
+#else
+    swapcontext(&from.uc, &to.uc);
+#endif
+}
+
+// Makes c start entry() on the stack [stack, stack + bytes); entry must never return.
+void start_context(Context& c, void* stack, std::size_t bytes, void (*entry)()) {
+#if defined(__SANITIZE_ADDRESS__)
+    // The stack's last user may have left frames (and their poisoned redzones) on it.
+    ASAN_UNPOISON_MEMORY_REGION(stack, bytes);
+#endif
+#if defined(__x86_64__)
+    // The frame embgeom_emu_switch pops: six registers, then entry as the return address, then
+    // a dummy return address for entry, with the stack aligned as after a call.
+    auto top = reinterpret_cast<std::uintptr_t>(static_cast<char*>(stack) + bytes) & ~15ull;
+    auto* frame = reinterpret_cast<void**>(top) - 8;
+    for (int r = 0; r < 6; ++r) frame[r] = nullptr;
+    frame[6] = reinterpret_cast<void*>(entry);
+    frame[7] = nullptr;
+    c.sp = frame;
+#else
+    getcontext(&c.uc);
+    c.uc.uc_stack.ss_sp = stack;
+    c.uc.uc_stack.ss_size = bytes;
+    c.uc.uc_link = nullptr;
+    makecontext(&c.uc, entry, 0);
+#endif
+}
 
 constexpr int kWarpSize = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
@@ -29,7 +104,7 @@ enum class State { kRunnable, kAtBlockBarrier, kAtWarpCollective, kDone };
 enum class Collective { kExchange, kBallot, kSync };
 
 struct Fiber {
-    ucontext_t context{};
+    Context context;
     void* stack = nullptr;
     uint3 index{0, 0, 0};
     int lane = 0, warp = 0;
@@ -65,7 +140,7 @@ struct Launch {
     std::vector<unsigned char> shared;
     const std::function<void()>* body = nullptr;
     std::vector<Fiber> fibers;
-    ucontext_t scheduler{};
+    Context scheduler;
     Fiber* current = nullptr;
     std::string failure;  // a rule a thread broke
 #if defined(__SANITIZE_ADDRESS__)
@@ -94,10 +169,10 @@ void switch_to_fiber(Launch& l, Fiber& f) {
 #if defined(__SANITIZE_ADDRESS__)
     void* fake = nullptr;
     __sanitizer_start_switch_fiber(&fake, static_cast<char*>(f.stack), kStackBytes);
-    swapcontext(&l.scheduler, &f.context);
+    switch_context(l.scheduler, f.context);
     __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #else
-    swapcontext(&l.scheduler, &f.context);
+    switch_context(l.scheduler, f.context);
 #endif
     l.current = nullptr;
 }
@@ -110,11 +185,11 @@ void yield_to_scheduler(bool finished = false) {
     void* fake = nullptr;
     __sanitizer_start_switch_fiber(finished ? nullptr : &fake, l.scheduler_stack,
                                    l.scheduler_stack_bytes);
-    swapcontext(&f.context, &l.scheduler);
+    switch_context(f.context, l.scheduler);
     __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #else
     (void)finished;
-    swapcontext(&f.context, &l.scheduler);
+    switch_context(f.context, l.scheduler);
 #endif
 }
 
@@ -217,11 +292,7 @@ void run_block(Launch& l) {
         f.warp = static_cast<int>(t / kWarpSize);
         f.stack = pool[t]->top_region();
         f.state = State::kRunnable;
-        getcontext(&f.context);
-        f.context.uc_stack.ss_sp = f.stack;
-        f.context.uc_stack.ss_size = kStackBytes;
-        f.context.uc_link = nullptr;
-        makecontext(&f.context, fiber_entry, 0);
+        start_context(f.context, f.stack, kStackBytes, fiber_entry);
     }
     std::fill(l.shared.begin(), l.shared.end(), static_cast<unsigned char>(0xFF));
 
