@@ -161,6 +161,152 @@ __global__ void tile_row_fold_kernel(const float* tile, std::int64_t ld, std::in
     }
 }
 
+// Warp per row, for lists of up to 32 * E slots (every K the engine asks for by default: K = 10,
+// K' = 4K = 40 when re-scoring). The list lives in registers, right-aligned: position
+// P = e * 32 + lane (in ls[e] / li[e]) holds slot P - (32 E - k), sorted best first, and the
+// positions before the list hold a sentinel that ranks before every candidate. So the worst slot
+// is always lane 31 of ls[E - 1] (a static register: a dynamic one put the list in local memory),
+// and a candidate's position counts the sentinels by itself. Every lane holds the worst slot's
+// (sim, index) as the threshold. Lanes read 32 consecutive columns per step (coalesced); a ballot
+// of the columns that beat the threshold is nearly always empty once the list is warm, so the
+// steady state is a load, a compare and a vote per column with no block barrier (the block kernel
+// below needs one per 256 columns). Candidates of a step are inserted one at a time in lane
+// order, each re-tested against the threshold as it rises; the result is the best k under the
+// total order, so it does not depend on that order.
+constexpr int kWarpSteps = 8;  // 32-column steps whose loads are issued together
+constexpr std::int64_t kSentinelIndex = -1;
+
+template <int E>
+__device__ inline void warp_threshold(const float (&ls)[E], const std::int64_t (&li)[E],
+                                      float& th_s, std::int64_t& th_i) {
+    th_s = __shfl_sync(kFullMask, ls[E - 1], kWarp - 1);
+    th_i = __shfl_sync(kFullMask, li[E - 1], kWarp - 1);
+}
+
+template <int E>
+__device__ inline void warp_insert(float (&ls)[E], std::int64_t (&li)[E], float cs, std::int64_t ci,
+                                   float& th_s, std::int64_t& th_i) {
+    const int lane = lane_id();
+    int pos = 0;  // positions that rank before the candidate (sentinels included)
+#pragma unroll
+    for (int e = 0; e < E; ++e)
+        pos += __popc(__ballot_sync(kFullMask, better(ls[e], li[e], cs, ci)));
+#pragma unroll
+    for (int e = E - 1; e >= 0; --e) {
+        // Position P takes P - 1 for P > pos (the last one falls off): lane 0 of ls[e] takes
+        // lane 31 of ls[e - 1], still unshifted because rows shift from the last one up.
+        float up_s = __shfl_up_sync(kFullMask, ls[e], 1);
+        std::int64_t up_i = __shfl_up_sync(kFullMask, li[e], 1);
+        if (e > 0) {
+            const float carry_s = __shfl_sync(kFullMask, ls[e > 0 ? e - 1 : 0], kWarp - 1);
+            const std::int64_t carry_i = __shfl_sync(kFullMask, li[e > 0 ? e - 1 : 0], kWarp - 1);
+            if (lane == 0) {
+                up_s = carry_s;
+                up_i = carry_i;
+            }
+        }
+        const int p = e * kWarp + lane;
+        if (p > pos) {
+            ls[e] = up_s;
+            li[e] = up_i;
+        } else if (p == pos) {
+            ls[e] = cs;
+            li[e] = ci;
+        }
+    }
+    warp_threshold<E>(ls, li, th_s, th_i);
+}
+
+template <int E, bool kList, bool kSums>
+__global__ void tile_row_fold_warp_kernel(const float* tile, std::int64_t ld, std::int64_t rows,
+                                          std::int64_t cols, std::int64_t row0, std::int64_t col0,
+                                          const std::uint8_t* valid, float* sims,
+                                          std::int64_t* index, int k, long long* row_sums) {
+    const int lane = lane_id();
+    for (std::int64_t r = global_warp(); r < rows; r += warp_stride()) {
+        const std::int64_t i = row0 + r;
+        if (!valid[i]) continue;  // uniform over the warp
+        float ls[E];
+        std::int64_t li[E];
+        float th_s = -INFINITY;
+        std::int64_t th_i = kTopkEmptyIndex;
+        const int first = E * kWarp - k;  // position of slot 0
+        if (kList) {
+#pragma unroll
+            for (int e = 0; e < E; ++e) {
+                const int slot = e * kWarp + lane - first;
+                ls[e] = slot >= 0 ? sims[i * k + slot] : INFINITY;
+                li[e] = slot >= 0 ? index[i * k + slot] : kSentinelIndex;
+            }
+            warp_threshold<E>(ls, li, th_s, th_i);
+        }
+
+        const float* row = tile + r * ld;
+        long long sum = 0;
+        for (std::int64_t c0 = 0; c0 < cols; c0 += kWarp * kWarpSteps) {
+            float v[kWarpSteps];
+            bool use[kWarpSteps];
+#pragma unroll
+            for (int u = 0; u < kWarpSteps; ++u) {
+                const std::int64_t c = c0 + u * kWarp + lane;
+                use[u] = c < cols && col0 + c != i && valid[col0 + c];
+                v[u] = use[u] ? row[c] : 0.0f;
+            }
+            if (kSums) {
+#pragma unroll
+                for (int u = 0; u < kWarpSteps; ++u)
+                    if (use[u]) sum += __double2ll_rn(static_cast<double>(v[u]) * kCosScale);
+            }
+            if constexpr (kList) {
+#pragma unroll
+                for (int u = 0; u < kWarpSteps; ++u) {
+                    const std::int64_t j = col0 + c0 + u * kWarp + lane;
+                    unsigned hits = __ballot_sync(kFullMask, use[u] && better(v[u], j, th_s, th_i));
+                    while (hits != 0) {
+                        const int src = __ffs(static_cast<int>(hits)) - 1;
+                        hits &= hits - 1;
+                        const float cs = __shfl_sync(kFullMask, v[u], src);
+                        const std::int64_t ci = col0 + c0 + u * kWarp + src;
+                        // The threshold may have risen since the vote.
+                        if (better(cs, ci, th_s, th_i)) warp_insert<E>(ls, li, cs, ci, th_s, th_i);
+                    }
+                }
+            }
+        }
+
+        if (kSums) {
+            sum = warp_sum(sum);
+            if (lane == 0) row_sums[i] += sum;
+        }
+        if (kList) {
+#pragma unroll
+            for (int e = 0; e < E; ++e) {
+                const int slot = e * kWarp + lane - first;
+                if (slot >= 0) {
+                    sims[i * k + slot] = ls[e];
+                    index[i * k + slot] = li[e];
+                }
+            }
+        }
+    }
+}
+
+// Lists of up to this many slots take the warp kernel.
+constexpr int kWarpListMaxK = 4 * kWarp;
+
+template <int E>
+void launch_warp_fold(const float* tile, std::int64_t ld, std::int64_t rows, std::int64_t cols,
+                      std::int64_t row0, std::int64_t col0, const std::uint8_t* valid, float* sims,
+                      std::int64_t* index, int k, long long* row_sums, cudaStream_t stream) {
+    const unsigned grid = grid_for(rows, kWarpsPerBlock);
+    if (row_sums)
+        tile_row_fold_warp_kernel<E, true, true><<<grid, kWarpBlock, 0, stream>>>(
+            tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums);
+    else
+        tile_row_fold_warp_kernel<E, true, false><<<grid, kWarpBlock, 0, stream>>>(
+            tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums);
+}
+
 int sort_size(int k) { return pow2_at_least(k + 2 * kThreads); }
 
 }  // namespace
@@ -176,18 +322,33 @@ void launch_tile_row_fold(const float* tile, std::int64_t ld, std::int64_t rows,
                           cudaStream_t stream) {
     const bool list = k > 0 && sims && index, sums = row_sums != nullptr;
     if (rows <= 0 || cols <= 0 || !(list || sums)) return;
-    const int p = list ? sort_size(k) : 0;
+    if (!list) {
+        tile_row_fold_warp_kernel<1, false, true>
+            <<<grid_for(rows, kWarpsPerBlock), kWarpBlock, 0, stream>>>(
+                tile, ld, rows, cols, row0, col0, valid, nullptr, nullptr, 0, row_sums);
+        return;
+    }
+    if (k <= kWarpListMaxK) {
+        if (k <= kWarp)
+            launch_warp_fold<1>(tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums,
+                                stream);
+        else if (k <= 2 * kWarp)
+            launch_warp_fold<2>(tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums,
+                                stream);
+        else
+            launch_warp_fold<4>(tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums,
+                                stream);
+        return;
+    }
+    const int p = sort_size(k);
     const std::size_t shared = static_cast<std::size_t>(p) * (sizeof(std::int64_t) + sizeof(float));
     const unsigned grid = grid_for(rows, 1);
-    if (list && sums)
+    if (sums)
         tile_row_fold_kernel<true, true><<<grid, kThreads, shared, stream>>>(
             tile, ld, rows, cols, row0, col0, valid, sims, index, k, p, row_sums);
-    else if (list)
+    else
         tile_row_fold_kernel<true, false><<<grid, kThreads, shared, stream>>>(
             tile, ld, rows, cols, row0, col0, valid, sims, index, k, p, row_sums);
-    else
-        tile_row_fold_kernel<false, true><<<grid, kThreads, 0, stream>>>(
-            tile, ld, rows, cols, row0, col0, valid, sims, index, 0, 0, row_sums);
 }
 
 }  // namespace embgeom::kernels

@@ -383,6 +383,8 @@ void* dynamic_shared_memory() {
     return g_launch->shared.empty() ? nullptr : g_launch->shared.data();
 }
 
+int lane_index() { return running_fiber("a lane index").lane; }
+
 int sync_block(Vote vote, int predicate, const char* file, int line) {
     Fiber& f = running_fiber("__syncthreads");
     f.predicate = predicate;

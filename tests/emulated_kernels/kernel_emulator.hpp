@@ -48,6 +48,8 @@ const uint3& block_index();
 const dim3& block_dims();
 const dim3& grid_dims();
 void* dynamic_shared_memory();
+/// The running thread's lane: its linear index in the block modulo 32.
+int lane_index();
 
 enum class Vote { kNone, kOr, kAnd, kCount };
 /// __syncthreads and its voting forms at source line file:line; returns the vote over the block's

@@ -155,9 +155,10 @@ void expect_lists_equal(const Lists& got, const Lists& want, int k) {
         ASSERT_EQ(got.sums[i], want.sums[i]) << "row sum " << i;
 }
 
-// (tokens, tile side, k): one tile wider than the kernel's 2048-column chunk, blocks that split
-// rows unevenly, k = 1, the candidate buffer's sort (k + 512 slots) filling several times, and
-// the kernel's largest k.
+// (tokens, tile side, k): one tile wider than the block kernel's 2048-column chunk, blocks that
+// split rows unevenly; the warp kernel's register lists at k = 1, 10, 32, 33, 40 and 128 (one, two
+// and four slots per lane), and the block kernel's candidate buffer (k + 512 slots) filling
+// several times, up to the largest k.
 class EmulatedTileRowFold : public ::testing::TestWithParam<std::tuple<int, int, int>> {};
 
 TEST_P(EmulatedTileRowFold, ListsAndRowSumsAreTheBestKOfEveryTile) {
@@ -176,6 +177,11 @@ INSTANTIATE_TEST_SUITE_P(Shapes, EmulatedTileRowFold,
                          ::testing::Values(std::make_tuple(2300, 2300, 10),
                                            std::make_tuple(130, 47, 1),
                                            std::make_tuple(700, 333, 10),
+                                           std::make_tuple(300, 300, 32),
+                                           std::make_tuple(300, 120, 33),
+                                           std::make_tuple(500, 260, 40),
+                                           std::make_tuple(400, 400, 128),
+                                           std::make_tuple(600, 600, 129),
                                            std::make_tuple(900, 900, 300),
                                            std::make_tuple(1100, 1100, 1024)));
 

@@ -43,7 +43,7 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) { ::embgeom::emu::sync_warp(
 
 template <class T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize) {
-    const int lane = static_cast<int>(::embgeom::emu::thread_index().x % warpSize);
+    const int lane = ::embgeom::emu::lane_index();
     (void)width;  // kernels/ shuffles whole warps
     return ::embgeom::emu::shuffle(mask, v, lane ^ lane_mask);
 }
@@ -51,6 +51,21 @@ template <class T>
 T __shfl_sync(unsigned mask, T v, int src_lane, int width = warpSize) {
     (void)width;
     return ::embgeom::emu::shuffle(mask, v, src_lane % warpSize);
+}
+// Lanes whose source would fall outside the warp keep their own value, as on the device.
+template <class T>
+T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = warpSize) {
+    (void)width;
+    const int lane = ::embgeom::emu::lane_index();
+    const int d = static_cast<int>(delta);
+    return ::embgeom::emu::shuffle(mask, v, lane >= d ? lane - d : lane);
+}
+template <class T>
+T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = warpSize) {
+    (void)width;
+    const int lane = ::embgeom::emu::lane_index();
+    const int d = static_cast<int>(delta);
+    return ::embgeom::emu::shuffle(mask, v, lane + d < warpSize ? lane + d : lane);
 }
 inline unsigned __ballot_sync(unsigned mask, int p) { return ::embgeom::emu::warp_ballot(mask, p); }
 inline int __all_sync(unsigned mask, int p) { return ::embgeom::emu::warp_ballot(mask, p) == mask; }
