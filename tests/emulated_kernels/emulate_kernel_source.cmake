@@ -5,7 +5,7 @@
 #   extern __shared__ T name[];                  ->  T* name = ::embgeom::emu::dynamic_shared<T>();
 file(READ "${IN}" text)
 string(REGEX REPLACE
-  "([A-Za-z_][A-Za-z_0-9:]*(<[^<>;()]*>)?)<<<([^;>]*)>>>"
+  "([A-Za-z_][A-Za-z_0-9:]*(<[^<>;()]*>)?)[ \t\n]*<<<([^;>]*)>>>"
   "::embgeom::emu::launch(\\1, \\3)" text "${text}")
 string(REGEX REPLACE
   "extern[ \t]+__shared__[ \t]+([^;\\[]*[^;\\[ \t])[ \t]+([A-Za-z_][A-Za-z_0-9]*)[ \t]*\\[[ \t]*\\][ \t]*;"
