@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -149,7 +150,10 @@ struct Launch {
 #endif
 };
 
-Launch* g_launch = nullptr;  // the launch whose block is running (one at a time)
+// The launch running on this thread (its fibers share the thread). Launches from several host
+// threads (the multi-device engine) take turns: a kernel's __shared__ variables are statics.
+thread_local Launch* g_launch = nullptr;
+std::mutex g_launch_mutex;
 Schedule g_schedule = Schedule::kForward;
 std::mt19937_64 g_rng;
 
@@ -345,6 +349,7 @@ void run_grid(dim3 grid, dim3 block, std::size_t shared_bytes, const std::functi
                                std::to_string(grid.z) + ", block of " + std::to_string(threads) +
                                " threads)");
     if (g_launch) throw std::logic_error("kernel emulator: a kernel launched from a kernel");
+    std::lock_guard<std::mutex> one_at_a_time(g_launch_mutex);
     Launch l;
     l.grid = grid;
     l.block = block;

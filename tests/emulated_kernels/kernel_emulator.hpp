@@ -10,7 +10,8 @@
 // - between barriers, threads run in an order the test picks (forward, reverse or shuffled by a
 //   seed), so a result that depends on scheduling (a shared-memory race) shows as a difference;
 // - dynamic shared memory starts as 0xFF bytes (NaN floats, -1 integers), not zeros.
-// Atomics are plain read-modify-writes: only one fiber runs at a time.
+// Atomics are plain read-modify-writes: only one fiber runs at a time (launches from several host
+// threads take turns).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

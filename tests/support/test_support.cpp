@@ -1,6 +1,5 @@
 #include "support/test_support.hpp"
 
-#include <CLI/CLI.hpp>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -63,14 +62,6 @@ std::string python_binary() { return configured("EMBGEOM_PYTHON", EMBGEOM_PYTHON
 
 std::string embgeom_binary() { return configured("EMBGEOM_BINARY", EMBGEOM_BINARY); }
 std::string source_dir() { return configured("EMBGEOM_SOURCE_DIR", EMBGEOM_SOURCE_DIR); }
-
-CliState parse(const std::vector<std::string>& args) {
-    CLI::App app;
-    CliState st;
-    build_cli(app, st);
-    parse_cli(app, st, args);
-    return st;
-}
 
 CommandResult run_embgeom(const std::string& args) {
     return run_command(shell_quote(embgeom_binary()) + " " + args);

@@ -1,0 +1,176 @@
+// The emulated CUDA runtime (cuda_shim/emulated_runtime.h): two devices of kDeviceBytes each,
+// whose memory is host memory. Allocations are counted per device, so cudaMemGetInfo and
+// out-of-memory behave as on a GPU of that size; fresh device memory is filled with 0xFF bytes
+// (NaN floats), so a result that reads memory nobody wrote does not pass by luck.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "cuda_runtime_api.h"
+
+namespace {
+
+constexpr int kDevices = 2;
+constexpr std::size_t kDeviceBytes = std::size_t{4} << 30;
+constexpr std::size_t kAlignment = 256;  // cudaMalloc's
+
+struct Allocations {
+    std::mutex mutex;
+    std::map<void*, std::pair<int, std::size_t>> device;  // pointer -> (device, bytes)
+    std::size_t used[kDevices] = {};
+};
+Allocations& allocations() {
+    static Allocations a;
+    return a;
+}
+thread_local int t_device = 0;
+thread_local cudaError_t t_last = cudaSuccess;
+
+cudaError_t record(cudaError_t e) {
+    if (e != cudaSuccess) t_last = e;
+    return e;
+}
+
+// Stream and event handles: distinct non-null tokens.
+struct Token {
+    int device;
+};
+
+}  // namespace
+
+cudaError_t cudaGetDeviceCount(int* count) {
+    *count = kDevices;
+    return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) {
+    if (device < 0 || device >= kDevices) return record(cudaErrorInvalidDevice);
+    t_device = device;
+    return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int* device) {
+    *device = t_device;
+    return cudaSuccess;
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+    if (device < 0 || device >= kDevices) return record(cudaErrorInvalidDevice);
+    std::memset(prop, 0, sizeof *prop);
+    std::strcpy(prop->name, "embgeom emulated device");
+    prop->totalGlobalMem = kDeviceBytes;
+    prop->major = 9;
+    prop->minor = 0;
+    prop->multiProcessorCount = 1;
+    return cudaSuccess;
+}
+cudaError_t cudaDriverGetVersion(int* version) {
+    *version = 13000;
+    return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
+    Allocations& a = allocations();
+    std::lock_guard<std::mutex> lock(a.mutex);
+    *total_bytes = kDeviceBytes;
+    *free_bytes = kDeviceBytes - a.used[t_device];
+    return cudaSuccess;
+}
+cudaError_t cudaMalloc(void** p, std::size_t bytes) {
+    *p = nullptr;
+    Allocations& a = allocations();
+    std::lock_guard<std::mutex> lock(a.mutex);
+    if (bytes > kDeviceBytes - a.used[t_device]) return record(cudaErrorMemoryAllocation);
+    const std::size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    void* q = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
+    if (!q) return record(cudaErrorMemoryAllocation);
+    std::memset(q, 0xFF, rounded);
+    a.device[q] = {t_device, bytes};
+    a.used[t_device] += bytes;
+    *p = q;
+    return cudaSuccess;
+}
+cudaError_t cudaFree(void* p) {
+    if (!p) return cudaSuccess;
+    Allocations& a = allocations();
+    std::lock_guard<std::mutex> lock(a.mutex);
+    const auto it = a.device.find(p);
+    if (it == a.device.end()) return record(cudaErrorInvalidValue);
+    a.used[it->second.first] -= it->second.second;
+    a.device.erase(it);
+    std::free(p);
+    return cudaSuccess;
+}
+cudaError_t cudaMallocHost(void** p, std::size_t bytes) {
+    *p = std::malloc(bytes == 0 ? 1 : bytes);
+    return *p ? cudaSuccess : record(cudaErrorMemoryAllocation);
+}
+cudaError_t cudaFreeHost(void* p) {
+    std::free(p);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind) {
+    if (bytes) std::memmove(dst, src, bytes);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t) {
+    return cudaMemcpy(dst, src, bytes, kind);
+}
+cudaError_t cudaMemcpy2DAsync(void* dst, std::size_t dpitch, const void* src, std::size_t spitch,
+                              std::size_t width, std::size_t height, cudaMemcpyKind, cudaStream_t) {
+    if (width > dpitch || width > spitch) return record(cudaErrorInvalidValue);
+    for (std::size_t r = 0; r < height; ++r)
+        std::memcpy(static_cast<char*>(dst) + r * dpitch,
+                    static_cast<const char*>(src) + r * spitch, width);
+    return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t) {
+    if (bytes) std::memset(p, value, bytes);
+    return cudaSuccess;
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
+    *stream = reinterpret_cast<cudaStream_t>(new Token{t_device});
+    return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+    delete reinterpret_cast<Token*>(stream);
+    return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) {
+    *event = reinterpret_cast<cudaEvent_t>(new Token{t_device});
+    return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+    delete reinterpret_cast<Token*>(event);
+    return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaGetLastError() {
+    const cudaError_t e = t_last;
+    t_last = cudaSuccess;
+    return e;
+}
+cudaError_t cudaPeekAtLastError() { return t_last; }
+const char* cudaGetErrorName(cudaError_t error) {
+    switch (error) {
+        case cudaSuccess:
+            return "cudaSuccess";
+        case cudaErrorInvalidValue:
+            return "cudaErrorInvalidValue";
+        case cudaErrorMemoryAllocation:
+            return "cudaErrorMemoryAllocation";
+        case cudaErrorInsufficientDriver:
+            return "cudaErrorInsufficientDriver";
+        case cudaErrorNoDevice:
+            return "cudaErrorNoDevice";
+        case cudaErrorInvalidDevice:
+            return "cudaErrorInvalidDevice";
+        default:
+            return "cudaErrorUnknown";
+    }
+}
+const char* cudaGetErrorString(cudaError_t error) {
+    return error == cudaErrorMemoryAllocation ? "out of memory" : cudaGetErrorName(error);
+}
