@@ -114,7 +114,6 @@ struct Fiber {
     const char* barrier_file = nullptr;  // the __syncthreads it waits at
     int barrier_line = 0;
     Collective collective = Collective::kSync;
-    unsigned mask = 0;
     std::uint64_t word = 0, result = 0;  // warp collective in and out
     int source = 0;
 };
@@ -420,7 +419,6 @@ std::uint64_t warp_collective(Collective kind, unsigned mask, std::uint64_t word
         fail_in_fiber("a warp collective in a block that is not a whole number of warps");
     if (source < 0 || source >= kWarpSize) fail_in_fiber("a shuffle from a lane outside the warp");
     f.collective = kind;
-    f.mask = mask;
     f.word = word;
     f.source = source;
     f.state = State::kAtWarpCollective;
