@@ -54,21 +54,22 @@ enum class PrecisionPath { kExact, kTf32, kBf16, kFp16, kBf16Raw, kFp16Raw };
 const char* to_string(PrecisionPath p);
 
 struct AllPairsOptions {
-    std::int64_t k = 10;                  ///< neighbours per row (self excluded)
-    int hist_bins = 2000;                 ///< even bins over [-1, 1], see histogram_binning.hpp
-    double dup_threshold = 0.999;         ///< pairs with cosine >= this are listed
-    std::int64_t max_dup_pairs = 1000000; ///< list is cut (and flagged) beyond this many
-    std::int64_t block_rows = 0;          ///< tile side in rows; 0 = chosen from memory_budget
-    std::uint64_t memory_budget = 0;      ///< bytes the engine may hold; 0 = 1 GiB
+    std::int64_t k = 10;                   ///< neighbours per row (self excluded)
+    int hist_bins = 2000;                  ///< even bins over [-1, 1], see histogram_binning.hpp
+    double dup_threshold = 0.999;          ///< pairs with cosine >= this are listed
+    std::int64_t max_dup_pairs = 1000000;  ///< list is cut (and flagged) beyond this many
+    std::int64_t block_rows = 0;           ///< tile side in rows; 0 = chosen from memory_budget
+    std::uint64_t memory_budget = 0;       ///< bytes the engine may hold; 0 = 1 GiB
     /// GPU bytes the CUDA engine may hold; 0 = memory_budget (or its 1 GiB default). Either way
     /// capped at the device's free memory less a 256 MiB reserve.
     std::uint64_t device_memory_budget = 0;
-    bool accumulate_row_sums = false;     ///< also sum cosines per row in the tiled pass (tests)
+    bool accumulate_row_sums = false;  ///< also sum cosines per row in the tiled pass (tests)
     /// Requested product precision; the backend reports what it ran in AllPairsResult::precision.
     /// The CPU backend computes exact float32 for every request.
     Precision precision = Precision::kAuto;
-    std::optional<std::vector<double>> center;  ///< [d] subtracted from every row before normalising
-    MatrixSink* matrix = nullptr;         ///< optional receiver of every tile
+    std::optional<std::vector<double>>
+        center;                    ///< [d] subtracted from every row before normalising
+    MatrixSink* matrix = nullptr;  ///< optional receiver of every tile
     /// Optional: called from the calling thread (OpenMP thread 0 on the CPU) as tiles complete,
     /// with the tiles done and the total, so long runs can report progress. Must not throw.
     std::function<void(std::int64_t done, std::int64_t total)> progress;
@@ -82,7 +83,8 @@ struct AllPairsResult {
     std::vector<std::int64_t> neighbor_index;
     std::vector<float> neighbor_sim;
     /// [rows] mean cosine to every other valid row, from the identity
-    /// (x^_i . S - 1) / (n_valid - 1) with S = sum of normalised valid rows (float64). NaN if invalid.
+    /// (x^_i . S - 1) / (n_valid - 1) with S = sum of normalised valid rows (float64). NaN if
+    /// invalid.
     std::vector<float> row_mean;
     /// [rows] tiled sum of cosines to every other valid row (only with accumulate_row_sums).
     std::vector<double> row_sum_tiled;
@@ -99,8 +101,8 @@ struct AllPairsResult {
     /// and duplicate cosines are float32 re-scores, while the histogram, cos^2 sum, tiled row sums
     /// and matrix sink see the fast cosines.
     PrecisionPath precision = PrecisionPath::kExact;
-    double gflop = 0.0;                   ///< GEMM work done (for the log and benchmarks)
-    double seconds = 0.0;                 ///< wall time of the all-pairs phase
+    double gflop = 0.0;    ///< GEMM work done (for the log and benchmarks)
+    double seconds = 0.0;  ///< wall time of the all-pairs phase
     /// Where that time went, in order ("set-up", "load", "tiles", "finish"), when the engine
     /// measures it; for the log and the root attributes, never for results.
     std::vector<std::pair<std::string, double>> phase_seconds;
@@ -242,7 +244,8 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, std::string
 /// an id may repeat, which runs several engines on one device), every other call runs on the
 /// first. Ignored by the CPU backend. @throws ResourceError, naming the id and the device count,
 /// for an id that is not a usable device.
-std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, const std::vector<int>& devices,
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads,
+                                      const std::vector<int>& devices,
                                       std::string* notice = nullptr);
 
 /// The checks of make_backend that create no device context (CUDA built in, a usable device for

@@ -452,10 +452,9 @@ void Engine::tile_product(std::int64_t i0, std::int64_t ti, const float* a,
     // values are exact and the norms are applied afterwards.
     const bool bf16 = path_ == PrecisionPath::kBf16 || path_ == PrecisionPath::kBf16Raw;
     const cudaDataType type = bf16 ? CUDA_R_16BF : CUDA_R_16F;
-    EMBGEOM_CUBLAS_TRY(cublas_api().cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one,
-                                                 b16, type, k, a16, type, k, &zero,
-                                                 tile_dev_.data(), CUDA_R_32F, n,
-                                                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    EMBGEOM_CUBLAS_TRY(cublas_api().cublasGemmEx(
+        cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, b16, type, k, a16, type, k, &zero,
+        tile_dev_.data(), CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     if (engine::is_raw16(path_)) {
         kn::launch_scale_tile(tile_dev_.data(), tj, ti, tj, inv_norm_dev_.data() + i0,
                               inv_norm_dev_.data() + j0, stream_);
@@ -628,8 +627,8 @@ void Engine::finish(AllPairsResult& out) {
         }
     }
 
-    out.pair_cos_sq_sum = static_cast<double>(cos_sq_fixed_) /
-                          static_cast<double>(engine::kCosSqScale);
+    out.pair_cos_sq_sum =
+        static_cast<double>(cos_sq_fixed_) / static_cast<double>(engine::kCosSqScale);
     std::sort(duplicates_.begin(), duplicates_.end(),
               [](const DuplicatePair& x, const DuplicatePair& y) {
                   return x.i != y.i ? x.i < y.i : x.j < y.j;

@@ -6,11 +6,12 @@
 // row order, float64) into S. If the normalised table fits the device budget it stays resident;
 // otherwise row blocks are read again for every tile that needs them. Every block is read ahead,
 // in load order, by a BlockPrefetcher thread into two pinned buffers (core/block_prefetcher.hpp),
-// so reading the source overlaps the copies and the tiles. Tiles (I <= J) of side T are C = X^_I X^_J^T (cublasSgemm on the exact path); each tile is
-// folded on the device into the per-row top-K (rows of I from C, rows of J from C^T when I != J),
-// the histogram, the fixed-point sum of cos^2 and the duplicate list, and optionally copied to the
-// matrix sink. The work is synchronous per tile (one compute stream); the per-tile host steps are
-// small (two counters, and the duplicate pairs when there are any).
+// so reading the source overlaps the copies and the tiles. Tiles (I <= J) of side T are C = X^_I
+// X^_J^T (cublasSgemm on the exact path); each tile is folded on the device into the per-row top-K
+// (rows of I from C, rows of J from C^T when I != J), the histogram, the fixed-point sum of cos^2
+// and the duplicate list, and optionally copied to the matrix sink. The work is synchronous per
+// tile (one compute stream); the per-tile host steps are small (two counters, and the duplicate
+// pairs when there are any).
 //
 // Precision (AllPairsOptions::precision, policy in src/engine/precision_policy.hpp): only the
 // tile product changes, and C stays float32, so every fold kernel, S, the row means and the sink
@@ -81,8 +82,8 @@ struct EngineShare {
 
 /// The exact integer sums behind an AllPairsResult, for adding the results of several engines.
 struct AllPairsPartial {
-    unsigned __int128 cos_sq_fixed = 0;  ///< sum of cos^2 in units of 2^-24
-    std::vector<long long> row_sums;     ///< [rows] (accumulate_row_sums) in units of 2^-32
+    unsigned __int128 cos_sq_fixed = 0;       ///< sum of cos^2 in units of 2^-24
+    std::vector<long long> row_sums;          ///< [rows] (accumulate_row_sums) in units of 2^-32
     unsigned long long duplicates_found = 0;  ///< pairs that qualified, before the cut
 };
 

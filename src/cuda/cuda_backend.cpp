@@ -45,8 +45,9 @@ class CudaBackend final : public Backend {
             for (std::size_t e = 0; e < devices.size(); ++e)
                 if (std::find(devices.begin(), devices.begin() + e, devices[e]) ==
                     devices.begin() + e)
-                    description_ += (description_.empty() ? "" : "; ") + std::to_string(devices[e]) +
-                                    ": " + cuda_device_description(devices[e]);
+                    description_ += (description_.empty() ? "" : "; ") +
+                                    std::to_string(devices[e]) + ": " +
+                                    cuda_device_description(devices[e]);
         description_ += ", all-pairs engines on devices " + list;
     }
 
@@ -172,8 +173,8 @@ class CudaBackend final : public Backend {
 #pragma omp parallel for schedule(static)
         for (std::int64_t r = 0; r < n; ++r)
             std::memcpy(dst + r * d, rows.row(r), sizeof(float) * static_cast<std::size_t>(d));
-        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(x_.data(), dst, sizeof(float) * n * d,
-                                         cudaMemcpyHostToDevice, s));
+        EMBGEOM_CUDA_TRY(
+            cudaMemcpyAsync(x_.data(), dst, sizeof(float) * n * d, cudaMemcpyHostToDevice, s));
     }
 
     // The per-token passes' loop: the block's rows in pieces of at most kPieceBytes, in row

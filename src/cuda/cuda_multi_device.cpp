@@ -78,9 +78,9 @@ AllPairsResult merge(std::vector<AllPairsResult>& parts, std::vector<AllPairsPar
     AllPairsResult out = std::move(parts[0]);  // row means, S, valid rows: the same on every engine
     const std::int64_t n = out.rows, k = out.k;
     for (std::size_t e = 1; e < parts.size(); ++e)
-        EMBGEOM_EXPECTS(parts[e].precision == out.precision && parts[e].rows == n &&
-                            parts[e].k == k,
-                        "every engine ran the same plan");
+        EMBGEOM_EXPECTS(
+            parts[e].precision == out.precision && parts[e].rows == n && parts[e].k == k,
+            "every engine ran the same plan");
 
     if (k > 0 && n > 0) {
         engine::TopKLists lists(n, k);
@@ -111,8 +111,7 @@ AllPairsResult merge(std::vector<AllPairsResult>& parts, std::vector<AllPairsPar
         cos_sq += s.cos_sq_fixed;
         found += s.duplicates_found;
     }
-    out.pair_cos_sq_sum =
-        static_cast<double>(cos_sq) / static_cast<double>(engine::kCosSqScale);
+    out.pair_cos_sq_sum = static_cast<double>(cos_sq) / static_cast<double>(engine::kCosSqScale);
     if (opt.accumulate_row_sums)
         for (std::int64_t i = 0; i < n; ++i) {
             if (!valid[i]) continue;

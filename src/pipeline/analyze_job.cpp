@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <future>
-#include <cmath>
 #include <iomanip>
 #include <limits>
 #include <memory>
@@ -107,7 +107,9 @@ void validate_config(const AnalyzeConfig& cfg) {
     if (cfg.threads < 0) throw UsageError("--threads must not be negative");
     if (cfg.block_rows < 0) throw UsageError("--block-rows must not be negative");
     for (const int id : cfg.devices)
-        if (id < 0) throw UsageError("--devices: device ids must not be negative (got " + std::to_string(id) + ")");
+        if (id < 0)
+            throw UsageError("--devices: device ids must not be negative (got " +
+                             std::to_string(id) + ")");
     if (cfg.hist_bins < 1 || cfg.hist_bins > 10000000)
         throw UsageError("--hist-bins must be between 1 and 10000000");
     if (!(cfg.dup_threshold >= -1.0 && cfg.dup_threshold <= 1.0))
@@ -123,19 +125,23 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     Hdf5TableReader reader(cfg.input, cfg.dataset);
     const std::int64_t V = reader.rows(), d = reader.cols();
     if (cfg.all_pairs && cfg.topk >= V)
-        throw UsageError("--topk " + std::to_string(cfg.topk) + " must be smaller than the number "
-                         "of tokens (" + std::to_string(V) + " in " + reader.describe() + ")");
+        throw UsageError("--topk " + std::to_string(cfg.topk) +
+                         " must be smaller than the number "
+                         "of tokens (" +
+                         std::to_string(V) + " in " + reader.describe() + ")");
     const std::vector<std::string> vocab = load_vocab(cfg, reader);
     std::vector<double> bias;
     if (cfg.bias_dataset) bias = read_vector(cfg.input, *cfg.bias_dataset, d);
-    if (cfg.csls && !cfg.all_pairs) throw UsageError("--csls needs the all-pairs engine (drop --no-all-pairs)");
+    if (cfg.csls && !cfg.all_pairs)
+        throw UsageError("--csls needs the all-pairs engine (drop --no-all-pairs)");
     if (cfg.all_pairs && cfg.write_matrix) {
-        const double bytes = double(V) * double(V) * (cfg.matrix_dtype == MatrixDtype::kFloat16 ? 2 : 4);
+        const double bytes =
+            double(V) * double(V) * (cfg.matrix_dtype == MatrixDtype::kFloat16 ? 2 : 4);
         if (bytes > double(cfg.max_matrix_bytes))
-            throw UsageError("--write-matrix: the " + std::to_string(V) + " x " + std::to_string(V) +
-                             " " + to_string(cfg.matrix_dtype) + " matrix would take " +
-                             format_bytes(bytes) + ", over --max-matrix-bytes " +
-                             format_bytes(double(cfg.max_matrix_bytes)));
+            throw UsageError(
+                "--write-matrix: the " + std::to_string(V) + " x " + std::to_string(V) + " " +
+                to_string(cfg.matrix_dtype) + " matrix would take " + format_bytes(bytes) +
+                ", over --max-matrix-bytes " + format_bytes(double(cfg.max_matrix_bytes)));
     }
     validate_geometry_config(cfg, V);
     const std::uint64_t budget = cfg.memory_budget ? cfg.memory_budget : default_memory_budget();
@@ -176,9 +182,9 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
         << to_string(reader.stored_dtype()) << ")\n  backend: " << report.backend << "\n";
 
     const auto t_tokens = Clock::now();
-    const PerToken tok = per_token_passes(table.source(), *backend,
-                                          per_token_block_rows(cfg, budget, V, d),
-                                          bias.empty() ? nullptr : &bias);
+    const PerToken tok =
+        per_token_passes(table.source(), *backend, per_token_block_rows(cfg, budget, V, d),
+                         bias.empty() ? nullptr : &bias);
     report.seconds_per_token = seconds_since(t_tokens);
     report.valid_rows = std::count(tok.valid.begin(), tok.valid.end(), 1);
 
@@ -212,25 +218,33 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
         report.all_pairs_gflops = raw.seconds > 0 ? raw.gflop / raw.seconds : 0.0;
         report.all_pairs_phases = raw.phase_seconds;
         layout.write_all_pairs("", "", raw, tok.valid, engine::k_occurrence(raw));
-        if (cfg.csls) run_csls(*backend, cfg, table.source(), tok.valid, raw, opt, out, layout, log);
+        if (cfg.csls)
+            run_csls(*backend, cfg, table.source(), tok.valid, raw, opt, out, layout, log);
         if (cfg.center) {
             opt.center = tok.centroid;
             opt.matrix = nullptr;
             opt.progress = progress_reporter("all pairs (centred)");
             AllPairsResult centered = backend->all_pairs(table.source(), tok.valid, opt);
-            layout.write_all_pairs("/centered", " (centred)", centered, tok.valid, engine::k_occurrence(centered));
+            layout.write_all_pairs("/centered", " (centred)", centered, tok.valid,
+                                   engine::k_occurrence(centered));
             opt.center.reset();
         }
         opt.matrix = nullptr;
         opt.progress = nullptr;
     }
     if (any_geometry_stage(cfg)) {
-        const GeometryInputs geo{table.source(), tok.finite, tok.valid, tok.centroid, vocab,
-                                 bias.empty() ? nullptr : &bias, cfg.all_pairs ? &opt : nullptr};
+        const GeometryInputs geo{table.source(),
+                                 tok.finite,
+                                 tok.valid,
+                                 tok.centroid,
+                                 vocab,
+                                 bias.empty() ? nullptr : &bias,
+                                 cfg.all_pairs ? &opt : nullptr};
         run_geometry_stages(cfg, geo, *backend, out, layout, log);
     }
 
-    run_null_models(cfg, table.source(), tok, *backend, cfg.all_pairs ? &opt : nullptr, out, layout, log);
+    run_null_models(cfg, table.source(), tok, *backend, cfg.all_pairs ? &opt : nullptr, out, layout,
+                    log);
     layout.write_headline(V, d);
     out.set_attribute("/", "embgeom_version", std::string(kVersion));
     out.set_attribute("/", "input_file", cfg.input);
@@ -264,10 +278,10 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     const double seconds_release = seconds_since(t_release);
 
     layout.print_summary(log);
-    log << std::fixed << std::setprecision(2) << "  time: "
-        << (report.table_mapped ? "table mapped from the file in " : "read ") << report.seconds_read
-        << " s (backend start " << report.seconds_backend_start << " s beside it), per-token passes "
-        << report.seconds_per_token << " s";
+    log << std::fixed << std::setprecision(2)
+        << "  time: " << (report.table_mapped ? "table mapped from the file in " : "read ")
+        << report.seconds_read << " s (backend start " << report.seconds_backend_start
+        << " s beside it), per-token passes " << report.seconds_per_token << " s";
     if (cfg.all_pairs) {
         log << ", all pairs " << report.seconds_all_pairs << " s (";
         for (const auto& [name, seconds] : report.all_pairs_phases)
@@ -291,30 +305,34 @@ std::string config_to_toml(const AnalyzeConfig& c) {
         return r + "\"";
     };
     s << std::setprecision(17);
-    s << "input = " << q(c.input) << "\ndataset = " << q(c.dataset) << "\noutput = " << q(c.output) << "\n";
+    s << "input = " << q(c.input) << "\ndataset = " << q(c.dataset) << "\noutput = " << q(c.output)
+      << "\n";
     if (c.vocab_dataset) s << "vocab = " << q(*c.vocab_dataset) << "\n";
     if (c.vocab_file) s << "vocab-file = " << q(*c.vocab_file) << "\n";
     if (c.bias_dataset) s << "bias-dataset = " << q(*c.bias_dataset) << "\n";
-    s << "topk = " << c.topk << "\noutliers = " << c.outliers << "\nbackend = " << q(to_string(c.backend))
-      << "\nprecision = " << q(to_string(c.precision)) << "\nthreads = " << c.threads;
+    s << "topk = " << c.topk << "\noutliers = " << c.outliers
+      << "\nbackend = " << q(to_string(c.backend)) << "\nprecision = " << q(to_string(c.precision))
+      << "\nthreads = " << c.threads;
     if (c.memory_budget) s << "\nmemory-budget = " << c.memory_budget;
     if (c.device_memory_budget) s << "\ndevice-memory-budget = " << c.device_memory_budget;
-    s
-      << "\nblock-rows = " << c.block_rows << "\nall-pairs = " << (c.all_pairs ? "true" : "false")
+    s << "\nblock-rows = " << c.block_rows << "\nall-pairs = " << (c.all_pairs ? "true" : "false")
       << "\nhist-bins = " << c.hist_bins << "\ndup-threshold = " << c.dup_threshold
       << "\nmax-dup-pairs = " << c.max_dup_pairs << "\ncenter = " << (c.center ? "true" : "false")
       << "\nwrite-matrix = " << (c.write_matrix ? "true" : "false")
       << "\nmatrix-dtype = " << q(to_string(c.matrix_dtype)) << "\nmatrix-gzip = " << c.matrix_gzip
-      << "\nmax-matrix-bytes = " << c.max_matrix_bytes << "\nprincipal = " << (c.principal ? "true" : "false")
-      << "\nrogue-top = " << c.rogue_top << "\nremove-top = " << c.remove_top
+      << "\nmax-matrix-bytes = " << c.max_matrix_bytes
+      << "\nprincipal = " << (c.principal ? "true" : "false") << "\nrogue-top = " << c.rogue_top
+      << "\nremove-top = " << c.remove_top
       << "\nundertrained = " << (c.undertrained ? "true" : "false");
     auto list = [&](const char* key, const auto& v, bool quote) {
         if (v.empty()) return;
         s << "\n" << key << " = [";
         for (std::size_t i = 0; i < v.size(); ++i) {
             if (i) s << ", ";
-            if constexpr (std::is_same_v<std::decay_t<decltype(v[0])>, std::string>) s << q(v[i]);
-            else s << v[i];
+            if constexpr (std::is_same_v<std::decay_t<decltype(v[0])>, std::string>)
+                s << q(v[i]);
+            else
+                s << v[i];
         }
         s << "]";
         (void)quote;
@@ -325,7 +343,8 @@ std::string config_to_toml(const AnalyzeConfig& c) {
     s << "\ncsls = " << (c.csls ? "true" : "false");
     s << "\ncandidate-quantile = " << c.candidate_quantile << "\nsimplex = " << c.simplex;
     list("simplex-plane", c.simplex_plane, false);
-    s << "\nsimplex-directions = " << c.simplex_directions << "\ncorner-tokens = " << c.corner_tokens;
+    s << "\nsimplex-directions = " << c.simplex_directions
+      << "\ncorner-tokens = " << c.corner_tokens;
     list("null", c.null_models, true);
     list("devices", c.devices, false);
     s << "\nseed = " << c.seed << "\n";

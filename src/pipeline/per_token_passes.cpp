@@ -12,7 +12,8 @@ std::int64_t per_token_block_rows(const AnalyzeConfig& cfg, std::uint64_t budget
                                   std::int64_t d) {
     if (cfg.block_rows > 0) return std::min(cfg.block_rows, V);
     const std::uint64_t by_budget = budget / 8 / (static_cast<std::uint64_t>(d) * sizeof(float));
-    return std::clamp<std::int64_t>(static_cast<std::int64_t>(by_budget), 1, std::min<std::int64_t>(V, 65536));
+    return std::clamp<std::int64_t>(static_cast<std::int64_t>(by_budget), 1,
+                                    std::min<std::int64_t>(V, 65536));
 }
 
 PerToken per_token_passes(RowSource& table, Backend& backend, std::int64_t block_rows,
