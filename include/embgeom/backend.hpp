@@ -139,6 +139,19 @@ class GramAccumulator {
     virtual GramSums finish() = 0;
 };
 
+/// A block of rows for a per-token pass: rows [first, first + rows.rows) of source, when the
+/// caller names the table (a block of no named table is only its rows). When the backend holds
+/// source (Backend::holds_table), rows.data may be null: the backend reads its own copy.
+struct TableBlock {
+    MatrixView<const float> rows;
+    const RowSource* source = nullptr;
+    std::int64_t first = 0;
+
+    TableBlock(MatrixView<const float> r) : rows(r) {}  // NOLINT: any block of rows is one
+    TableBlock(MatrixView<const float> r, const RowSource& s, std::int64_t f)
+        : rows(r), source(&s), first(f) {}
+};
+
 class Backend {
   public:
     virtual ~Backend() = default;
@@ -149,16 +162,42 @@ class Backend {
     /// a backend is usable without it. @throws as the first call would.
     virtual void prepare() {}
 
+    /// @brief Lets the backend keep a copy of source's rows where it computes, so that the calls
+    ///        over source that follow (per-token blocks naming it, all_pairs, csls_neighbors)
+    ///        read that copy instead of source: on CUDA the table crosses to the device once per
+    ///        job instead of once per pass. CUDA copies the raw rows into device memory here,
+    ///        when they fit beside the largest plan the all-pairs engine could make with
+    ///        `engine` (so holding never shrinks that plan); the CPU holds nothing (its passes
+    ///        read host memory already). Replaces any table held before.
+    /// @param[in] source  the table; the caller keeps it alive and unchanged until
+    ///                    release_table() (TableHold, pipeline/table_hold.hpp, does both).
+    /// @param[in] engine  the options all_pairs will get (k, precision, budgets, block_rows).
+    /// @return whether the backend holds the table. @throws InputError when source fails to
+    ///         read, ResourceError when the device fails.
+    virtual bool hold_table(RowSource& source, const AllPairsOptions& engine) {
+        (void)source;
+        (void)engine;
+        return false;
+    }
+    /// Frees the copy hold_table made, if any.
+    virtual void release_table() {}
+    /// Whether hold_table(source) made the copy the backend holds now.
+    virtual bool holds_table(const RowSource& source) const {
+        (void)source;
+        return false;
+    }
+
     /// Pass 1 over one block [rows, d]: norms[r] = ||x_r|| (float64 accumulation), finite[r] = 1
     /// when every element is finite; finite rows are added into column_sums[d] (float64, in row
     /// order, so the sum does not depend on the block size). Non-finite rows get norm NaN.
-    virtual void row_norms_and_sums(MatrixView<const float> block, float* norms,
-                                    std::uint8_t* finite, double* column_sums) = 0;
+    virtual void row_norms_and_sums(const TableBlock& block, float* norms, std::uint8_t* finite,
+                                    double* column_sums) = 0;
 
     /// Pass 2 over one block: out[p][r] = ||x_r - points[p]|| in float64, for each point [d]
     /// (the centroid, and the bias when there is one), from one read of the block: on CUDA one
-    /// upload for all of them. out[p] has block.rows entries.
-    virtual void distances_to_points(MatrixView<const float> block,
+    /// upload for all of them (none when the backend holds the block's table). out[p] has
+    /// block.rows.rows entries.
+    virtual void distances_to_points(const TableBlock& block,
                                      const std::vector<const double*>& points,
                                      const std::vector<float*>& out) = 0;
 

@@ -27,8 +27,9 @@ class CpuBackend final : public Backend {
         return "cpu (" + blas_description() + ", " + std::to_string(threads_) + " threads)";
     }
 
-    void row_norms_and_sums(MatrixView<const float> block, float* norms, std::uint8_t* finite,
+    void row_norms_and_sums(const TableBlock& in, float* norms, std::uint8_t* finite,
                             double* column_sums) override {
+        const MatrixView<const float>& block = in.rows;  // the CPU holds no table: rows are given
         const std::int64_t n = block.rows, d = block.cols;
 #pragma omp parallel for num_threads(threads_) schedule(static)
         for (std::int64_t r = 0; r < n; ++r) {
@@ -56,10 +57,10 @@ class CpuBackend final : public Backend {
         }
     }
 
-    void distances_to_points(MatrixView<const float> block,
-                             const std::vector<const double*>& points,
+    void distances_to_points(const TableBlock& in, const std::vector<const double*>& points,
                              const std::vector<float*>& out) override {
         EMBGEOM_EXPECTS(points.size() == out.size(), "one output per point");
+        const MatrixView<const float>& block = in.rows;
         // Row by row, every point: the row is read from memory once and stays in L1.
 #pragma omp parallel for num_threads(threads_) schedule(static)
         for (std::int64_t r = 0; r < block.rows; ++r) {

@@ -102,9 +102,11 @@ struct MemoryPlan {
 class Engine {
   public:
     Engine(CudaResources& res, RowSource& source, const std::vector<std::uint8_t>& valid,
-           const AllPairsOptions& opt, const std::vector<float>* csls_radius = nullptr,
-           const EngineShare& share = {}, AllPairsPartial* partial = nullptr)
+           const AllPairsOptions& opt, const DeviceTable* held,
+           const std::vector<float>* csls_radius = nullptr, const EngineShare& share = {},
+           AllPairsPartial* partial = nullptr)
         : source_(source),
+          held_(held),
           valid_(valid),
           opt_(opt),
           csls_radius_(csls_radius),
@@ -113,7 +115,12 @@ class Engine {
           n_(source.rows()),
           d_(source.cols()),
           stream_(res.compute_stream()),
-          cublas_(res.cublas()) {}
+          cublas_(res.cublas()) {
+        if (held_)
+            EMBGEOM_EXPECTS(
+                held_->rows() == n_ && held_->cols() == d_ && held_->device() == res.device(),
+                "the held table is the source's, on the engine's device");
+    }
 
     AllPairsResult run();
     /// The plan held the whole normalised table on the device (after run()).
@@ -140,6 +147,7 @@ class Engine {
     bool owns(std::int64_t tile_pair) const { return tile_pair % share_.count == share_.index; }
 
     RowSource& source_;
+    const DeviceTable* held_;  // source's raw rows on this device, or null: read source
     const std::vector<std::uint8_t>& valid_;
     const AllPairsOptions& opt_;
     const std::vector<float>* csls_radius_;  // [n] in CSLS mode, else null
@@ -175,7 +183,8 @@ class Engine {
     DeviceBuffer<float> radius_dev_;
     DeviceBuffer<unsigned> exact_flags_dev_;
     PinnedAllocator pinned_;
-    std::unique_ptr<BlockPrefetcher> prefetch_;  ///< the rows of every load_block, in order
+    /// The rows of every load_block, in order, when the table is not held.
+    std::unique_ptr<BlockPrefetcher> prefetch_;
     PinnedBuffer<float> sink_tile_;
     PinnedBuffer<unsigned long long> scalars_host_;
 
@@ -197,9 +206,7 @@ void Engine::plan_memory() {
 
     std::size_t free_bytes = 0, total_bytes = 0;
     EMBGEOM_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
-    const std::uint64_t asked = opt_.device_memory_budget ? opt_.device_memory_budget
-                                : opt_.memory_budget      ? opt_.memory_budget
-                                                          : kDefaultBudget;
+    const std::uint64_t asked = all_pairs_device_budget(opt_);
     const std::uint64_t usable =
         share_.usable_bytes ? *share_.usable_bytes
                             : (free_bytes > kDeviceReserve ? free_bytes - kDeviceReserve : 0);
@@ -324,7 +331,8 @@ void Engine::allocate() {
             for (std::int64_t j0 = i0; j0 < n_; j0 += tile_)
                 if (owns(tile_pair++) || j0 == i0)
                     schedule.push_back({j0, std::min(tile_, n_ - j0)});  // I, then each J
-    prefetch_ = std::make_unique<BlockPrefetcher>(source_, std::move(schedule), 2, &pinned_);
+    if (!held_)
+        prefetch_ = std::make_unique<BlockPrefetcher>(source_, std::move(schedule), 2, &pinned_);
     if (opt_.matrix) sink_tile_ = PinnedBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
     sync();
 }
@@ -334,12 +342,19 @@ void Engine::allocate() {
 // tracker's choice for this block when tracker is given).
 void Engine::load_block(std::int64_t first, std::int64_t count, float* dst, bool check,
                         engine::Raw16Tracker* tracker, Raw16Format format, std::uint16_t* dst16) {
-    const BlockPrefetcher::Lease rows = prefetch_->next();
-    EMBGEOM_EXPECTS(rows.block.first == first && rows.block.count == count,
-                    "blocks loaded in the prefetcher's order");
-    if (d_ > 0)
-        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(dst, rows.data, sizeof(float) * count * d_,
-                                         cudaMemcpyHostToDevice, stream_));
+    BlockPrefetcher::Lease rows;
+    if (held_) {
+        if (d_ > 0)
+            EMBGEOM_CUDA_TRY(cudaMemcpyAsync(dst, held_->row(first), sizeof(float) * count * d_,
+                                             cudaMemcpyDeviceToDevice, stream_));
+    } else {
+        rows = prefetch_->next();
+        EMBGEOM_EXPECTS(rows.block.first == first && rows.block.count == count,
+                        "blocks loaded in the prefetcher's order");
+        if (d_ > 0)
+            EMBGEOM_CUDA_TRY(cudaMemcpyAsync(dst, rows.data, sizeof(float) * count * d_,
+                                             cudaMemcpyHostToDevice, stream_));
+    }
     if (check) {
         kn::launch_exact16_check(dst, count, d_, d_, valid_dev_.data() + first,
                                  exact_flags_dev_.data(), stream_);
@@ -356,7 +371,8 @@ void Engine::load_block(std::int64_t first, std::int64_t count, float* dst, bool
     kn::launch_normalize_rows(dst, count, d_, d_, valid_dev_.data() + first, center_dev_.data(),
                               zero_row_dev_.data() + first, first, bad_row_dev_.data(), stream_);
     EMBGEOM_CHECK_LAUNCH(stream_);
-    sync();  // the copy is done: the buffer may take the next block
+    if (held_) return;  // nothing to give back: the stream orders the rest
+    sync();             // the copy is done: the buffer may take the next block
     prefetch_->release(rows);
 }
 
@@ -779,9 +795,40 @@ AllPairsResult Engine::run() {
 }  // namespace
 
 AllPairsResult cuda_all_pairs(CudaResources& res, RowSource& source,
-                              const std::vector<std::uint8_t>& valid, const AllPairsOptions& opt) {
+                              const std::vector<std::uint8_t>& valid, const AllPairsOptions& opt,
+                              const DeviceTable* held) {
     DeviceScope scope(res.device());
-    return Engine(res, source, valid, opt).run();
+    return Engine(res, source, valid, opt, held).run();
+}
+
+std::uint64_t all_pairs_device_budget(const AllPairsOptions& opt) {
+    return opt.device_memory_budget ? opt.device_memory_budget
+           : opt.memory_budget      ? opt.memory_budget
+                                    : kDefaultBudget;
+}
+
+std::uint64_t all_pairs_largest_plan_bytes(std::int64_t rows, std::int64_t cols,
+                                           const AllPairsOptions& opt) {
+    // Engine::plan_memory's first layout at its first tile side, with every row valid (a valid
+    // count can only make the lists and the candidate count smaller).
+    if (rows <= 0) return 0;
+    MemoryPlan p;
+    p.n = rows;
+    p.d = cols;
+    p.bins = opt.hist_bins;
+    p.row_sums = opt.accumulate_row_sums;
+    const std::int64_t extra_pair = engine::may_rescore(opt.precision) ? 1 : 0;
+    p.pair_capacity = std::max<std::int64_t>(
+        1, std::min<std::int64_t>(opt.max_dup_pairs + extra_pair, kMaxDevicePairs));
+    const std::int64_t k = std::min<std::int64_t>(opt.k, rows - 1);
+    p.copy16 =
+        engine::may_use_copy16(opt.precision) && !(opt.center && opt.precision == Precision::kAuto);
+    p.k = engine::may_rescore(opt.precision)
+              ? std::max<std::int64_t>(k, engine::candidate_count(opt.k, rows))
+              : k;
+    const std::int64_t tile = opt.block_rows > 0 ? std::min({opt.block_rows, kMaxTile, rows})
+                                                 : std::min(rows, kDefaultMaxTile);
+    return p.total(tile, true);
 }
 
 std::uint64_t all_pairs_usable_device_bytes(CudaResources& res) {
@@ -794,17 +841,17 @@ std::uint64_t all_pairs_usable_device_bytes(CudaResources& res) {
 AllPairsResult cuda_all_pairs_share(CudaResources& res, RowSource& source,
                                     const std::vector<std::uint8_t>& valid,
                                     const AllPairsOptions& opt, const EngineShare& share,
-                                    AllPairsPartial* partial) {
+                                    AllPairsPartial* partial, const DeviceTable* held) {
     EMBGEOM_EXPECTS(share.count >= 1 && share.index >= 0 && share.index < share.count,
                     "engine share in range");
     DeviceScope scope(res.device());
-    return Engine(res, source, valid, opt, nullptr, share, partial).run();
+    return Engine(res, source, valid, opt, held, nullptr, share, partial).run();
 }
 
 CslsNeighbors cuda_csls_neighbors(CudaResources& res, RowSource& source,
                                   const std::vector<std::uint8_t>& valid,
                                   const std::vector<float>& radius, std::int64_t k,
-                                  const AllPairsOptions& opt) {
+                                  const AllPairsOptions& opt, const DeviceTable* held) {
     const std::int64_t V = source.rows();
     check_csls_inputs(V, valid, radius, k, opt.block_rows);  // the CPU's contract
     const std::vector<std::uint8_t> mask =
@@ -822,7 +869,7 @@ CslsNeighbors cuda_csls_neighbors(CudaResources& res, RowSource& source,
     o.max_dup_pairs = 0;
 
     DeviceScope scope(res.device());
-    Engine engine(res, source, mask, o, &radius);
+    Engine engine(res, source, mask, o, held, &radius);
     AllPairsResult r = engine.run();
     CslsNeighbors out;
     out.rows = V;

@@ -6,12 +6,13 @@
 // row order, float64) into S. If the normalised table fits the device budget it stays resident;
 // otherwise row blocks are read again for every tile that needs them. Every block is read ahead,
 // in load order, by a BlockPrefetcher thread into two pinned buffers (core/block_prefetcher.hpp),
-// so reading the source overlaps the copies and the tiles. Tiles (I <= J) of side T are C = X^_I
-// X^_J^T (cublasSgemm on the exact path); each tile is folded on the device into the per-row top-K
-// (rows of I from C, rows of J from C^T when I != J), the histogram, the fixed-point sum of cos^2
-// and the duplicate list, and optionally copied to the matrix sink. The work is synchronous per
-// tile (one compute stream); the per-tile host steps are small (two counters, and the duplicate
-// pairs when there are any).
+// so reading the source overlaps the copies and the tiles; when the backend holds the table on
+// the device (Backend::hold_table) blocks are copied from there instead, and nothing is read.
+// Tiles (I <= J) of side T are C = X^_I X^_J^T (cublasSgemm on the exact path); each tile is
+// folded on the device into the per-row top-K (rows of I from C, rows of J from C^T when I != J),
+// the histogram, the fixed-point sum of cos^2 and the duplicate list, and optionally copied to the
+// matrix sink. The work is synchronous per tile (one compute stream); the per-tile host steps are
+// small (two counters, and the duplicate pairs when there are any).
 //
 // Precision (AllPairsOptions::precision, policy in src/engine/precision_policy.hpp): only the
 // tile product changes, and C stays float32, so every fold kernel, S, the row means and the sink
@@ -31,9 +32,14 @@
 #include <vector>
 
 #include "cuda/cuda_resources.hpp"
+#include "cuda/device_table.hpp"
 #include "embgeom/backend.hpp"
 
 namespace embgeom {
+
+// held, in the calls below: the raw rows of source already on the engine's device
+// (Backend::hold_table), which the engine then copies from instead of reading source; null reads
+// source (through the BlockPrefetcher).
 
 /// See Backend::all_pairs. Device memory held is at most min(opt.memory_budget (0 = 1 GiB),
 /// free device memory - 256 MiB); a fast request whose extras (16-bit copy, K' lists) do not fit
@@ -41,7 +47,8 @@ namespace embgeom {
 /// sizes when even the smallest exact tiling does not fit, or when min(k, valid rows - 1) exceeds
 /// the kernel's limit (1024).
 AllPairsResult cuda_all_pairs(CudaResources& res, RowSource& source,
-                              const std::vector<std::uint8_t>& valid, const AllPairsOptions& opt);
+                              const std::vector<std::uint8_t>& valid, const AllPairsOptions& opt,
+                              const DeviceTable* held = nullptr);
 
 /// @brief See Backend::csls_neighbors: the engine above in its CSLS mode. The plan, pass 0 and
 ///        the tile loop are the cosine engine's on the exact path (cublasSgemm of the normalised
@@ -61,7 +68,17 @@ AllPairsResult cuda_all_pairs(CudaResources& res, RowSource& source,
 CslsNeighbors cuda_csls_neighbors(CudaResources& res, RowSource& source,
                                   const std::vector<std::uint8_t>& valid,
                                   const std::vector<float>& radius, std::int64_t k,
-                                  const AllPairsOptions& opt);
+                                  const AllPairsOptions& opt, const DeviceTable* held = nullptr);
+
+/// The device budget the engine plans within before the device's own limit: opt's
+/// device_memory_budget, else its memory_budget, else 1 GiB.
+std::uint64_t all_pairs_device_budget(const AllPairsOptions& opt);
+
+/// Device bytes of the largest plan the engine could make for a rows x cols table with opt
+/// (every row valid, the table resident, the 16-bit copy and the K' lists where opt's precision
+/// may use them, the largest tile side): what a held table must leave free (hold_table).
+std::uint64_t all_pairs_largest_plan_bytes(std::int64_t rows, std::int64_t cols,
+                                           const AllPairsOptions& opt);
 
 // Hooks of the multi-device driver (cuda_multi_device.hpp). With the defaults the engine runs
 // exactly as cuda_all_pairs.
@@ -95,6 +112,6 @@ std::uint64_t all_pairs_usable_device_bytes(CudaResources& res);
 AllPairsResult cuda_all_pairs_share(CudaResources& res, RowSource& source,
                                     const std::vector<std::uint8_t>& valid,
                                     const AllPairsOptions& opt, const EngineShare& share,
-                                    AllPairsPartial* partial);
+                                    AllPairsPartial* partial, const DeviceTable* held = nullptr);
 
 }  // namespace embgeom

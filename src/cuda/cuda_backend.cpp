@@ -14,6 +14,7 @@
 #include "cuda/cuda_gram.hpp"
 #include "cuda/cuda_multi_device.hpp"
 #include "cuda/cuda_resources.hpp"
+#include "cuda/device_table.hpp"
 #include "distances_to_point.cuh"
 #include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
@@ -58,9 +59,33 @@ class CudaBackend final : public Backend {
         for (const auto& r : extra_) (void)r->cublas();
     }
 
-    void row_norms_and_sums(MatrixView<const float> block, float* norms, std::uint8_t* finite,
+    // The table is held on the first device, and only where it leaves every engine there the
+    // largest plan all_pairs could make: holding it never turns a resident plan into a streamed
+    // one, nor takes a re-scored path's extras away.
+    bool hold_table(RowSource& source, const AllPairsOptions& engine) override {
+        release_table();
+        const std::uint64_t bytes = DeviceTable::bytes(source.rows(), source.cols());
+        if (bytes == 0) return false;
+        DeviceScope scope(res_.device());
+        std::uint64_t engines_here = 1;
+        for (const auto& r : extra_) engines_here += r->device() == res_.device() ? 1 : 0;
+        const std::uint64_t plan =
+            std::min(all_pairs_device_budget(engine),
+                     all_pairs_largest_plan_bytes(source.rows(), source.cols(), engine));
+        if (bytes + engines_here * plan > all_pairs_usable_device_bytes(res_)) return false;
+        held_ = std::make_unique<DeviceTable>(res_, source);
+        return true;
+    }
+
+    void release_table() override { held_.reset(); }
+
+    bool holds_table(const RowSource& source) const override {
+        return held_ && &held_->source() == &source;
+    }
+
+    void row_norms_and_sums(const TableBlock& block, float* norms, std::uint8_t* finite,
                             double* column_sums) override {
-        const std::int64_t n = block.rows, d = block.cols;
+        const std::int64_t n = block.rows.rows, d = block.rows.cols;
         if (n <= 0) return;
         if (d == 0) {  // empty rows: finite, norm 0, nothing to sum
             std::fill(norms, norms + n, 0.0f);
@@ -74,10 +99,10 @@ class CudaBackend final : public Backend {
         EMBGEOM_CUDA_TRY(cudaMemcpyAsync(sums_.data(), column_sums, sizeof(double) * d,
                                          cudaMemcpyHostToDevice, s));
         // Pieces in row order keep the column sums in row order.
-        for_each_piece(block, s, [&](std::int64_t first, std::int64_t count) {
-            kernels::launch_row_norms(x_.data(), count, d, d, norms_.data(), finite_.data(), s);
+        for_each_piece(block, s, [&](std::int64_t first, std::int64_t count, const float* x) {
+            kernels::launch_row_norms(x, count, d, d, norms_.data(), finite_.data(), s);
             EMBGEOM_CHECK_LAUNCH(s);
-            kernels::launch_column_sums(x_.data(), count, d, d, finite_.data(), sums_.data(), s);
+            kernels::launch_column_sums(x, count, d, d, finite_.data(), sums_.data(), s);
             EMBGEOM_CHECK_LAUNCH(s);
             EMBGEOM_CUDA_TRY(cudaMemcpyAsync(norms + first, norms_.data(), sizeof(float) * count,
                                              cudaMemcpyDeviceToHost, s));
@@ -89,11 +114,10 @@ class CudaBackend final : public Backend {
         EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
     }
 
-    void distances_to_points(MatrixView<const float> block,
-                             const std::vector<const double*>& points,
+    void distances_to_points(const TableBlock& block, const std::vector<const double*>& points,
                              const std::vector<float*>& out) override {
         EMBGEOM_EXPECTS(points.size() == out.size(), "one output per point");
-        const std::int64_t n = block.rows, d = block.cols;
+        const std::int64_t n = block.rows.rows, d = block.rows.cols;
         const std::int64_t np = static_cast<std::int64_t>(points.size());
         if (n <= 0 || np == 0) return;
         if (d == 0) {
@@ -108,11 +132,11 @@ class CudaBackend final : public Backend {
                                              cudaMemcpyHostToDevice, s));
         // One upload per piece for every point: the kernels re-read it from device memory.
         distances_.reserve_discard(static_cast<std::size_t>(np * piece_rows(d, n)));
-        for_each_piece(block, s, [&](std::int64_t first, std::int64_t count) {
+        for_each_piece(block, s, [&](std::int64_t first, std::int64_t count, const float* x) {
             for (std::int64_t p = 0; p < np; ++p) {
                 float* const dev_out = distances_.data() + p * count;
-                kernels::launch_distances_to_point(x_.data(), count, d, d, point_.data() + p * d,
-                                                   dev_out, s);
+                kernels::launch_distances_to_point(x, count, d, d, point_.data() + p * d, dev_out,
+                                                   s);
                 EMBGEOM_CHECK_LAUNCH(s);
                 EMBGEOM_CUDA_TRY(cudaMemcpyAsync(out[p] + first, dev_out, sizeof(float) * count,
                                                  cudaMemcpyDeviceToHost, s));
@@ -122,10 +146,10 @@ class CudaBackend final : public Backend {
 
     AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
                              const AllPairsOptions& opt) override {
-        if (extra_.empty()) return cuda_all_pairs(res_, source, valid, opt);
+        if (extra_.empty()) return cuda_all_pairs(res_, source, valid, opt, held(source));
         std::vector<CudaResources*> engines{&res_};
         for (const auto& r : extra_) engines.push_back(r.get());
-        return cuda_multi_device_all_pairs(engines, source, valid, opt);
+        return cuda_multi_device_all_pairs(engines, source, valid, opt, held(source));
     }
 
     std::unique_ptr<GramAccumulator> gram_accumulator(std::int64_t d,
@@ -145,7 +169,7 @@ class CudaBackend final : public Backend {
     CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
                                  const std::vector<float>& radius, std::int64_t k,
                                  const AllPairsOptions& opt) override {
-        return cuda_csls_neighbors(res_, source, valid, radius, k, opt);
+        return cuda_csls_neighbors(res_, source, valid, radius, k, opt, held(source));
     }
 
     Extremeness extremeness(RowSource& source, const std::vector<std::uint8_t>& valid,
@@ -154,6 +178,10 @@ class CudaBackend final : public Backend {
     }
 
   private:
+    const DeviceTable* held(const RowSource& source) const {
+        return holds_table(source) ? held_.get() : nullptr;
+    }
+
     static std::int64_t piece_rows(std::int64_t d, std::int64_t n) {
         const std::int64_t rows =
             static_cast<std::int64_t>(kPieceBytes / sizeof(float)) / std::max<std::int64_t>(d, 1);
@@ -178,18 +206,26 @@ class CudaBackend final : public Backend {
     }
 
     // The per-token passes' loop: the block's rows in pieces of at most kPieceBytes, in row
-    // order, each uploaded into x_ (norms_ sized for a piece), then work(first, count) enqueues
-    // the kernels and the copies back, and the piece is waited for before x_ is refilled.
+    // order, each uploaded into x_ (norms_ sized for a piece) or, when the block's table is held,
+    // read where it lies; then work(first, count, rows) enqueues the kernels and the copies back,
+    // and the piece is waited for before x_ is refilled.
     template <class Work>
-    void for_each_piece(MatrixView<const float> block, cudaStream_t s, Work&& work) {
-        const std::int64_t n = block.rows, d = block.cols;
+    void for_each_piece(const TableBlock& block, cudaStream_t s, Work&& work) {
+        const std::int64_t n = block.rows.rows, d = block.rows.cols;
+        const DeviceTable* table = block.source ? held(*block.source) : nullptr;
+        if (table)
+            EMBGEOM_EXPECTS(
+                block.first >= 0 && block.first + n <= table->rows() && d == table->cols(),
+                "a block of the held table lies inside it");
+        else
+            EMBGEOM_EXPECTS(block.rows.data != nullptr, "a block of a table not held has rows");
         const std::int64_t piece = piece_rows(d, n);
-        x_.reserve_discard(static_cast<std::size_t>(piece * d));
+        if (!table) x_.reserve_discard(static_cast<std::size_t>(piece * d));
         norms_.reserve_discard(piece);
         for (std::int64_t first = 0; first < n; first += piece) {
             const std::int64_t count = std::min(piece, n - first);
-            upload(block.slice_rows(first, count), s);
-            work(first, count);
+            if (!table) upload(block.rows.slice_rows(first, count), s);
+            work(first, count, table ? table->row(block.first + first) : x_.data());
             EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
         }
     }
@@ -202,6 +238,7 @@ class CudaBackend final : public Backend {
     DeviceBuffer<std::uint8_t> finite_;
     DeviceBuffer<double> sums_, point_;
     std::unique_ptr<CusolverHandle> solver_;  // created on first use, like the cuBLAS handle
+    std::unique_ptr<DeviceTable> held_;       // hold_table's copy, on the first device
 };
 
 }  // namespace

@@ -142,9 +142,11 @@ AllPairsResult merge(std::vector<AllPairsResult>& parts, std::vector<AllPairsPar
 AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& devices,
                                            RowSource& source,
                                            const std::vector<std::uint8_t>& valid,
-                                           const AllPairsOptions& opt) {
+                                           const AllPairsOptions& opt, const DeviceTable* held) {
     EMBGEOM_EXPECTS(!devices.empty(), "at least one device");
-    if (devices.size() == 1) return cuda_all_pairs(*devices[0], source, valid, opt);
+    if (devices.size() == 1)
+        return cuda_all_pairs(*devices[0], source, valid, opt,
+                              held && held->device() == devices[0]->device() ? held : nullptr);
     const auto start = std::chrono::steady_clock::now();
 
     const std::size_t engines = devices.size();
@@ -176,7 +178,10 @@ AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& de
                 };
             EngineShare mine = share;
             mine.index = static_cast<int>(e);
-            parts[e] = cuda_all_pairs_share(*devices[e], locked_source, valid, o, mine, &sums[e]);
+            const DeviceTable* here =
+                held && held->device() == devices[e]->device() ? held : nullptr;
+            parts[e] =
+                cuda_all_pairs_share(*devices[e], locked_source, valid, o, mine, &sums[e], here);
         } catch (...) {
             const std::lock_guard<std::mutex> lock(board.m);
             if (!board.error) board.error = std::current_exception();

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cuda/cuda_resources.hpp"
+#include "cuda/device_table.hpp"
 #include "embgeom/backend.hpp"
 
 namespace embgeom {
@@ -29,10 +30,13 @@ namespace embgeom {
 /// @brief Backend::all_pairs over the engines of `devices` (one per entry; entries may share a
 ///        device). With one entry this is cuda_all_pairs.
 /// @param[in] devices  the engines' resources, in --devices order; not empty.
+/// @param[in] held     source's rows on one device (Backend::hold_table), or null: the engines on
+///                     that device copy their rows from it, the others read source.
 /// @throws the first exception any engine threw (ResourceError, CudaError, InputError).
 AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& devices,
                                            RowSource& source,
                                            const std::vector<std::uint8_t>& valid,
-                                           const AllPairsOptions& opt);
+                                           const AllPairsOptions& opt,
+                                           const DeviceTable* held = nullptr);
 
 }  // namespace embgeom

@@ -20,8 +20,10 @@ struct AnalyzeReport {
     double seconds_per_token = 0.0, seconds_all_pairs = 0.0, seconds_total = 0.0;
     double seconds_read = 0.0, seconds_backend_start = 0.0;  ///< table into memory; device set-up
     std::vector<std::pair<std::string, double>> all_pairs_phases;  ///< the main pass's, if measured
-    bool table_mapped = false;      ///< the table was mapped from the file, not read
-    double all_pairs_gflops = 0.0;  ///< achieved GEMM rate in the all-pairs phase
+    bool table_mapped = false;       ///< the table was mapped from the file, not read
+    bool table_on_device = false;    ///< the backend held the table on the device for every pass
+    double seconds_to_device = 0.0;  ///< time to copy it there (Backend::hold_table)
+    double all_pairs_gflops = 0.0;   ///< achieved GEMM rate in the all-pairs phase
 };
 
 /// Checks flag values that need no input file. @throws UsageError naming the flag.

@@ -23,11 +23,17 @@ PerToken per_token_passes(RowSource& table, Backend& backend, std::int64_t block
     t.norms.resize(V);
     t.finite.resize(V);
     t.centroid.assign(d, 0.0);
-    RowBlockReader blocks(table, block_rows);
+    // A backend holding the table reads its own copy: no host rows are read for it.
+    const bool held = backend.holds_table(table);
+    RowBlockReader blocks(table, held ? 1 : block_rows);
+    const auto block = [&](std::int64_t r0, std::int64_t n) {
+        return TableBlock(MatrixView<const float>(held ? nullptr : blocks.read(r0, n), n, d), table,
+                          r0);
+    };
     for (std::int64_t r0 = 0; r0 < V; r0 += block_rows) {
         const std::int64_t n = std::min(block_rows, V - r0);
-        backend.row_norms_and_sums(MatrixView<const float>(blocks.read(r0, n), n, d),
-                                   t.norms.data() + r0, t.finite.data() + r0, t.centroid.data());
+        backend.row_norms_and_sums(block(r0, n), t.norms.data() + r0, t.finite.data() + r0,
+                                   t.centroid.data());
     }
     t.valid.resize(V);
     for (std::int64_t i = 0; i < V; ++i) {
@@ -47,10 +53,9 @@ PerToken per_token_passes(RowSource& table, Backend& backend, std::int64_t block
     if (bias) points.push_back(bias->data());
     for (std::int64_t r0 = 0; r0 < V; r0 += block_rows) {
         const std::int64_t n = std::min(block_rows, V - r0);
-        const MatrixView<const float> view(blocks.read(r0, n), n, d);
         std::vector<float*> out{t.centered_norms.data() + r0};
         if (bias) out.push_back(t.bias_norms.data() + r0);
-        backend.distances_to_points(view, points, out);
+        backend.distances_to_points(block(r0, n), points, out);
     }
     const float nan = std::numeric_limits<float>::quiet_NaN();
     for (std::int64_t i = 0; i < V; ++i) {

@@ -1,0 +1,39 @@
+#pragma once
+// Backend::hold_table for one job: the backend keeps its copy of the table (on CUDA, in device
+// memory) from construction until release() or the end of the scope, whichever comes first. It
+// must end before the backend does; declared after the backend, it does so on every path.
+#include <chrono>
+
+#include "embgeom/backend.hpp"
+
+namespace embgeom {
+
+class TableHold {
+  public:
+    TableHold(Backend& backend, RowSource& table, const AllPairsOptions& engine)
+        : backend_(&backend) {
+        const auto t0 = std::chrono::steady_clock::now();
+        held_ = backend.hold_table(table, engine);
+        seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    ~TableHold() { release(); }
+    TableHold(const TableHold&) = delete;
+    TableHold& operator=(const TableHold&) = delete;
+
+    /// Whether the backend took the copy.
+    bool held() const noexcept { return held_; }
+    /// Time the backend took to make it (0 when it made none).
+    double seconds() const noexcept { return held_ ? seconds_ : 0.0; }
+    void release() noexcept {
+        if (!backend_) return;
+        if (held_) backend_->release_table();
+        backend_ = nullptr;
+    }
+
+  private:
+    Backend* backend_;
+    bool held_ = false;
+    double seconds_ = 0.0;
+};
+
+}  // namespace embgeom

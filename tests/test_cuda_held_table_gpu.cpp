@@ -1,0 +1,331 @@
+// Backend::hold_table on CUDA: with the table held on the device, every pass that reads it (the
+// per-token passes, the all-pairs engine resident and streamed, in each kind of product, CSLS,
+// several engines) gives the bits it gives without the hold, since the same kernels see the same
+// rows; only where the rows come from changes. Skips, with the reason, without a usable device.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "embgeom/backend.hpp"
+#include "embgeom/build_info.hpp"
+#include "embgeom/errors.hpp"
+#include "geometry/csls.hpp"
+#include "pipeline/per_token_passes.hpp"
+#include "support/float16_reference.hpp"
+#include "support/test_support.hpp"
+
+namespace {
+
+using namespace embgeom;
+
+class HeldTable : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (cuda_device_count() > 0) return;
+        if (std::getenv("EMBGEOM_REQUIRE_GPU"))
+            FAIL() << "EMBGEOM_REQUIRE_GPU set but no usable CUDA device";
+        GTEST_SKIP() << (kCudaBuilt ? "no usable CUDA device" : "built without CUDA");
+    }
+};
+
+bool same_bits(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+/// A random N(mean, 1) table with a few non-finite rows, an all-zero row and near-duplicates.
+std::vector<float> awkward_table(std::int64_t rows, std::int64_t cols, std::uint64_t seed,
+                                 float mean = 0.0f) {
+    std::vector<float> x = test::random_table(rows, cols, seed, mean);
+    if (rows < 8) return x;
+    const auto at = [&](std::int64_t r, std::int64_t c) -> float& { return x[r * cols + c]; };
+    at(1, cols / 2) = std::numeric_limits<float>::quiet_NaN();
+    at(rows - 2, 0) = std::numeric_limits<float>::infinity();
+    for (std::int64_t c = 0; c < cols; ++c) {
+        at(3, c) = 0.0f;
+        at(rows - 1, c) = at(4, c) * (1.0f + 1e-5f * static_cast<float>(c % 3));
+    }
+    return x;
+}
+
+void round_to_bf16(std::vector<float>& x) {
+    for (float& v : x)
+        if (std::isfinite(v)) v = test::round_bf16(v);
+}
+
+/// Every tile the engine hands over, as one dense matrix.
+class DenseSink final : public MatrixSink {
+  public:
+    explicit DenseSink(std::int64_t n) : n_(n), m_(static_cast<std::size_t>(n * n), -9.0f) {}
+    void write_tile(std::int64_t row0, std::int64_t col0, MatrixView<const float> t) override {
+        for (std::int64_t r = 0; r < t.rows; ++r)
+            for (std::int64_t c = 0; c < t.cols; ++c) {
+                m_[(row0 + r) * n_ + col0 + c] = t.row(r)[c];
+                m_[(col0 + c) * n_ + row0 + r] = t.row(r)[c];
+            }
+    }
+    const std::vector<float>& matrix() const { return m_; }
+
+  private:
+    std::int64_t n_;
+    std::vector<float> m_;
+};
+
+void expect_same_floats(const std::vector<float>& a, const std::vector<float>& b,
+                        const char* what) {
+    ASSERT_EQ(a.size(), b.size()) << what;
+    std::int64_t differ = 0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (!same_bits(a[i], b[i]) && differ++ < 5)
+            ADD_FAILURE() << what << "[" << i << "]: held " << a[i] << ", not held " << b[i];
+    EXPECT_EQ(differ, 0) << what;
+}
+
+void expect_same_result(const AllPairsResult& held, const AllPairsResult& plain) {
+    EXPECT_EQ(held.precision, plain.precision);
+    EXPECT_EQ(held.valid_rows, plain.valid_rows);
+    EXPECT_EQ(held.neighbor_index, plain.neighbor_index);
+    expect_same_floats(held.neighbor_sim, plain.neighbor_sim, "neighbor_sim");
+    expect_same_floats(held.row_mean, plain.row_mean, "row_mean");
+    ASSERT_EQ(held.row_sum_tiled.size(), plain.row_sum_tiled.size());
+    for (std::size_t i = 0; i < held.row_sum_tiled.size(); ++i)
+        EXPECT_TRUE(held.row_sum_tiled[i] == plain.row_sum_tiled[i] ||
+                    (std::isnan(held.row_sum_tiled[i]) && std::isnan(plain.row_sum_tiled[i])))
+            << "row_sum_tiled[" << i << "]";
+    EXPECT_EQ(held.histogram, plain.histogram);
+    EXPECT_EQ(held.pair_cos_sq_sum, plain.pair_cos_sq_sum);
+    EXPECT_EQ(held.normalized_sum, plain.normalized_sum);
+    ASSERT_EQ(held.duplicates.size(), plain.duplicates.size());
+    for (std::size_t p = 0; p < held.duplicates.size(); ++p) {
+        EXPECT_EQ(held.duplicates[p].i, plain.duplicates[p].i);
+        EXPECT_EQ(held.duplicates[p].j, plain.duplicates[p].j);
+        EXPECT_EQ(held.duplicates[p].cosine, plain.duplicates[p].cosine);
+    }
+    EXPECT_EQ(held.duplicates_truncated, plain.duplicates_truncated);
+}
+
+std::vector<std::uint8_t> valid_rows(const std::vector<float>& x, std::int64_t cols) {
+    const std::int64_t rows = static_cast<std::int64_t>(x.size()) / cols;
+    std::vector<std::uint8_t> valid(rows);
+    for (std::int64_t r = 0; r < rows; ++r) {
+        bool finite = true, nonzero = false;
+        for (std::int64_t c = 0; c < cols; ++c) {
+            finite &= std::isfinite(x[r * cols + c]);
+            nonzero |= x[r * cols + c] != 0.0f;
+        }
+        valid[r] = finite && nonzero;
+    }
+    return valid;
+}
+
+TEST_F(HeldTable, PerTokenPassesGiveTheBitsOfUploadedBlocks) {
+    const std::int64_t V = 1500, d = 77;
+    const std::vector<float> x = awkward_table(V, d, test::fresh_seed());
+    MemoryRowSource source(MatrixView<const float>(x.data(), V, d), "held");
+    std::vector<double> bias(d);
+    for (std::int64_t c = 0; c < d; ++c) bias[c] = 0.125 * static_cast<double>(c % 5) - 0.25;
+
+    auto plain = make_cuda_backend();
+    auto holding = make_cuda_backend();
+    ASSERT_TRUE(holding->hold_table(source, AllPairsOptions{}));
+    EXPECT_TRUE(holding->holds_table(source));
+    EXPECT_FALSE(plain->holds_table(source));
+    // Uneven blocks: the held copy is read at each block's first row.
+    const PerToken a = per_token_passes(source, *plain, 611, &bias);
+    const PerToken b = per_token_passes(source, *holding, 611, &bias);
+    expect_same_floats(b.norms, a.norms, "norms");
+    EXPECT_EQ(b.finite, a.finite);
+    EXPECT_EQ(b.valid, a.valid);
+    EXPECT_EQ(b.centroid, a.centroid);
+    expect_same_floats(b.centered_norms, a.centered_norms, "centered_norms");
+    expect_same_floats(b.bias_norms, a.bias_norms, "bias_norms");
+    EXPECT_EQ(a.finite_rows, V - 2);
+    EXPECT_EQ(a.zero_rows, 1);
+
+    // A block that names the held table but lies outside it is refused, not read out of bounds.
+    std::vector<float> norms(10);
+    std::vector<std::uint8_t> finite(10);
+    std::vector<double> sums(d, 0.0);
+    EXPECT_THROW(holding->row_norms_and_sums(
+                     TableBlock(MatrixView<const float>(nullptr, 10, d), source, V - 5),
+                     norms.data(), finite.data(), sums.data()),
+                 ResourceError);
+
+    // Released: blocks must carry their rows again, and they give the same bits.
+    holding->release_table();
+    EXPECT_FALSE(holding->holds_table(source));
+    const PerToken c = per_token_passes(source, *holding, 611, &bias);
+    expect_same_floats(c.norms, a.norms, "norms after release");
+    EXPECT_EQ(c.centroid, a.centroid);
+}
+
+TEST_F(HeldTable, OnlyTheHeldSourceIsReadFromTheCopy) {
+    const std::int64_t V = 300, d = 16;
+    const std::vector<float> x = awkward_table(V, d, test::fresh_seed());
+    const std::vector<float> y = awkward_table(V, d, test::fresh_seed() + 1);  // same shape
+    MemoryRowSource held(MatrixView<const float>(x.data(), V, d), "held");
+    MemoryRowSource other(MatrixView<const float>(y.data(), V, d), "other");
+    auto backend = make_cuda_backend();
+    ASSERT_TRUE(backend->hold_table(held, AllPairsOptions{}));
+    EXPECT_FALSE(backend->holds_table(other));
+
+    AllPairsOptions opt;
+    opt.k = 5;
+    opt.precision = Precision::kExact;
+    const std::vector<std::uint8_t> valid = valid_rows(y, d);
+    const AllPairsResult from_other = backend->all_pairs(other, valid, opt);
+    const AllPairsResult expected = make_cuda_backend()->all_pairs(other, valid, opt);
+    expect_same_result(from_other, expected);
+    EXPECT_EQ(from_other.normalized_sum, expected.normalized_sum);
+}
+
+struct HeldCase {
+    const char* name;
+    std::int64_t rows, cols, k;
+    Precision precision;
+    bool bf16_table = false;
+    std::int64_t block_rows = 0;
+    std::uint64_t memory_budget = 0;  ///< small: the engine streams row blocks (from the copy)
+    bool center = false;
+    bool matrix = false;
+};
+
+void PrintTo(const HeldCase& c, std::ostream* os) { *os << c.name; }
+
+class HeldAllPairs : public HeldTable, public ::testing::WithParamInterface<HeldCase> {};
+
+TEST_P(HeldAllPairs, GivesTheBitsOfReadingTheSource) {
+    const HeldCase& hc = GetParam();
+    std::vector<float> x = awkward_table(hc.rows, hc.cols, test::fresh_seed(), 0.5f);
+    if (hc.bf16_table) round_to_bf16(x);
+    MemoryRowSource source(MatrixView<const float>(x.data(), hc.rows, hc.cols), "held");
+    const std::vector<std::uint8_t> valid = valid_rows(x, hc.cols);
+
+    AllPairsOptions opt;
+    opt.k = hc.k;
+    opt.precision = hc.precision;
+    opt.block_rows = hc.block_rows;
+    opt.memory_budget = hc.memory_budget;
+    opt.max_dup_pairs = 1000;
+    opt.dup_threshold = 0.99;
+    opt.accumulate_row_sums = true;
+    if (hc.center) {
+        std::vector<double> center(hc.cols, 0.0);
+        for (std::int64_t c = 0; c < hc.cols; ++c) center[c] = 0.5 + 0.01 * static_cast<double>(c);
+        opt.center = center;
+    }
+    DenseSink plain_m(hc.rows), held_m(hc.rows);
+
+    auto plain = make_cuda_backend();
+    opt.matrix = hc.matrix ? &plain_m : nullptr;
+    const AllPairsResult a = plain->all_pairs(source, valid, opt);
+
+    auto holding = make_cuda_backend();
+    opt.matrix = nullptr;
+    ASSERT_TRUE(holding->hold_table(source, opt));
+    opt.matrix = hc.matrix ? &held_m : nullptr;
+    const AllPairsResult b = holding->all_pairs(source, valid, opt);
+    expect_same_result(b, a);
+    if (hc.matrix) expect_same_floats(held_m.matrix(), plain_m.matrix(), "matrix");
+
+    // The copy outlives the pass: a second one reads it again.
+    const AllPairsResult again = holding->all_pairs(source, valid, opt);
+    expect_same_result(again, a);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Plans, HeldAllPairs,
+    ::testing::Values(
+        HeldCase{"exact_tiles_of_300", 1000, 64, 10, Precision::kExact, false, 300, 0, false, true},
+        HeldCase{"auto_rescored", 700, 48, 10, Precision::kAuto},
+        HeldCase{"bf16_rescored", 600, 33, 7, Precision::kBf16, false, 256},
+        HeldCase{"bf16_table_raw", 800, 64, 10, Precision::kAuto, true, 256},
+        // ~370 kB streamed, ~560 kB resident (as CudaAllPairs' V1000_d64_streamed).
+        HeldCase{"exact_streamed", 1000, 64, 10, Precision::kExact, false, 128, 450000},
+        HeldCase{"bf16_table_raw_streamed", 1000, 64, 10, Precision::kAuto, true, 128, 450000},
+        HeldCase{"centered_auto", 500, 24, 6, Precision::kAuto, false, 128, 0, true}),
+    [](const ::testing::TestParamInfo<HeldCase>& info) { return std::string(info.param.name); });
+
+TEST_F(HeldTable, CslsResidentAndStreamedGiveTheBitsOfReadingTheSource) {
+    for (const std::uint64_t budget : {std::uint64_t{0}, std::uint64_t{3} << 20}) {
+        // Device plan with a 3 MiB budget (k = 10, tiles of 256): streamed 2.6 MiB, resident
+        // 4.5 MiB (as CudaCsls' V1000_d1000_streamed).
+        const std::int64_t V = 1000, d = 1000, k = 10;
+        const std::vector<float> x = awkward_table(V, d, test::fresh_seed());
+        MemoryRowSource source(MatrixView<const float>(x.data(), V, d), "held");
+        const std::vector<std::uint8_t> valid = valid_rows(x, d);
+        std::vector<float> radius(V);
+        for (std::int64_t i = 0; i < V; ++i) radius[i] = 0.01f * static_cast<float>(i % 17);
+        AllPairsOptions opt;
+        opt.k = k;
+        opt.memory_budget = budget;
+
+        const CslsNeighbors a = make_cuda_backend()->csls_neighbors(source, valid, radius, k, opt);
+        auto holding = make_cuda_backend();
+        ASSERT_TRUE(holding->hold_table(source, opt));
+        const CslsNeighbors b = holding->csls_neighbors(source, valid, radius, k, opt);
+        EXPECT_EQ(b.resident, budget == 0);
+        EXPECT_EQ(b.resident, a.resident);
+        EXPECT_EQ(b.index, a.index);
+        expect_same_floats(b.score, a.score, "score");
+    }
+}
+
+TEST_F(HeldTable, SeveralEnginesReadTheCopyOnItsDevice) {
+    const std::int64_t V = 700, d = 40;
+    const std::vector<float> x = awkward_table(V, d, test::fresh_seed());
+    MemoryRowSource source(MatrixView<const float>(x.data(), V, d), "held");
+    const std::vector<std::uint8_t> valid = valid_rows(x, d);
+    AllPairsOptions opt;
+    opt.k = 8;
+    opt.block_rows = 128;
+    opt.precision = Precision::kExact;
+    opt.accumulate_row_sums = true;
+    const AllPairsResult one = make_cuda_backend()->all_pairs(source, valid, opt);
+    std::vector<int> devices{0, 0, 0};
+    if (cuda_device_count() >= 2) devices = {1, 0, 1};  // the copy lies on device 1
+    auto engines = make_cuda_backend(devices);
+    ASSERT_TRUE(engines->hold_table(source, opt));
+    expect_same_result(engines->all_pairs(source, valid, opt), one);
+}
+
+/// A table too large for any device, never read.
+class HugeSource final : public RowSource {
+  public:
+    std::int64_t rows() const override { return std::int64_t{1} << 34; }
+    std::int64_t cols() const override { return 4096; }
+    void read_rows(std::int64_t, std::int64_t, float*) override {
+        throw InputError("huge: a table too large to hold was read");
+    }
+    std::string describe() const override { return "huge"; }
+};
+
+TEST_F(HeldTable, ATableThatDoesNotFitIsNotHeld) {
+    HugeSource huge;
+    auto backend = make_cuda_backend();
+    EXPECT_FALSE(backend->hold_table(huge, AllPairsOptions{}));
+    EXPECT_FALSE(backend->holds_table(huge));
+    // A table held before is dropped by a new request, held or not.
+    const std::vector<float> x = awkward_table(50, 8, test::fresh_seed());
+    MemoryRowSource small(MatrixView<const float>(x.data(), 50, 8), "small");
+    ASSERT_TRUE(backend->hold_table(small, AllPairsOptions{}));
+    EXPECT_FALSE(backend->hold_table(huge, AllPairsOptions{}));
+    EXPECT_FALSE(backend->holds_table(small));
+}
+
+TEST(HeldTableAnyMachine, TheCpuBackendHoldsNothing) {
+    const std::vector<float> x = test::random_table(40, 6, test::fresh_seed());
+    MemoryRowSource source(MatrixView<const float>(x.data(), 40, 6), "t");
+    auto cpu = make_cpu_backend(2);
+    EXPECT_FALSE(cpu->hold_table(source, AllPairsOptions{}));
+    EXPECT_FALSE(cpu->holds_table(source));
+    // Blocks that name their table still carry their rows to the CPU.
+    const PerToken p = per_token_passes(source, *cpu, 7, nullptr);
+    EXPECT_EQ(p.finite_rows, 40);
+}
+
+}  // namespace
