@@ -17,6 +17,7 @@
 #include "embgeom/build_info.hpp"
 #include "embgeom/errors.hpp"
 #include "geometry/csls.hpp"
+#include "geometry/extremeness.hpp"
 #include "pipeline/per_token_passes.hpp"
 #include "support/float16_reference.hpp"
 #include "support/test_support.hpp"
@@ -272,6 +273,28 @@ TEST_F(HeldTable, CslsResidentAndStreamedGiveTheBitsOfReadingTheSource) {
         EXPECT_EQ(b.resident, a.resident);
         EXPECT_EQ(b.index, a.index);
         expect_same_floats(b.score, a.score, "score");
+    }
+}
+
+TEST_F(HeldTable, ExtremenessGivesTheBitsOfReadingTheSource) {
+    // Two row tiles (8192 rows, then the rest): the copy is read at a row offset. Centred, so
+    // the tile's in-place centring must leave the held rows as they were for the second run.
+    const std::int64_t V = 8300, d = 8;
+    const std::vector<float> x = awkward_table(V, d, test::fresh_seed(), 2.0f);
+    MemoryRowSource source(MatrixView<const float>(x.data(), V, d), "held");
+    const std::vector<std::uint8_t> valid = valid_rows(x, d);
+    ExtremenessOptions eo;
+    eo.directions = 64;
+    eo.seed = test::fresh_seed();
+    eo.center = std::vector<double>(static_cast<std::size_t>(d), 2.0);
+    const Extremeness a = make_cuda_backend()->extremeness(source, valid, eo);
+    auto holding = make_cuda_backend();
+    ASSERT_TRUE(holding->hold_table(source, AllPairsOptions{}));
+    for (int run = 0; run < 2; ++run) {
+        const Extremeness b = holding->extremeness(source, valid, eo);
+        EXPECT_EQ(b.argmax, a.argmax) << "run " << run;
+        EXPECT_EQ(b.argmin, a.argmin) << "run " << run;
+        EXPECT_EQ(b.counts, a.counts) << "run " << run;
     }
 }
 

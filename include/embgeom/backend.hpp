@@ -163,12 +163,12 @@ class Backend {
     virtual void prepare() {}
 
     /// @brief Lets the backend keep a copy of source's rows where it computes, so that the calls
-    ///        over source that follow (per-token blocks naming it, all_pairs, csls_neighbors)
-    ///        read that copy instead of source: on CUDA the table crosses to the device once per
-    ///        job instead of once per pass. CUDA copies the raw rows into device memory here,
-    ///        when they fit beside the largest plan the all-pairs engine could make with
-    ///        `engine` (so holding never shrinks that plan); the CPU holds nothing (its passes
-    ///        read host memory already). Replaces any table held before.
+    ///        over source that follow (per-token blocks naming it, all_pairs, csls_neighbors,
+    ///        extremeness) read that copy instead of source: on CUDA the table crosses to the
+    ///        device once per job instead of once per pass. CUDA copies the raw rows into
+    ///        device memory here, when they fit beside the largest plan the all-pairs engine
+    ///        could make with `engine` (so holding never shrinks that plan); the CPU holds
+    ///        nothing (its passes read host memory already). Replaces any table held before.
     /// @param[in] source  the table; the caller keeps it alive and unchanged until
     ///                    release_table() (TableHold, pipeline/table_hold.hpp, does both).
     /// @param[in] engine  the options all_pairs will get (k, precision, budgets, block_rows).

@@ -174,7 +174,7 @@ class CudaBackend final : public Backend {
 
     Extremeness extremeness(RowSource& source, const std::vector<std::uint8_t>& valid,
                             const ExtremenessOptions& opt) override {
-        return cuda_extremeness(res_, source, valid, opt);
+        return cuda_extremeness(res_, source, valid, opt, held(source));
     }
 
   private:

@@ -47,11 +47,14 @@ struct MemoryPlan {
 }  // namespace
 
 Extremeness cuda_extremeness(CudaResources& res, RowSource& source,
-                             const std::vector<std::uint8_t>& valid,
-                             const ExtremenessOptions& opt) {
+                             const std::vector<std::uint8_t>& valid, const ExtremenessOptions& opt,
+                             const DeviceTable* held) {
     const std::int64_t V = source.rows(), d = source.cols(), M = opt.directions;
     check_extremeness_inputs(source, valid, opt);  // the CPU's contract
     EMBGEOM_EXPECTS(d <= INT_MAX, "row width fits cuBLAS");
+    if (held)
+        EMBGEOM_EXPECTS(held->rows() == V && held->cols() == d && held->device() == res.device(),
+                        "the held table is the source's, on the engine's device");
 
     const std::vector<std::uint8_t> mask =
         valid.empty() ? std::vector<std::uint8_t>(static_cast<std::size_t>(V), 1) : valid;
@@ -102,7 +105,7 @@ Extremeness cuda_extremeness(CudaResources& res, RowSource& source,
         min_value(static_cast<std::size_t>(M));
     DeviceBuffer<std::int64_t> max_index(static_cast<std::size_t>(M)),
         min_index(static_cast<std::size_t>(M));
-    PinnedBuffer<float> stage(static_cast<std::size_t>(tr * d));
+    PinnedBuffer<float> stage(held ? 0 : static_cast<std::size_t>(tr * d));
     PinnedBuffer<std::uint64_t> hash_stage(static_cast<std::size_t>(tr));
 
     EMBGEOM_CUDA_TRY(
@@ -124,10 +127,17 @@ Extremeness cuda_extremeness(CudaResources& res, RowSource& source,
         if (std::none_of(mask.begin() + row0, mask.begin() + row0 + count,
                          [](std::uint8_t v) { return v != 0; }))
             continue;
-        for (std::int64_t r = 0; r < count; r += read)
-            source.read_rows(row0 + r, std::min(read, count - r), stage.data() + r * d);
-        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(rows_dev.data(), stage.data(), sizeof(float) * count * d,
-                                         cudaMemcpyHostToDevice, s));
+        // projection_rows works in place: the held rows are copied, never changed.
+        if (held) {
+            EMBGEOM_CUDA_TRY(cudaMemcpyAsync(rows_dev.data(), held->row(row0),
+                                             sizeof(float) * count * d, cudaMemcpyDeviceToDevice,
+                                             s));
+        } else {
+            for (std::int64_t r = 0; r < count; r += read)
+                source.read_rows(row0 + r, std::min(read, count - r), stage.data() + r * d);
+            EMBGEOM_CUDA_TRY(cudaMemcpyAsync(rows_dev.data(), stage.data(),
+                                             sizeof(float) * count * d, cudaMemcpyHostToDevice, s));
+        }
         kn::launch_projection_rows(rows_dev.data(), count, d, d, valid_dev.data() + row0,
                                    center_dev.data(), hash_dev.data(), s);
         EMBGEOM_CHECK_LAUNCH(s);

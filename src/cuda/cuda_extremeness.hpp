@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cuda/cuda_resources.hpp"
+#include "cuda/device_table.hpp"
 #include "embgeom/backend.hpp"
 
 namespace embgeom {
@@ -31,17 +32,21 @@ namespace embgeom {
 /// 8 d, and one tile: t_r rows (4 d + 8 bytes each) and a t_m x t_r float32 projection block,
 /// with t_r = min(t, V), t_m = min(t, M) for the largest t in 8192, 4096, ..., 256 that fits in
 /// free device memory less a 256 MiB reserve (at most 256 MiB of projections). Host memory: the
-/// directions (4 M d bytes, as on the CPU), a pinned t_r x d staging buffer, 8 V bytes of hashes.
-/// Synchronous per row tile on res's compute stream.
+/// directions (4 M d bytes, as on the CPU), a pinned t_r x d staging buffer (none when held),
+/// 8 V bytes of hashes. Synchronous per row tile on res's compute stream.
 /// @param[in] res     device, stream and cuBLAS handle.
 /// @param[in] source  the table [V, d]; read once in row order (reads of at most
-///                    opt.stream.block_rows rows when set), plus single rows to confirm copies.
+///                    opt.stream.block_rows rows when set) unless held, plus single rows to
+///                    confirm copies.
+/// @param[in] held    source's rows on res's device (Backend::hold_table), copied from there
+///                    instead of read; or null.
 /// @param[in] valid   [V] row mask, or empty for every row.
 /// @param[in] opt     see ExtremenessOptions; stream.threads is used to generate the directions.
 /// @throws UsageError if opt.directions is outside 1 .. 2^30 - 1; InputError if d == 0;
 ///         ResourceError on bad shapes, or naming the sizes when the directions and the smallest
 ///         tile do not fit in free device memory.
 Extremeness cuda_extremeness(CudaResources& res, RowSource& source,
-                             const std::vector<std::uint8_t>& valid, const ExtremenessOptions& opt);
+                             const std::vector<std::uint8_t>& valid, const ExtremenessOptions& opt,
+                             const DeviceTable* held = nullptr);
 
 }  // namespace embgeom
