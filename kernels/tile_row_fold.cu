@@ -7,6 +7,7 @@ namespace embgeom::kernels {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr double kCosScale = 4294967296.0;  // 2^32, engine::kCosScale
 
 __device__ inline bool better(float sa, std::int64_t ia, float sb, std::int64_t ib) {
     return sa > sb || (sa == sb && ia < ib);
@@ -51,7 +52,29 @@ __device__ void sort_best_first(float* s_sim, std::int64_t* s_idx, int p) {
     }
 }
 
-// One block per tile row; the row is read once, kPerThread columns per thread at a time (loads
+// The columns c = c0 + u * stride + t (u < N) of one tile row, loads issued together: use[u] is
+// false (and v[u] 0) past the row's end, on the row's own token and on invalid tokens. When kSums,
+// the used values are added to sum in fixed point (engine::cos_fixed).
+template <int N, bool kSums>
+__device__ inline void load_columns(const float* row, std::int64_t c0, int stride, int t,
+                                    std::int64_t cols, std::int64_t col0, std::int64_t i,
+                                    const std::uint8_t* valid, float (&v)[N], bool (&use)[N],
+                                    long long& sum) {
+#pragma unroll
+    for (int u = 0; u < N; ++u) {
+        const std::int64_t c = c0 + static_cast<std::int64_t>(u) * stride + t;
+        use[u] = c < cols && col0 + c != i && valid[col0 + c];
+        v[u] = use[u] ? row[c] : 0.0f;
+    }
+    if (kSums) {
+#pragma unroll
+        for (int u = 0; u < N; ++u)
+            if (use[u]) sum += __double2ll_rn(static_cast<double>(v[u]) * kCosScale);
+    }
+}
+
+// Lists of more than 128 slots (the warp kernel below takes the rest): one block per tile row;
+// the row is read once, kPerThread columns per thread at a time (loads
 // issued together: one load in flight per thread left the kernel latency-bound at ~1/13 of the
 // memory bandwidth on an H100).
 //
@@ -64,9 +87,8 @@ __device__ void sort_best_first(float* s_sim, std::int64_t* s_idx, int p) {
 // Row sums: each thread adds its columns' fixed-point values; the block's total is exact.
 constexpr int kPerThread = 8;
 constexpr int kChunk = kThreads * kPerThread;
-constexpr double kCosScale = 4294967296.0;  // 2^32, engine::kCosScale
 
-template <bool kList, bool kSums>
+template <bool kSums>
 __global__ void tile_row_fold_kernel(const float* tile, std::int64_t ld, std::int64_t rows,
                                      std::int64_t cols, std::int64_t row0, std::int64_t col0,
                                      const std::uint8_t* valid, float* sims, std::int64_t* index,
@@ -80,34 +102,22 @@ __global__ void tile_row_fold_kernel(const float* tile, std::int64_t ld, std::in
     for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const std::int64_t i = row0 + r;
         if (!valid[i]) continue;  // uniform over the block
-        float* list_sim = kList ? sims + i * k : nullptr;
-        std::int64_t* list_idx = kList ? index + i * k : nullptr;
-        if (kList) {
-            for (int t = threadIdx.x; t < k; t += blockDim.x) {
-                s_sim[t] = list_sim[t];
-                s_idx[t] = list_idx[t];
-            }
-            if (threadIdx.x == 0) s_count = 0;
-            __syncthreads();
+        float* list_sim = sims + i * k;
+        std::int64_t* list_idx = index + i * k;
+        for (int t = threadIdx.x; t < k; t += blockDim.x) {
+            s_sim[t] = list_sim[t];
+            s_idx[t] = list_idx[t];
         }
+        if (threadIdx.x == 0) s_count = 0;
+        __syncthreads();
 
         const float* row = tile + r * ld;
         long long sum = 0;
         for (std::int64_t c0 = 0; c0 < cols; c0 += kChunk) {
             float v[kPerThread];
             bool use[kPerThread];
-#pragma unroll
-            for (int u = 0; u < kPerThread; ++u) {
-                const std::int64_t c = c0 + u * kThreads + threadIdx.x;
-                use[u] = c < cols && col0 + c != i && valid[col0 + c];
-                v[u] = use[u] ? row[c] : 0.0f;
-            }
-            if (kSums) {
-#pragma unroll
-                for (int u = 0; u < kPerThread; ++u)
-                    if (use[u]) sum += __double2ll_rn(static_cast<double>(v[u]) * kCosScale);
-            }
-            if (!kList) continue;
+            load_columns<kPerThread, kSums>(row, c0, kThreads, threadIdx.x, cols, col0, i, valid, v,
+                                            use, sum);
             const bool last_chunk = c0 + kChunk >= cols;
 #pragma unroll
             for (int u = 0; u < kPerThread; ++u) {
@@ -152,11 +162,10 @@ __global__ void tile_row_fold_kernel(const float* tile, std::int64_t ld, std::in
                 row_sums[i] += total;
             }
         }
-        if (kList)
-            for (int t = threadIdx.x; t < k; t += blockDim.x) {
-                list_sim[t] = s_sim[t];
-                list_idx[t] = s_idx[t];
-            }
+        for (int t = threadIdx.x; t < k; t += blockDim.x) {
+            list_sim[t] = s_sim[t];
+            list_idx[t] = s_idx[t];
+        }
         __syncthreads();  // the next row reuses shared memory
     }
 }
@@ -246,17 +255,8 @@ __global__ void tile_row_fold_warp_kernel(const float* tile, std::int64_t ld, st
         for (std::int64_t c0 = 0; c0 < cols; c0 += kWarp * kWarpSteps) {
             float v[kWarpSteps];
             bool use[kWarpSteps];
-#pragma unroll
-            for (int u = 0; u < kWarpSteps; ++u) {
-                const std::int64_t c = c0 + u * kWarp + lane;
-                use[u] = c < cols && col0 + c != i && valid[col0 + c];
-                v[u] = use[u] ? row[c] : 0.0f;
-            }
-            if (kSums) {
-#pragma unroll
-                for (int u = 0; u < kWarpSteps; ++u)
-                    if (use[u]) sum += __double2ll_rn(static_cast<double>(v[u]) * kCosScale);
-            }
+            load_columns<kWarpSteps, kSums>(row, c0, kWarp, lane, cols, col0, i, valid, v, use,
+                                            sum);
             if constexpr (kList) {
 #pragma unroll
                 for (int u = 0; u < kWarpSteps; ++u) {
@@ -344,10 +344,10 @@ void launch_tile_row_fold(const float* tile, std::int64_t ld, std::int64_t rows,
     const std::size_t shared = static_cast<std::size_t>(p) * (sizeof(std::int64_t) + sizeof(float));
     const unsigned grid = grid_for(rows, 1);
     if (sums)
-        tile_row_fold_kernel<true, true><<<grid, kThreads, shared, stream>>>(
+        tile_row_fold_kernel<true><<<grid, kThreads, shared, stream>>>(
             tile, ld, rows, cols, row0, col0, valid, sims, index, k, p, row_sums);
     else
-        tile_row_fold_kernel<true, false><<<grid, kThreads, shared, stream>>>(
+        tile_row_fold_kernel<false><<<grid, kThreads, shared, stream>>>(
             tile, ld, rows, cols, row0, col0, valid, sims, index, k, p, row_sums);
 }
 
