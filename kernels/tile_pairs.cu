@@ -1,17 +1,9 @@
-#include "embgeom/histogram_binning.hpp"
 #include "kernel_utils.cuh"
+#include "pair_counting.cuh"
 #include "tile_pairs.cuh"
 
 namespace embgeom::kernels {
 namespace {
-
-constexpr float kCosSqScale = 16777216.0f;  // 2^24, engine::kCosSqScale
-
-// engine::cos_sq_fixed: (c * c) rounded once in float, then an exact scaling, + 0.5f, truncated.
-__device__ inline unsigned long long cos_sq_units(float c) {
-    return static_cast<unsigned long long>(
-        static_cast<int>(__fadd_rn(__fmul_rn(__fmul_rn(c, c), kCosSqScale), 0.5f)));
-}
 
 // One warp per tile row; per-block histogram in shared memory when it fits (use_shared), flushed
 // once per block. A block sees at most one tile (< 2^32 pairs), so 32-bit shared counts suffice.
@@ -36,14 +28,8 @@ __global__ void tile_pairs_kernel(const float* tile, std::int64_t ld, std::int64
             const float* row = tile + r * ld;
             for (std::int64_t c = (diagonal ? r + 1 : 0) + lane; c < cols; c += kWarp) {
                 if (!valid[col0 + c]) continue;
-                const float v = row[c];
-                const int b = histogram_bin(v, scale, bins);
-                if (use_shared)
-                    atomicAdd(&s_hist[b], 1u);
-                else
-                    atomicAdd(&hist[b], 1ull);
-                sq += cos_sq_units(v);
-                if (v >= dup_min) ++dups;
+                count_pair(row[c], bins, scale, use_shared ? s_hist : nullptr, hist, dup_min, sq,
+                           dups);
             }
         }
         sq = warp_sum(sq);

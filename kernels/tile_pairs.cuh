@@ -16,6 +16,18 @@ struct TilePair {
 /// global atomics.
 constexpr int kPairsSharedHistMaxBins = 8192;
 
+/// Where the pair statistics of a tile go (the outputs of launch_tile_pairs, below), for
+/// launch_tile_row_fold, which counts them in the same read of the tile as the lists.
+struct TilePairStats {
+    int hist_bins = 0;
+    float hist_scale = 0.0f;  ///< 0.5f * hist_bins
+    unsigned long long* hist = nullptr;
+    unsigned long long* cos_sq_fixed = nullptr;
+    float dup_min = 0.0f;
+    long long* row_dup_count = nullptr;
+    unsigned long long* dup_total = nullptr;
+};
+
 /// Folds the pairs of one tile that the result counts: tokens i = row0 + r and j = col0 + c, both
 /// valid, i < j (on a diagonal tile, row0 == col0, only c > r; an off-diagonal tile has
 /// row0 + rows <= col0, so every pair counts). Per pair:

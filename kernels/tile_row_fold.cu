@@ -1,17 +1,14 @@
 #include <cmath>
 
 #include "kernel_utils.cuh"
+#include "pair_counting.cuh"
 #include "tile_row_fold.cuh"
+#include "warp_topk.cuh"
 
 namespace embgeom::kernels {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr double kCosScale = 4294967296.0;  // 2^32, engine::kCosScale
-
-__device__ inline bool better(float sa, std::int64_t ia, float sb, std::int64_t ib) {
-    return sa > sb || (sa == sb && ia < ib);
-}
 
 __global__ void topk_init_kernel(float* sims, std::int64_t* index, std::int64_t count) {
     const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
@@ -171,92 +168,61 @@ __global__ void tile_row_fold_kernel(const float* tile, std::int64_t ld, std::in
 }
 
 // Warp per row, for lists of up to 32 * E slots (every K the engine asks for by default: K = 10,
-// K' = 4K = 40 when re-scoring). The list lives in registers, right-aligned: position
-// P = e * 32 + lane (in ls[e] / li[e]) holds slot P - (32 E - k), sorted best first, and the
-// positions before the list hold a sentinel that ranks before every candidate. So the worst slot
-// is always lane 31 of ls[E - 1] (a static register: a dynamic one put the list in local memory),
-// and a candidate's position counts the sentinels by itself. Every lane holds the worst slot's
-// (sim, index) as the threshold. Lanes read 32 consecutive columns per step (coalesced); a ballot
-// of the columns that beat the threshold is nearly always empty once the list is warm, so the
-// steady state is a load, a compare and a vote per column with no block barrier (the block kernel
-// below needs one per 256 columns). Candidates of a step are inserted one at a time in lane
-// order, each re-tested against the threshold as it rises; the result is the best k under the
-// total order, so it does not depend on that order.
+// K' = 4K = 40 when re-scoring), held in registers as warp_topk.cuh lays them out. Lanes read 32
+// consecutive columns per step (coalesced); a ballot of the columns that beat the threshold is
+// nearly always empty once the list is warm, so the steady state is a load, a compare and a vote
+// per column with no block barrier (the block kernel above needs one per 256 columns).
+// Candidates of a step are inserted one at a time in lane order, each re-tested against the
+// threshold as it rises; the result is the best k under the total order, so it does not depend
+// on that order.
 constexpr int kWarpSteps = 8;  // 32-column steps whose loads are issued together
-constexpr std::int64_t kSentinelIndex = -1;
 
-template <int E>
-__device__ inline void warp_threshold(const float (&ls)[E], const std::int64_t (&li)[E],
-                                      float& th_s, std::int64_t& th_i) {
-    th_s = __shfl_sync(kFullMask, ls[E - 1], kWarp - 1);
-    th_i = __shfl_sync(kFullMask, li[E - 1], kWarp - 1);
-}
-
-template <int E>
-__device__ inline void warp_insert(float (&ls)[E], std::int64_t (&li)[E], float cs, std::int64_t ci,
-                                   float& th_s, std::int64_t& th_i) {
-    const int lane = lane_id();
-    int pos = 0;  // positions that rank before the candidate (sentinels included)
-#pragma unroll
-    for (int e = 0; e < E; ++e)
-        pos += __popc(__ballot_sync(kFullMask, better(ls[e], li[e], cs, ci)));
-#pragma unroll
-    for (int e = E - 1; e >= 0; --e) {
-        // Position P takes P - 1 for P > pos (the last one falls off): lane 0 of ls[e] takes
-        // lane 31 of ls[e - 1], still unshifted because rows shift from the last one up.
-        float up_s = __shfl_up_sync(kFullMask, ls[e], 1);
-        std::int64_t up_i = __shfl_up_sync(kFullMask, li[e], 1);
-        if (e > 0) {
-            const float carry_s = __shfl_sync(kFullMask, ls[e > 0 ? e - 1 : 0], kWarp - 1);
-            const std::int64_t carry_i = __shfl_sync(kFullMask, li[e > 0 ? e - 1 : 0], kWarp - 1);
-            if (lane == 0) {
-                up_s = carry_s;
-                up_i = carry_i;
-            }
-        }
-        const int p = e * kWarp + lane;
-        if (p > pos) {
-            ls[e] = up_s;
-            li[e] = up_i;
-        } else if (p == pos) {
-            ls[e] = cs;
-            li[e] = ci;
-        }
-    }
-    warp_threshold<E>(ls, li, th_s, th_i);
-}
-
-template <int E, bool kList, bool kSums>
+template <int E, bool kList, bool kSums, bool kPairs>
 __global__ void tile_row_fold_warp_kernel(const float* tile, std::int64_t ld, std::int64_t rows,
                                           std::int64_t cols, std::int64_t row0, std::int64_t col0,
                                           const std::uint8_t* valid, float* sims,
-                                          std::int64_t* index, int k, long long* row_sums) {
+                                          std::int64_t* index, int k, long long* row_sums,
+                                          TilePairStats pairs, bool shared_hist) {
+    // The pair statistics as tile_pairs_kernel counts them (a block histogram in shared memory
+    // when it fits, flushed once per block), from the values the list already loaded.
+    extern __shared__ unsigned int s_hist[];
+    if (kPairs) {
+        if (shared_hist)
+            for (int b = threadIdx.x; b < pairs.hist_bins; b += blockDim.x) s_hist[b] = 0;
+        __syncthreads();
+    }
+    const bool diagonal = row0 == col0;
     const int lane = lane_id();
     for (std::int64_t r = global_warp(); r < rows; r += warp_stride()) {
         const std::int64_t i = row0 + r;
-        if (!valid[i]) continue;  // uniform over the warp
+        if (!valid[i]) {  // uniform over the warp
+            if (kPairs && lane == 0) pairs.row_dup_count[r] = 0;
+            continue;
+        }
         float ls[E];
         std::int64_t li[E];
         float th_s = -INFINITY;
         std::int64_t th_i = kTopkEmptyIndex;
-        const int first = E * kWarp - k;  // position of slot 0
-        if (kList) {
-#pragma unroll
-            for (int e = 0; e < E; ++e) {
-                const int slot = e * kWarp + lane - first;
-                ls[e] = slot >= 0 ? sims[i * k + slot] : INFINITY;
-                li[e] = slot >= 0 ? index[i * k + slot] : kSentinelIndex;
-            }
-            warp_threshold<E>(ls, li, th_s, th_i);
-        }
+        if (kList) warp_list_load<E>(sims + i * k, index + i * k, k, ls, li, th_s, th_i);
 
         const float* row = tile + r * ld;
         long long sum = 0;
+        unsigned long long sq = 0;
+        long long dups = 0;
         for (std::int64_t c0 = 0; c0 < cols; c0 += kWarp * kWarpSteps) {
             float v[kWarpSteps];
             bool use[kWarpSteps];
             load_columns<kWarpSteps, kSums>(row, c0, kWarp, lane, cols, col0, i, valid, v, use,
                                             sum);
+            if constexpr (kPairs) {
+                // Pairs i < j: on a diagonal tile the columns right of the diagonal.
+#pragma unroll
+                for (int u = 0; u < kWarpSteps; ++u)
+                    if (use[u] && (!diagonal || c0 + u * kWarp + lane > r))
+                        count_pair(v[u], pairs.hist_bins, pairs.hist_scale,
+                                   shared_hist ? s_hist : nullptr, pairs.hist, pairs.dup_min, sq,
+                                   dups);
+            }
             if constexpr (kList) {
 #pragma unroll
                 for (int u = 0; u < kWarpSteps; ++u) {
@@ -278,33 +244,50 @@ __global__ void tile_row_fold_warp_kernel(const float* tile, std::int64_t ld, st
             sum = warp_sum(sum);
             if (lane == 0) row_sums[i] += sum;
         }
-        if (kList) {
-#pragma unroll
-            for (int e = 0; e < E; ++e) {
-                const int slot = e * kWarp + lane - first;
-                if (slot >= 0) {
-                    sims[i * k + slot] = ls[e];
-                    index[i * k + slot] = li[e];
-                }
+        if (kPairs) {
+            sq = warp_sum(sq);
+            dups = warp_sum(dups);
+            if (lane == 0) {
+                pairs.row_dup_count[r] = dups;
+                if (sq) atomicAdd(pairs.cos_sq_fixed, sq);
+                if (dups) atomicAdd(pairs.dup_total, static_cast<unsigned long long>(dups));
             }
         }
+        if (kList) warp_list_store<E>(ls, li, k, sims + i * k, index + i * k);
+    }
+    if (kPairs && shared_hist) {
+        __syncthreads();
+        for (int b = threadIdx.x; b < pairs.hist_bins; b += blockDim.x)
+            if (s_hist[b]) atomicAdd(&pairs.hist[b], static_cast<unsigned long long>(s_hist[b]));
     }
 }
 
 // Lists of up to this many slots take the warp kernel.
 constexpr int kWarpListMaxK = 4 * kWarp;
 
-template <int E>
+// The warp kernel for lists of up to 32 E slots (kList), or none, with or without the row sums
+// and the pair statistics.
+template <int E, bool kList>
 void launch_warp_fold(const float* tile, std::int64_t ld, std::int64_t rows, std::int64_t cols,
                       std::int64_t row0, std::int64_t col0, const std::uint8_t* valid, float* sims,
-                      std::int64_t* index, int k, long long* row_sums, cudaStream_t stream) {
+                      std::int64_t* index, int k, long long* row_sums, const TilePairStats* pairs,
+                      cudaStream_t stream) {
     const unsigned grid = grid_for(rows, kWarpsPerBlock);
-    if (row_sums)
-        tile_row_fold_warp_kernel<E, true, true><<<grid, kWarpBlock, 0, stream>>>(
-            tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums);
+    const TilePairStats stats = pairs ? *pairs : TilePairStats{};
+    const bool shared_hist = pairs && pairs->hist_bins <= kPairsSharedHistMaxBins;
+    const std::size_t shared = shared_hist ? sizeof(unsigned int) * pairs->hist_bins : 0;
+    if (row_sums && pairs)
+        tile_row_fold_warp_kernel<E, kList, true, true><<<grid, kWarpBlock, shared, stream>>>(
+            tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums, stats, shared_hist);
+    else if (row_sums)
+        tile_row_fold_warp_kernel<E, kList, true, false><<<grid, kWarpBlock, 0, stream>>>(
+            tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums, stats, false);
+    else if (pairs)
+        tile_row_fold_warp_kernel<E, kList, false, true><<<grid, kWarpBlock, shared, stream>>>(
+            tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums, stats, shared_hist);
     else
-        tile_row_fold_warp_kernel<E, true, false><<<grid, kWarpBlock, 0, stream>>>(
-            tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums);
+        tile_row_fold_warp_kernel<E, kList, false, false><<<grid, kWarpBlock, 0, stream>>>(
+            tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums, stats, false);
 }
 
 int sort_size(int k) { return pow2_at_least(k + 2 * kThreads); }
@@ -319,25 +302,24 @@ void launch_topk_init(float* sims, std::int64_t* index, std::int64_t count, cuda
 void launch_tile_row_fold(const float* tile, std::int64_t ld, std::int64_t rows, std::int64_t cols,
                           std::int64_t row0, std::int64_t col0, const std::uint8_t* valid,
                           float* sims, std::int64_t* index, int k, long long* row_sums,
-                          cudaStream_t stream) {
+                          const TilePairStats* pairs, cudaStream_t stream) {
     const bool list = k > 0 && sims && index, sums = row_sums != nullptr;
-    if (rows <= 0 || cols <= 0 || !(list || sums)) return;
+    if (rows <= 0 || cols <= 0 || !(list || sums || pairs)) return;
     if (!list) {
-        tile_row_fold_warp_kernel<1, false, true>
-            <<<grid_for(rows, kWarpsPerBlock), kWarpBlock, 0, stream>>>(
-                tile, ld, rows, cols, row0, col0, valid, nullptr, nullptr, 0, row_sums);
+        launch_warp_fold<1, false>(tile, ld, rows, cols, row0, col0, valid, nullptr, nullptr, 0,
+                                   row_sums, pairs, stream);
         return;
     }
     if (k <= kWarpListMaxK) {
         if (k <= kWarp)
-            launch_warp_fold<1>(tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums,
-                                stream);
+            launch_warp_fold<1, true>(tile, ld, rows, cols, row0, col0, valid, sims, index, k,
+                                      row_sums, pairs, stream);
         else if (k <= 2 * kWarp)
-            launch_warp_fold<2>(tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums,
-                                stream);
+            launch_warp_fold<2, true>(tile, ld, rows, cols, row0, col0, valid, sims, index, k,
+                                      row_sums, pairs, stream);
         else
-            launch_warp_fold<4>(tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums,
-                                stream);
+            launch_warp_fold<4, true>(tile, ld, rows, cols, row0, col0, valid, sims, index, k,
+                                      row_sums, pairs, stream);
         return;
     }
     const int p = sort_size(k);
@@ -349,6 +331,11 @@ void launch_tile_row_fold(const float* tile, std::int64_t ld, std::int64_t rows,
     else
         tile_row_fold_kernel<false><<<grid, kThreads, shared, stream>>>(
             tile, ld, rows, cols, row0, col0, valid, sims, index, k, p, row_sums);
+    // Long lists keep their block kernel; the pairs take their own read of the tile.
+    if (pairs)
+        launch_tile_pairs(tile, ld, rows, cols, row0, col0, valid, pairs->hist_bins,
+                          pairs->hist_scale, pairs->hist, pairs->cos_sq_fixed, pairs->dup_min,
+                          pairs->row_dup_count, pairs->dup_total, stream);
 }
 
 }  // namespace embgeom::kernels

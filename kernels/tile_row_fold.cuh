@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "tile_pairs.cuh"
+
 namespace embgeom::kernels {
 
 /// Largest K the fold's top-K list supports (its shared-memory sort holds next_pow2(K + 512)
@@ -22,11 +24,15 @@ void launch_topk_init(float* sims, std::int64_t* index, std::int64_t count, cuda
 ///   k in [1, kTopkMaxK];
 /// - when row_sums is not null, row_sums[i] += the sum of llrint(tile[r][c] * 2^32)
 ///   (engine::cos_fixed, src/engine/fixed_point.hpp): integer sums, exact in any order.
+/// - when pairs is not null, the pair statistics of the tile exactly as launch_tile_pairs counts
+///   them with the same arguments (pairs i < j only, so this is the fold of a tile's rows I, not
+///   of its transpose): for k <= 128, and for the sums alone, in the same read of the tile; for
+///   larger k by a launch_tile_pairs after the fold.
 /// tile is row-major [rows, cols], leading dimension ld; valid is the global [V] mask.
 /// Asynchronous on stream.
 void launch_tile_row_fold(const float* tile, std::int64_t ld, std::int64_t rows, std::int64_t cols,
                           std::int64_t row0, std::int64_t col0, const std::uint8_t* valid,
                           float* sims, std::int64_t* index, int k, long long* row_sums,
-                          cudaStream_t stream);
+                          const TilePairStats* pairs, cudaStream_t stream);
 
 }  // namespace embgeom::kernels

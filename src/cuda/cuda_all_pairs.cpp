@@ -139,7 +139,7 @@ class Engine {
     void process_tile(std::int64_t i0, std::int64_t ti, const float* a, const std::uint16_t* a16,
                       std::int64_t j0, std::int64_t tj, const float* b, const std::uint16_t* b16);
     void fold_rows(const float* tile, std::int64_t rows, std::int64_t cols, std::int64_t row0,
-                   std::int64_t col0);
+                   std::int64_t col0, const kn::TilePairStats* pairs);
     void collect_duplicates(std::int64_t i0, std::int64_t ti, const float* a, std::int64_t j0,
                             std::int64_t tj, const float* b, long long tile_total);
     void finish(AllPairsResult& out);
@@ -428,12 +428,13 @@ void Engine::allocate_lists() {
 }
 
 void Engine::fold_rows(const float* tile, std::int64_t rows, std::int64_t cols, std::int64_t row0,
-                       std::int64_t col0) {
-    // Neighbour lists and row sums from one read of the tile.
-    kn::launch_tile_row_fold(tile, cols, rows, cols, row0, col0, valid_dev_.data(),
-                             kc_ > 0 ? top_sim_dev_.data() : nullptr,
-                             kc_ > 0 ? top_idx_dev_.data() : nullptr, kc_,
-                             opt_.accumulate_row_sums ? row_sum_dev_.data() : nullptr, stream_);
+                       std::int64_t col0, const kn::TilePairStats* pairs) {
+    // Neighbour lists, row sums and (for the rows of I) the pair statistics from one read of the
+    // tile.
+    kn::launch_tile_row_fold(
+        tile, cols, rows, cols, row0, col0, valid_dev_.data(),
+        kc_ > 0 ? top_sim_dev_.data() : nullptr, kc_ > 0 ? top_idx_dev_.data() : nullptr, kc_,
+        opt_.accumulate_row_sums ? row_sum_dev_.data() : nullptr, pairs, stream_);
     EMBGEOM_CHECK_LAUNCH(stream_);
 }
 
@@ -498,20 +499,27 @@ void Engine::process_tile(std::int64_t i0, std::int64_t ti, const float* a,
         kn::launch_csls_scores(tile_dev_.data(), tj, ti, tj, i0, j0, radius_dev_.data(), stream_);
         EMBGEOM_CHECK_LAUNCH(stream_);
     }
-    fold_rows(tile_dev_.data(), ti, tj, i0, j0);
+    // The histogram, cos^2 and duplicate counts of the pairs (none in CSLS mode) are counted by
+    // the fold of the rows of I, in the same read of the tile as their lists.
+    kn::TilePairStats pairs;
+    if (!csls_radius_) {
+        EMBGEOM_CUDA_TRY(cudaMemsetAsync(scalars_dev_.data(), 0, scalars_dev_.bytes(), stream_));
+        pairs.hist_bins = opt_.hist_bins;
+        pairs.hist_scale = 0.5f * static_cast<float>(opt_.hist_bins);
+        pairs.hist = hist_dev_.data();
+        pairs.cos_sq_fixed = scalars_dev_.data();
+        pairs.dup_min = dup_scan_min_;
+        pairs.row_dup_count = dup_count_dev_.data();
+        pairs.dup_total = scalars_dev_.data() + 1;
+    }
+    fold_rows(tile_dev_.data(), ti, tj, i0, j0, csls_radius_ ? nullptr : &pairs);
     if (i0 != j0 && (kc_ > 0 || opt_.accumulate_row_sums)) {
         kn::launch_transpose(tile_dev_.data(), ti, tj, tj, tile_t_dev_.data(), ti, stream_);
         EMBGEOM_CHECK_LAUNCH(stream_);
-        fold_rows(tile_t_dev_.data(), tj, ti, j0, i0);
+        fold_rows(tile_t_dev_.data(), tj, ti, j0, i0, nullptr);
     }
     if (csls_radius_) return;  // no histogram, cos^2, duplicates or matrix of scores
 
-    EMBGEOM_CUDA_TRY(cudaMemsetAsync(scalars_dev_.data(), 0, scalars_dev_.bytes(), stream_));
-    kn::launch_tile_pairs(tile_dev_.data(), tj, ti, tj, i0, j0, valid_dev_.data(), opt_.hist_bins,
-                          0.5f * static_cast<float>(opt_.hist_bins), hist_dev_.data(),
-                          scalars_dev_.data(), dup_scan_min_, dup_count_dev_.data(),
-                          scalars_dev_.data() + 1, stream_);
-    EMBGEOM_CHECK_LAUNCH(stream_);
     EMBGEOM_CUDA_TRY(cudaMemcpyAsync(scalars_host_.data(), scalars_dev_.data(),
                                      scalars_dev_.bytes(), cudaMemcpyDeviceToHost, stream_));
     sync();

@@ -10,8 +10,8 @@
 // the device (Backend::hold_table) blocks are copied from there instead, and nothing is read.
 // Tiles (I <= J) of side T are C = X^_I X^_J^T (cublasSgemm on the exact path); each tile is
 // folded on the device into the per-row top-K (rows of I from C, rows of J from C^T when I != J),
-// the histogram, the fixed-point sum of cos^2 and the duplicate list, and optionally copied to the
-// matrix sink. The work is synchronous per tile (one compute stream); the per-tile host steps are
+// the histogram, the fixed-point sum of cos^2 and the duplicate list (the fold of the rows of I
+// counts these in the same read of C as their lists), and optionally copied to the matrix sink. The work is synchronous per tile (one compute stream); the per-tile host steps are
 // small (two counters, and the duplicate pairs when there are any).
 //
 // Precision (AllPairsOptions::precision, policy in src/engine/precision_policy.hpp): only the

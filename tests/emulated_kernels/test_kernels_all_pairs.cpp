@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -131,7 +132,7 @@ Lists fold_blocks(const Cosines& c, int k, std::int64_t block,
         const std::int64_t ld = cols + 5;
         const std::vector<float> t = tile_of(c, i0, rows, j0, cols, ld);
         kn::launch_tile_row_fold(t.data(), ld, rows, cols, i0, j0, c.valid.data(), out.sim.data(),
-                                 out.index.data(), k, out.sums.data(), nullptr);
+                                 out.index.data(), k, out.sums.data(), nullptr, nullptr);
     }
     return out;
 }
@@ -173,17 +174,13 @@ TEST_P(EmulatedTileRowFold, ListsAndRowSumsAreTheBestKOfEveryTile) {
     expect_lists_equal(shuffled, want, k);
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, EmulatedTileRowFold,
-                         ::testing::Values(std::make_tuple(2300, 2300, 10),
-                                           std::make_tuple(130, 47, 1),
-                                           std::make_tuple(700, 333, 10),
-                                           std::make_tuple(300, 300, 32),
-                                           std::make_tuple(300, 120, 33),
-                                           std::make_tuple(500, 260, 40),
-                                           std::make_tuple(400, 400, 128),
-                                           std::make_tuple(600, 600, 129),
-                                           std::make_tuple(900, 900, 300),
-                                           std::make_tuple(1100, 1100, 1024)));
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, EmulatedTileRowFold,
+    ::testing::Values(std::make_tuple(2300, 2300, 10), std::make_tuple(130, 47, 1),
+                      std::make_tuple(700, 333, 10), std::make_tuple(300, 300, 32),
+                      std::make_tuple(300, 120, 33), std::make_tuple(500, 260, 40),
+                      std::make_tuple(400, 400, 128), std::make_tuple(600, 600, 129),
+                      std::make_tuple(900, 900, 300), std::make_tuple(1100, 1100, 1024)));
 
 TEST(EmulatedTileRowFold, ListsOnlyAndSumsOnlyMatchTheFusedFold) {
     const Cosines c = make_cosines(400, 77, 0.2);
@@ -197,9 +194,10 @@ TEST(EmulatedTileRowFold, ListsOnlyAndSumsOnlyMatchTheFusedFold) {
         const std::int64_t cols = std::min<std::int64_t>(150, c.n - j0);
         const std::vector<float> t = tile_of(c, i0, rows, j0, cols, cols);
         kn::launch_tile_row_fold(t.data(), cols, rows, cols, i0, j0, c.valid.data(),
-                                 lists.sim.data(), lists.index.data(), 7, nullptr, nullptr);
+                                 lists.sim.data(), lists.index.data(), 7, nullptr, nullptr,
+                                 nullptr);
         kn::launch_tile_row_fold(t.data(), cols, rows, cols, i0, j0, c.valid.data(), nullptr,
-                                 nullptr, 0, sums.data(), nullptr);
+                                 nullptr, 0, sums.data(), nullptr, nullptr);
     }
     lists.sums = sums;
     EXPECT_TRUE(lists == both);
@@ -257,6 +255,56 @@ TEST(EmulatedTilePairs, HistogramCosSquaredAndDuplicatesOfDiagonalAndOffDiagonal
             EXPECT_EQ(got.dups, want.dups);
             EXPECT_EQ(got.row_dups, want.row_dups);
             EXPECT_GT(want.dups, 0u) << "the test needs duplicates";
+        }
+    }
+}
+
+// The fold that counts the pairs of the rows of I in the same read (every list width: none, the
+// warp kernel's three register widths, the block kernel's, which counts them in a second read)
+// gives tile_pairs' statistics bit for bit and the lists and sums of the fold without them.
+TEST(EmulatedTilePairs, TheFoldCountsThePairsOfItsRowsAsTilePairsDoes) {
+    const Cosines c = make_cosines(300, 13, 0.15);
+    const float dup_min = 0.75f;
+    for (int k : {0, 10, 40, 100, 200}) {
+        for (int bins : {100, kn::kPairsSharedHistMaxBins + 1000}) {
+            for (auto [r0, rows, c0, cols] :
+                 {std::make_tuple(0, 170, 0, 170), std::make_tuple(40, 90, 170, 130)}) {
+                const std::int64_t ld = cols + 3;
+                const std::vector<float> t = tile_of(c, r0, rows, c0, cols, ld);
+                const PairFold want = reference_pairs(c, r0, rows, c0, cols, bins, dup_min);
+                PairFold got{std::vector<unsigned long long>(bins, 0), 0, 0,
+                             std::vector<long long>(rows, -1)};
+                kn::TilePairStats stats;
+                stats.hist_bins = bins;
+                stats.hist_scale = 0.5f * bins;
+                stats.hist = got.hist.data();
+                stats.cos_sq_fixed = &got.cos_sq;
+                stats.dup_min = dup_min;
+                stats.row_dup_count = got.row_dups.data();
+                stats.dup_total = &got.dups;
+                const std::size_t slots = static_cast<std::size_t>(c.n) * std::max(k, 1);
+                Lists with{std::vector<float>(slots), std::vector<std::int64_t>(slots),
+                           std::vector<long long>(c.n, 0)};
+                Lists without = with;
+                kn::launch_topk_init(with.sim.data(), with.index.data(), slots, nullptr);
+                kn::launch_topk_init(without.sim.data(), without.index.data(), slots, nullptr);
+                // The sums ride along for k = 0 and 40 only, so each kernel variant runs.
+                const bool sums = k == 0 || k == 40;
+                kn::launch_tile_row_fold(t.data(), ld, rows, cols, r0, c0, c.valid.data(),
+                                         with.sim.data(), with.index.data(), k,
+                                         sums ? with.sums.data() : nullptr, &stats, nullptr);
+                kn::launch_tile_row_fold(t.data(), ld, rows, cols, r0, c0, c.valid.data(),
+                                         without.sim.data(), without.index.data(), k,
+                                         sums ? without.sums.data() : nullptr, nullptr, nullptr);
+                const std::string at = "k " + std::to_string(k) + ", " + std::to_string(bins) +
+                                       " bins, tile at " + std::to_string(r0) + "," +
+                                       std::to_string(c0);
+                EXPECT_EQ(got.hist, want.hist) << at;
+                EXPECT_EQ(got.cos_sq, want.cos_sq) << at;
+                EXPECT_EQ(got.dups, want.dups) << at;
+                EXPECT_EQ(got.row_dups, want.row_dups) << at;
+                EXPECT_TRUE(with == without) << at;
+            }
         }
     }
 }
