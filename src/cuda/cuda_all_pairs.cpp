@@ -28,6 +28,7 @@
 #include "rescore_candidates.cuh"
 #include "row_means.cuh"
 #include "scale_tile.cuh"
+#include "tile_col_fold.cuh"
 #include "tile_pairs.cuh"
 #include "tile_row_fold.cuh"
 #include "transpose.cuh"
@@ -411,6 +412,8 @@ void Engine::resolve_path(const engine::Raw16Tracker* tracker) {
     kc_ = rescored ? static_cast<int>(
                          std::max<std::int64_t>(k_, engine::candidate_count(opt_.k, n_valid_)))
                    : k_;
+    // The column fold needs no transposed tile (the plan still counts one: K' is known only now).
+    if (kc_ <= kn::kColFoldMaxK) tile_t_dev_ = DeviceBuffer<float>();
     dup_min_ = engine::duplicate_min(opt_.dup_threshold);
     dup_scan_min_ =
         rescored ? engine::duplicate_min(opt_.dup_threshold - engine::duplicate_margin(path_, d_))
@@ -513,10 +516,20 @@ void Engine::process_tile(std::int64_t i0, std::int64_t ti, const float* a,
         pairs.dup_total = scalars_dev_.data() + 1;
     }
     fold_rows(tile_dev_.data(), ti, tj, i0, j0, csls_radius_ ? nullptr : &pairs);
+    // The rows of J: their lists and sums fold the columns of C in place (kernels/tile_col_fold);
+    // lists longer than its registers hold fold an exact transpose instead.
     if (i0 != j0 && (kc_ > 0 || opt_.accumulate_row_sums)) {
-        kn::launch_transpose(tile_dev_.data(), ti, tj, tj, tile_t_dev_.data(), ti, stream_);
-        EMBGEOM_CHECK_LAUNCH(stream_);
-        fold_rows(tile_t_dev_.data(), tj, ti, j0, i0, nullptr);
+        if (kc_ <= kn::kColFoldMaxK) {
+            kn::launch_tile_col_fold(
+                tile_dev_.data(), tj, ti, tj, i0, j0, valid_dev_.data(),
+                kc_ > 0 ? top_sim_dev_.data() : nullptr, kc_ > 0 ? top_idx_dev_.data() : nullptr,
+                kc_, opt_.accumulate_row_sums ? row_sum_dev_.data() : nullptr, stream_);
+            EMBGEOM_CHECK_LAUNCH(stream_);
+        } else {
+            kn::launch_transpose(tile_dev_.data(), ti, tj, tj, tile_t_dev_.data(), ti, stream_);
+            EMBGEOM_CHECK_LAUNCH(stream_);
+            fold_rows(tile_t_dev_.data(), tj, ti, j0, i0, nullptr);
+        }
     }
     if (csls_radius_) return;  // no histogram, cos^2, duplicates or matrix of scores
 

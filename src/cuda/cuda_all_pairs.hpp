@@ -9,7 +9,9 @@
 // so reading the source overlaps the copies and the tiles; when the backend holds the table on
 // the device (Backend::hold_table) blocks are copied from there instead, and nothing is read.
 // Tiles (I <= J) of side T are C = X^_I X^_J^T (cublasSgemm on the exact path); each tile is
-// folded on the device into the per-row top-K (rows of I from C, rows of J from C^T when I != J),
+// folded on the device into the per-row top-K (rows of I from the rows of C, rows of J from its
+// columns when I != J: kernels/tile_col_fold.cu reads them in place, lists over 128 slots fold an
+// exact transpose),
 // the histogram, the fixed-point sum of cos^2 and the duplicate list (the fold of the rows of I
 // counts these in the same read of C as their lists), and optionally copied to the matrix sink. The work is synchronous per tile (one compute stream); the per-tile host steps are
 // small (two counters, and the duplicate pairs when there are any).
@@ -55,7 +57,7 @@ AllPairsResult cuda_all_pairs(CudaResources& res, RowSource& source,
 ///        rows, whatever opt.precision asks); each tile C, mirrored when diagonal, becomes
 ///        s_ij = csls_score(C_ij, r_min(i,j), r_max(i,j)) (kernels/csls_scores.cu, the host
 ///        expression's bits) and is folded by the top-K kernel into the lists of the rows of I and,
-///        through the transposed tile, of J. The histogram, cos^2 sum, duplicates, row sums and
+///        through the columns of the tile, of J. The histogram, cos^2 sum, duplicates, row sums and
 ///        matrix sink are skipped. Lists are kept per original row, so they come back in row
 ///        order, padded with -1/NaN beyond min(k, valid rows - 1).
 ///        Device memory: as cuda_all_pairs on the exact path with k lists, plus 4 V bytes of

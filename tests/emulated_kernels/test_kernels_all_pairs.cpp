@@ -25,6 +25,7 @@
 #include "mirror_upper.cuh"
 #include "rescore_candidates.cuh"
 #include "scale_tile.cuh"
+#include "tile_col_fold.cuh"
 #include "tile_pairs.cuh"
 #include "tile_row_fold.cuh"
 #include "transpose.cuh"
@@ -202,6 +203,48 @@ TEST(EmulatedTileRowFold, ListsOnlyAndSumsOnlyMatchTheFusedFold) {
     lists.sums = sums;
     EXPECT_TRUE(lists == both);
     expect_lists_equal(both, reference_lists(c, 7), 7);
+}
+
+// The column fold is the row fold of the transposed tile, bit for bit: lists and sums of the
+// column tokens, over several tiles in a row (so lists arrive partly filled), for every list
+// width it takes, with tile sides that are not multiples of its 16 columns or 128-row chunks,
+// and on a diagonal tile (its own token skipped).
+TEST(EmulatedTileColFold, IsTheRowFoldOfTheTransposedTile) {
+    const Cosines c = make_cosines(700, 31, 0.15);
+    const std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t>> tiles{
+        {0, 300, 300, 277},
+        {300, 150, 300, 277},
+        {450, 250, 300, 277},
+        {0, 129, 0, 129},
+        {129, 171, 577, 123}};
+    for (int k : {0, 1, 10, 32, 33, 64, 65, 128}) {
+        const std::size_t slots = static_cast<std::size_t>(c.n) * std::max(k, 1);
+        Lists col{std::vector<float>(slots), std::vector<std::int64_t>(slots),
+                  std::vector<long long>(c.n, 0)};
+        Lists row = col;
+        kn::launch_topk_init(col.sim.data(), col.index.data(), slots, nullptr);
+        kn::launch_topk_init(row.sim.data(), row.index.data(), slots, nullptr);
+        const bool sums = k == 0 || k == 10 || k == 65;
+        for (auto [r0, rows, c0, cols] : tiles) {
+            const std::int64_t ld = cols + 3;
+            const std::vector<float> t = tile_of(c, r0, rows, c0, cols, ld);
+            std::vector<float> tt(static_cast<std::size_t>(cols * rows));
+            for (std::int64_t r = 0; r < rows; ++r)
+                for (std::int64_t q = 0; q < cols; ++q) tt[q * rows + r] = t[r * ld + q];
+            kn::launch_tile_col_fold(t.data(), ld, rows, cols, r0, c0, c.valid.data(),
+                                     col.sim.data(), col.index.data(), k,
+                                     sums ? col.sums.data() : nullptr, nullptr);
+            kn::launch_tile_row_fold(tt.data(), rows, cols, rows, c0, r0, c.valid.data(),
+                                     row.sim.data(), row.index.data(), k,
+                                     sums ? row.sums.data() : nullptr, nullptr, nullptr);
+        }
+        EXPECT_TRUE(col == row) << "k = " << k;
+        if (k > 0) {
+            std::int64_t filled = 0;
+            for (std::int64_t e : col.index) filled += e != kn::kTopkEmptyIndex;
+            EXPECT_GT(filled, 0) << "k = " << k;
+        }
+    }
 }
 
 // The histogram, cos^2 and duplicate counts of one tile: pairs i < j of valid tokens.
