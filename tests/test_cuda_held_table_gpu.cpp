@@ -245,7 +245,7 @@ INSTANTIATE_TEST_SUITE_P(
         HeldCase{"auto_rescored", 700, 48, 10, Precision::kAuto},
         HeldCase{"bf16_rescored", 600, 33, 7, Precision::kBf16, false, 256},
         HeldCase{"bf16_table_raw", 800, 64, 10, Precision::kAuto, true, 256},
-        // ~370 kB streamed, ~560 kB resident (as CudaAllPairs' V1000_d64_streamed).
+        // ~310 kB streamed, ~500 kB resident (as CudaAllPairs' V1000_d64_streamed).
         HeldCase{"exact_streamed", 1000, 64, 10, Precision::kExact, false, 128, 450000},
         HeldCase{"bf16_table_raw_streamed", 1000, 64, 10, Precision::kAuto, true, 128, 450000},
         HeldCase{"centered_auto", 500, 24, 6, Precision::kAuto, false, 128, 0, true}),
@@ -253,8 +253,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST_F(HeldTable, CslsResidentAndStreamedGiveTheBitsOfReadingTheSource) {
     for (const std::uint64_t budget : {std::uint64_t{0}, std::uint64_t{3} << 20}) {
-        // Device plan with a 3 MiB budget (k = 10, tiles of 256): streamed 2.6 MiB, resident
-        // 4.5 MiB (as CudaCsls' V1000_d1000_streamed).
+        // Device plan with a 3 MiB budget (k = 10, tiles of 256): streamed 2.35 MiB, resident
+        // 4.2 MiB (as CudaCsls' V1000_d1000_streamed).
         const std::int64_t V = 1000, d = 1000, k = 10;
         const std::vector<float> x = awkward_table(V, d, test::fresh_seed());
         MemoryRowSource source(MatrixView<const float>(x.data(), V, d), "held");

@@ -88,8 +88,10 @@ struct MemoryPlan {
         return static_cast<std::uint64_t>(resident ? n : 2 * t) * d *
                (sizeof(float) + (copy16 ? sizeof(std::uint16_t) : 0));
     }
+    /// Lists too long for the column fold fold the rows of J from a transposed copy of the tile.
+    bool transposed(std::int64_t t) const { return blocks(t) > 1 && k > kn::kColFoldMaxK; }
     std::uint64_t tiles(std::int64_t t) const {
-        return static_cast<std::uint64_t>(t) * t * sizeof(float) * (blocks(t) > 1 ? 2 : 1) +
+        return static_cast<std::uint64_t>(t) * t * sizeof(float) * (transposed(t) ? 2 : 1) +
                static_cast<std::uint64_t>(t) * 2 * sizeof(long long);
     }
     std::uint64_t total(std::int64_t t, bool resident) const {
@@ -165,6 +167,7 @@ class Engine {
     bool resident_ = false;
     bool copy16_ = false;      // the plan holds a 16-bit copy of the rows (+ inverse norms)
     bool candidates_ = false;  // the plan affords K' lists (and is resident, for re-scoring)
+    bool transposed_ = false;  // the plan holds a transposed tile (lists over kColFoldMaxK)
     bool check_raw_ = false;   // pass 0 checks whether the raw rows are exact in 16 bits
     PrecisionPath path_ = PrecisionPath::kExact;
     std::int64_t pair_capacity_ = 0;
@@ -250,6 +253,7 @@ void Engine::plan_memory() {
                 resident_ = l.resident;
                 copy16_ = l.copy16;
                 candidates_ = l.candidates;
+                transposed_ = p.transposed(t);
                 return;
             }
         }
@@ -318,7 +322,7 @@ void Engine::allocate() {
             cudaMemsetAsync(exact_flags_dev_.data(), 0, exact_flags_dev_.bytes(), stream_));
     }
     tile_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
-    if (blocks > 1) tile_t_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
+    if (transposed_) tile_t_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(tile_) * tile_);
     // Every block the pass will load, in load order, read ahead into two pinned buffers by the
     // prefetcher's thread: reading (HDF5, conversion) overlaps the copies and the tiles.
     std::vector<RowBlock> schedule;
@@ -412,7 +416,7 @@ void Engine::resolve_path(const engine::Raw16Tracker* tracker) {
     kc_ = rescored ? static_cast<int>(
                          std::max<std::int64_t>(k_, engine::candidate_count(opt_.k, n_valid_)))
                    : k_;
-    // The column fold needs no transposed tile (the plan still counts one: K' is known only now).
+    // A plan for K' lists that the policy did not use needs no transposed tile after all.
     if (kc_ <= kn::kColFoldMaxK) tile_t_dev_ = DeviceBuffer<float>();
     dup_min_ = engine::duplicate_min(opt_.dup_threshold);
     dup_scan_min_ =
@@ -526,6 +530,7 @@ void Engine::process_tile(std::int64_t i0, std::int64_t ti, const float* a,
                 kc_, opt_.accumulate_row_sums ? row_sum_dev_.data() : nullptr, stream_);
             EMBGEOM_CHECK_LAUNCH(stream_);
         } else {
+            EMBGEOM_EXPECTS(tile_t_dev_.data() != nullptr, "the plan holds a transposed tile");
             kn::launch_transpose(tile_dev_.data(), ti, tj, tj, tile_t_dev_.data(), ti, stream_);
             EMBGEOM_CHECK_LAUNCH(stream_);
             fold_rows(tile_t_dev_.data(), tj, ti, j0, i0, nullptr);
