@@ -4,6 +4,7 @@
 // rows; only where the rows come from changes. Skips, with the reason, without a usable device.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -338,6 +339,34 @@ TEST_F(HeldTable, ATableThatDoesNotFitIsNotHeld) {
     ASSERT_TRUE(backend->hold_table(small, AllPairsOptions{}));
     EXPECT_FALSE(backend->hold_table(huge, AllPairsOptions{}));
     EXPECT_FALSE(backend->holds_table(small));
+}
+
+/// 12000 x 4096 rows (3 pieces of the copy to the device) whose reads fail past row 5000.
+class FailingSource final : public RowSource {
+  public:
+    std::int64_t rows() const override { return 12000; }
+    std::int64_t cols() const override { return 4096; }
+    void read_rows(std::int64_t first, std::int64_t count, float* out) override {
+        if (first + count > 5000) throw InputError("failing.h5:/emb: read error at row 5000");
+        std::fill(out, out + count * cols(), 0.5f);
+    }
+    std::string describe() const override { return "failing.h5:/emb"; }
+};
+
+TEST_F(HeldTable, AReadThatFailsWhileCopyingIsAnInputErrorAndHoldsNothing) {
+    FailingSource failing;
+    auto backend = make_cuda_backend();
+    try {
+        backend->hold_table(failing, AllPairsOptions{});
+        FAIL() << "the failed read was not reported";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("failing.h5:/emb"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(backend->holds_table(failing));
+    // The backend is still usable.
+    const std::vector<float> x = awkward_table(60, 8, test::fresh_seed());
+    MemoryRowSource small(MatrixView<const float>(x.data(), 60, 8), "small");
+    EXPECT_TRUE(backend->hold_table(small, AllPairsOptions{}));
 }
 
 TEST(HeldTableAnyMachine, TheCpuBackendHoldsNothing) {

@@ -26,6 +26,15 @@ DeviceTable::DeviceTable(CudaResources& res, RowSource& source)
     PinnedBuffer<float> stage[2] = {PinnedBuffer<float>(static_cast<std::size_t>(piece * cols_)),
                                     PinnedBuffer<float>(rows_ > piece ? piece * cols_ : 0)};
     CudaEvent sent[2];
+    // A read that throws leaves transfers in flight from the page-locked buffers: they finish
+    // before the buffers are freed.
+    struct DrainOnThrow {
+        cudaStream_t s;
+        bool done = false;
+        ~DrainOnThrow() {
+            if (!done) (void)cudaStreamSynchronize(s);
+        }
+    } drain{s};
     int p = 0;
     for (std::int64_t first = 0; first < rows_; first += piece, ++p) {
         const std::int64_t count = std::min(piece, rows_ - first);
@@ -33,7 +42,8 @@ DeviceTable::DeviceTable(CudaResources& res, RowSource& source)
         if (p >= 2) sent[b].synchronize();  // the transfer of piece p - 2 has left stage[b]
         float* const dst = stage[b].data();
         if (const float* rows = source.resident_rows(first, count)) {
-            // One thread moves ~5 GB/s from pageable memory: every core copies its share.
+            // One thread's copy is far below the host's memory bandwidth: every core copies a
+            // share.
 #pragma omp parallel for schedule(static)
             for (std::int64_t r = 0; r < count; ++r)
                 std::memcpy(dst + r * cols_, rows + r * cols_, sizeof(float) * cols_);
@@ -44,6 +54,7 @@ DeviceTable::DeviceTable(CudaResources& res, RowSource& source)
                                          sizeof(float) * count * cols_, cudaMemcpyHostToDevice, s));
         sent[b].record(s);
     }
+    drain.done = true;
     EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
 }
 
