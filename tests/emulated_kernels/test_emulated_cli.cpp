@@ -1,0 +1,79 @@
+// `embgeom analyze --backend cuda` end to end on the emulated CUDA backend (embgeom_emulated: the
+// whole program linked to it), against `--backend cpu` of the real binary, compared by
+// tests/python/compare_backends.py (tolerances, not bits: the GEMMs round differently). What it
+// checks that the backend-level parity tests cannot: the job's own use of the backend (the table
+// held on the device for every pass and released before the backend, every geometry stage, the
+// null models, the time line and the root attributes) on CUDA's code path.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "support/test_support.hpp"
+
+namespace {
+
+using namespace embgeom;
+using test::shell_quote;
+
+std::string emulated_binary() { return EMBGEOM_EMULATED_BINARY; }
+
+/// The root attribute `name` of an output file, as python prints it.
+std::string root_attribute(const std::string& file, const std::string& name) {
+    const test::CommandResult r =
+        test::run_python("import h5py, sys\nprint(h5py.File(sys.argv[1], 'r').attrs[sys.argv[2]])",
+                         shell_quote(file) + " " + shell_quote(name));
+    return r.out.substr(0, r.out.find('\n'));
+}
+
+struct CliCase {
+    const char* name;
+    const char* precision;
+    bool fast_cosines;  ///< the CUDA run may take a fast product: compare with --fast-cosines
+};
+
+class EmulatedCli : public ::testing::TestWithParam<CliCase> {};
+
+TEST_P(EmulatedCli, AnalyzeOnCudaMatchesTheCpuWithEveryStage) {
+    const CliCase& c = GetParam();
+    test::TempDir dir;
+    const std::string table = dir.file("t.h5");
+    const std::uint64_t seed = test::fresh_seed() % 1000000;
+    ASSERT_EQ(test::run_embgeom("synth --kind trained --rows 2500 --dim 48 --seed " +
+                                std::to_string(seed) + " -o " + shell_quote(table))
+                  .exit_code,
+              0);
+    const std::string stages =
+        " -d /embeddings --vocab /vocab --center --principal --remove-top 2 --undertrained"
+        " --simplex 4 --simplex-directions 400 --csls --null isotropic --precision " +
+        std::string(c.precision);
+    const test::CommandResult cuda =
+        test::run_command(shell_quote(emulated_binary()) + " analyze -i " + shell_quote(table) +
+                          " -o " + shell_quote(dir.file("cuda.h5")) + " --backend cuda" + stages);
+    ASSERT_EQ(cuda.exit_code, 0) << cuda.err;
+    const test::CommandResult cpu =
+        test::run_embgeom("analyze -i " + shell_quote(table) + " -o " +
+                          shell_quote(dir.file("cpu.h5")) + " --backend cpu" + stages);
+    ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+
+    EXPECT_NE(cuda.out.find("backend: cuda ("), std::string::npos) << cuda.out;
+    EXPECT_NE(cuda.out.find("table to the device"), std::string::npos) << cuda.out;
+    EXPECT_EQ(cpu.out.find("table to the device"), std::string::npos) << cpu.out;
+    EXPECT_EQ(root_attribute(dir.file("cuda.h5"), "table_on_device"), "1");
+    EXPECT_EQ(root_attribute(dir.file("cpu.h5"), "table_on_device"), "0");
+
+    const test::CommandResult cmp = test::run_python_file(
+        "compare_backends.py", std::string(c.fast_cosines ? "--fast-cosines " : "") +
+                                   shell_quote(dir.file("cuda.h5")) + " " +
+                                   shell_quote(dir.file("cpu.h5")));
+    EXPECT_EQ(cmp.exit_code, 0) << cmp.out << cmp.err;
+    EXPECT_NE(cmp.out.find("ok"), std::string::npos) << cmp.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Precisions, EmulatedCli,
+                         ::testing::Values(CliCase{"exact", "exact", false},
+                                           CliCase{"auto", "auto", true}),
+                         [](const ::testing::TestParamInfo<CliCase>& info) {
+                             return std::string(info.param.name);
+                         });
+
+}  // namespace
