@@ -69,6 +69,31 @@ TEST_P(EmulatedCli, AnalyzeOnCudaMatchesTheCpuWithEveryStage) {
     EXPECT_NE(cmp.out.find("ok"), std::string::npos) << cmp.out;
 }
 
+// Two emulated devices sharing the tile pairs (the copy of the table held on the first) write
+// the file one device writes, bit for bit (compare_outputs.py: every dataset).
+TEST(EmulatedCliDevices, TwoDevicesWriteTheOneDeviceFile) {
+    test::TempDir dir;
+    const std::string table = dir.file("t.h5");
+    ASSERT_EQ(test::run_embgeom("synth --kind trained --rows 2000 --dim 40 --seed " +
+                                std::to_string(test::fresh_seed() % 1000000) + " -o " +
+                                shell_quote(table))
+                  .exit_code,
+              0);
+    const std::string args = " analyze -i " + shell_quote(table) +
+                             " -d /embeddings --vocab /vocab --backend cuda --precision exact"
+                             " --center --principal --csls --simplex 3 --simplex-directions 300";
+    const std::string run = shell_quote(emulated_binary()) + args;
+    const test::CommandResult one = test::run_command(run + " -o " + shell_quote(dir.file("1.h5")));
+    ASSERT_EQ(one.exit_code, 0) << one.err;
+    const test::CommandResult two =
+        test::run_command(run + " --devices 0,1 -o " + shell_quote(dir.file("2.h5")));
+    ASSERT_EQ(two.exit_code, 0) << two.err;
+    EXPECT_NE(two.out.find("all-pairs engines on devices 0,1"), std::string::npos) << two.out;
+    const test::CommandResult cmp = test::run_python_file(
+        "compare_outputs.py", shell_quote(dir.file("1.h5")) + " " + shell_quote(dir.file("2.h5")));
+    EXPECT_EQ(cmp.exit_code, 0) << cmp.out << cmp.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(Precisions, EmulatedCli,
                          ::testing::Values(CliCase{"exact", "exact", false},
                                            CliCase{"auto", "auto", true}),
