@@ -195,8 +195,10 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     opt.device_memory_budget = cfg.device_memory_budget;
 
     // On CUDA the table crosses to the device once, for every pass below, where it fits beside
-    // the all-pairs engine's plan (Backend::hold_table).
-    TableHold hold(*backend, table.source(), opt);
+    // the all-pairs engine's plan (Backend::hold_table); EMBGEOM_NO_DEVICE_TABLE=1 leaves the
+    // device memory to the engine and copies the table for each pass instead.
+    const char* no_hold = std::getenv("EMBGEOM_NO_DEVICE_TABLE");
+    TableHold hold(*backend, table.source(), opt, !(no_hold && std::string(no_hold) == "1"));
     report.table_on_device = hold.held();
     report.seconds_to_device = hold.seconds();
 

@@ -10,10 +10,11 @@ namespace embgeom {
 
 class TableHold {
   public:
-    TableHold(Backend& backend, RowSource& table, const AllPairsOptions& engine)
+    /// wanted false asks for nothing (held() is false).
+    TableHold(Backend& backend, RowSource& table, const AllPairsOptions& engine, bool wanted = true)
         : backend_(&backend) {
         const auto t0 = std::chrono::steady_clock::now();
-        held_ = backend.hold_table(table, engine);
+        held_ = wanted && backend.hold_table(table, engine);
         seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     ~TableHold() { release(); }

@@ -69,6 +69,34 @@ TEST_P(EmulatedCli, AnalyzeOnCudaMatchesTheCpuWithEveryStage) {
     EXPECT_NE(cmp.out.find("ok"), std::string::npos) << cmp.out;
 }
 
+// Holding the table on the device changes where the passes read it, nothing they compute: with
+// EMBGEOM_NO_DEVICE_TABLE=1 every dataset has the same bits (compare_outputs.py).
+TEST(EmulatedCliHold, TheFileIsTheSameWithoutTheHeldTable) {
+    test::TempDir dir;
+    const std::string table = dir.file("t.h5");
+    ASSERT_EQ(test::run_embgeom("synth --kind trained --rows 1800 --dim 40 --seed " +
+                                std::to_string(test::fresh_seed() % 1000000) + " -o " +
+                                shell_quote(table))
+                  .exit_code,
+              0);
+    const std::string args = " analyze -i " + shell_quote(table) +
+                             " -d /embeddings --vocab /vocab --backend cuda --precision auto"
+                             " --center --csls --simplex 3 --simplex-directions 300";
+    const test::CommandResult held = test::run_command(shell_quote(emulated_binary()) + args +
+                                                       " -o " + shell_quote(dir.file("held.h5")));
+    ASSERT_EQ(held.exit_code, 0) << held.err;
+    const test::CommandResult copied =
+        test::run_command("EMBGEOM_NO_DEVICE_TABLE=1 " + shell_quote(emulated_binary()) + args +
+                          " -o " + shell_quote(dir.file("copied.h5")));
+    ASSERT_EQ(copied.exit_code, 0) << copied.err;
+    EXPECT_EQ(root_attribute(dir.file("held.h5"), "table_on_device"), "1");
+    EXPECT_EQ(root_attribute(dir.file("copied.h5"), "table_on_device"), "0");
+    const test::CommandResult cmp =
+        test::run_python_file("compare_outputs.py", shell_quote(dir.file("held.h5")) + " " +
+                                                        shell_quote(dir.file("copied.h5")));
+    EXPECT_EQ(cmp.exit_code, 0) << cmp.out << cmp.err;
+}
+
 // Two emulated devices sharing the tile pairs (the copy of the table held on the first) write
 // the file one device writes, bit for bit (compare_outputs.py: every dataset).
 TEST(EmulatedCliDevices, TwoDevicesWriteTheOneDeviceFile) {
