@@ -13,6 +13,7 @@ namespace {
 // into its lists as the row fold's warp kernel does: a ballot per 32 rows, candidates inserted
 // one at a time. The transpose this replaces wrote and re-read the whole tile.
 constexpr int kColWarps = 8;
+constexpr int kBlockThreads = kColWarps * kWarp;
 constexpr int kChunkRows = 128;
 constexpr int kSteps = kChunkRows / kWarp;
 
@@ -22,12 +23,18 @@ __global__ void tile_col_fold_kernel(const float* tile, std::int64_t ld, std::in
                                      const std::uint8_t* valid, float* sims, std::int64_t* index,
                                      int k, long long* row_sums) {
     constexpr int kBlockCols = kColWarps * CW;
+    constexpr int kRowsPerPass = kBlockThreads / kBlockCols;
+    static_assert(kBlockThreads % kBlockCols == 0 && kChunkRows % kRowsPerPass == 0,
+                  "whole loads per thread");
+    const int load_col = static_cast<int>(threadIdx.x) % kBlockCols;
+    const int load_row = static_cast<int>(threadIdx.x) / kBlockCols;
     __shared__ float s_tile[kChunkRows][kBlockCols + 1];
     const int lane = lane_id();
     const int warp = static_cast<int>(threadIdx.x) / kWarp;
 
     for (std::int64_t cb = static_cast<std::int64_t>(blockIdx.x) * kBlockCols; cb < cols;
          cb += static_cast<std::int64_t>(gridDim.x) * kBlockCols) {
+        const bool load_col_ok = cb + load_col < cols;
         float ls[CW][E];
         std::int64_t li[CW][E];
         float th_s[CW];
@@ -50,10 +57,15 @@ __global__ void tile_col_fold_kernel(const float* tile, std::int64_t ld, std::in
 
         for (std::int64_t r0c = 0; r0c < rows; r0c += kChunkRows) {
             __syncthreads();  // every warp has read the previous chunk
-            for (int e = threadIdx.x; e < kChunkRows * kBlockCols; e += blockDim.x) {
-                const int rr = e / kBlockCols, cc = e % kBlockCols;
-                const std::int64_t r = r0c + rr, c = cb + cc;
-                s_tile[rr][cc] = r < rows && c < cols ? tile[r * ld + c] : 0.0f;
+            // Thread t loads column t % kBlockCols of every kRowsPerPass-th row, from one pointer:
+            // a compile-time trip count issues every load of the chunk before the first is
+            // waited for (blocks are always kBlockThreads wide).
+            const float* src = tile + (r0c + load_row) * ld + cb + load_col;
+#pragma unroll
+            for (int u = 0; u < kChunkRows / kRowsPerPass; ++u) {
+                const int rr = u * kRowsPerPass + load_row;
+                s_tile[rr][load_col] =
+                    load_col_ok && r0c + rr < rows ? src[u * kRowsPerPass * ld] : 0.0f;
             }
             __syncthreads();
             bool row_ok[kSteps];
@@ -106,10 +118,10 @@ void launch_col_fold(const float* tile, std::int64_t ld, std::int64_t rows, std:
                      std::int64_t* index, int k, long long* row_sums, cudaStream_t stream) {
     const unsigned grid = grid_for(cols, kColWarps * CW);
     if (row_sums)
-        tile_col_fold_kernel<E, CW, kList, true><<<grid, kColWarps * kWarp, 0, stream>>>(
+        tile_col_fold_kernel<E, CW, kList, true><<<grid, kBlockThreads, 0, stream>>>(
             tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums);
     else
-        tile_col_fold_kernel<E, CW, kList, false><<<grid, kColWarps * kWarp, 0, stream>>>(
+        tile_col_fold_kernel<E, CW, kList, false><<<grid, kBlockThreads, 0, stream>>>(
             tile, ld, rows, cols, row0, col0, valid, sims, index, k, row_sums);
 }
 
