@@ -1,4 +1,5 @@
-// The CUDA backend: the per-token passes as device kernels over host blocks, the all-pairs engine
+// The CUDA backend: the per-token passes as device kernels over host blocks (or over the table held
+// on the device, src/cuda/device_table.hpp, when the job holds one), the all-pairs engine
 // (and its CSLS mode) in cuda_all_pairs, the covariance and its eigendecomposition in cuda_gram
 // (cuBLAS, cuSOLVER), random-direction extremeness in cuda_extremeness.
 // Also defines the CUDA entry points of backend.hpp for CUDA builds (CPU-only builds get
