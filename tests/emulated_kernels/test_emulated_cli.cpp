@@ -6,6 +6,7 @@
 // null models, the time line and the root attributes) on CUDA's code path.
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 #include "support/test_support.hpp"
@@ -30,6 +31,8 @@ struct CliCase {
     const char* precision;
     bool fast_cosines;  ///< the CUDA run may take a fast product: compare with --fast-cosines
 };
+
+void PrintTo(const CliCase& c, std::ostream* os) { *os << c.name; }
 
 class EmulatedCli : public ::testing::TestWithParam<CliCase> {};
 
