@@ -99,6 +99,28 @@ struct MemoryPlan {
     }
 };
 
+// What Engine::plan_memory and all_pairs_largest_plan_bytes both derive from the options.
+
+// Duplicate pairs held on the device per round; re-scoring duplicates reads one pair more than
+// can be kept (see collect_duplicates).
+std::int64_t device_pair_capacity(const AllPairsOptions& opt) {
+    const std::int64_t extra_pair = engine::may_rescore(opt.precision) ? 1 : 0;
+    return std::max<std::int64_t>(
+        1, std::min<std::int64_t>(opt.max_dup_pairs + extra_pair, kMaxDevicePairs));
+}
+
+// Whether a plan may hold the 16-bit copy: auto on centred rows can only end as tf32 or exact.
+bool may_plan_copy16(const AllPairsOptions& opt) {
+    return engine::may_use_copy16(opt.precision) &&
+           !(opt.center && opt.precision == Precision::kAuto);
+}
+
+// The tile side a plan tries first: --block-rows, else the largest default.
+std::int64_t first_tile_side(const AllPairsOptions& opt, std::int64_t rows) {
+    return opt.block_rows > 0 ? std::min({opt.block_rows, kMaxTile, rows})
+                              : std::min(rows, kDefaultMaxTile);
+}
+
 // CSLS mode (csls_radius given): the same plan, pass 0 and tile loop; each exact tile of cosines
 // becomes CSLS scores (kernels/csls_scores.cu) before the top-K fold, and nothing else is folded.
 // The caller passes options asking for exact float32 and no extras (see cuda_csls_neighbors).
@@ -216,15 +238,12 @@ void Engine::plan_memory() {
                             : (free_bytes > kDeviceReserve ? free_bytes - kDeviceReserve : 0);
     const std::uint64_t budget = std::min<std::uint64_t>(asked, usable);
 
-    std::vector<std::int64_t> sides;
-    if (opt_.block_rows > 0) {
-        sides.push_back(std::min({opt_.block_rows, kMaxTile, n_}));
-    } else {
-        for (std::int64_t t = std::min(n_, kDefaultMaxTile);; t = std::max(kMinTile, t / 2)) {
+    std::vector<std::int64_t> sides{first_tile_side(opt_, n_)};
+    if (opt_.block_rows == 0)
+        for (std::int64_t t = sides[0]; t > kMinTile;) {
+            t = std::max(kMinTile, t / 2);
             sides.push_back(t);
-            if (t <= kMinTile) break;
         }
-    }
     // A resident table is read from the source once; streaming reads it again for every block
     // row of tiles, so any resident tiling beats a streaming one. Within each, the extras a fast
     // request may use come first. Re-scoring needs every row on the device (candidates can be
@@ -233,9 +252,7 @@ void Engine::plan_memory() {
     struct Layout {
         bool resident, copy16, candidates;
     };
-    // auto on centred rows can only end as tf32 or exact: no 16-bit copy to plan for.
-    const bool copy16 = engine::may_use_copy16(opt_.precision) &&
-                        !(opt_.center && opt_.precision == Precision::kAuto);
+    const bool copy16 = may_plan_copy16(opt_);
     const bool rescore = engine::may_rescore(opt_.precision) && share_.allow_rescore;
     std::vector<Layout> layouts;
     if (copy16 || rescore) layouts.push_back({true, copy16, rescore});
@@ -307,7 +324,6 @@ void Engine::allocate() {
     dup_offset_dev_ = DeviceBuffer<long long>(tile_);
     pairs_dev_ = DeviceBuffer<kn::TilePair>(pair_capacity_);
 
-    const std::int64_t blocks = (n_ + tile_ - 1) / tile_;
     table_dev_ = DeviceBuffer<float>(static_cast<std::size_t>(resident_ ? n_ : 2 * tile_) * d_);
     if (copy16_) {
         table16_dev_ =
@@ -713,10 +729,7 @@ AllPairsResult Engine::run() {
                                 std::to_string(kn::kTopkMaxK) +
                                 " neighbours per row; lower --topk or use --backend cpu");
         k_ = static_cast<int>(kept);
-        // Re-scoring duplicates reads one pair more than can be kept (see collect_duplicates).
-        const std::int64_t extra_pair = engine::may_rescore(opt_.precision) ? 1 : 0;
-        pair_capacity_ = std::max<std::int64_t>(
-            1, std::min<std::int64_t>(opt_.max_dup_pairs + extra_pair, kMaxDevicePairs));
+        pair_capacity_ = device_pair_capacity(opt_);
         // Phases end at points where the stream is synchronised anyway.
         auto mark = start;
         const auto phase = [&](const char* name) {
@@ -843,18 +856,13 @@ std::uint64_t all_pairs_largest_plan_bytes(std::int64_t rows, std::int64_t cols,
     p.d = cols;
     p.bins = opt.hist_bins;
     p.row_sums = opt.accumulate_row_sums;
-    const std::int64_t extra_pair = engine::may_rescore(opt.precision) ? 1 : 0;
-    p.pair_capacity = std::max<std::int64_t>(
-        1, std::min<std::int64_t>(opt.max_dup_pairs + extra_pair, kMaxDevicePairs));
+    p.pair_capacity = device_pair_capacity(opt);
     const std::int64_t k = std::min<std::int64_t>(opt.k, rows - 1);
-    p.copy16 =
-        engine::may_use_copy16(opt.precision) && !(opt.center && opt.precision == Precision::kAuto);
+    p.copy16 = may_plan_copy16(opt);
     p.k = engine::may_rescore(opt.precision)
               ? std::max<std::int64_t>(k, engine::candidate_count(opt.k, rows))
               : k;
-    const std::int64_t tile = opt.block_rows > 0 ? std::min({opt.block_rows, kMaxTile, rows})
-                                                 : std::min(rows, kDefaultMaxTile);
-    return p.total(tile, true);
+    return p.total(first_tile_side(opt, rows), true);
 }
 
 std::uint64_t all_pairs_usable_device_bytes(CudaResources& res) {

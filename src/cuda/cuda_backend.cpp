@@ -5,7 +5,6 @@
 // Also defines the CUDA entry points of backend.hpp for CUDA builds (CPU-only builds get
 // src/backends/cuda_stub.cpp instead).
 #include <algorithm>
-#include <cstring>
 
 #include "column_sums.cuh"
 #include "core/device_ids.hpp"
@@ -16,6 +15,7 @@
 #include "cuda/cuda_multi_device.hpp"
 #include "cuda/cuda_resources.hpp"
 #include "cuda/device_table.hpp"
+#include "cuda/upload_rows.hpp"
 #include "distances_to_point.cuh"
 #include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
@@ -190,20 +190,16 @@ class CudaBackend final : public Backend {
     }
 
     // Packs the rows (leading dimension ld) densely into x_, through a page-locked staging buffer
-    // filled by every core: a copy from pageable memory goes through the driver's own staging, one
-    // thread at a time (the per-token passes moved ~1 GB/s on an H100 virtual machine). The
-    // staging buffer is refilled only after for_each_piece has synchronised the stream.
+    // (stage_rows). The staging buffer is refilled only after for_each_piece has synchronised the
+    // stream.
     void upload(MatrixView<const float> rows, cudaStream_t s) {
         const std::int64_t n = rows.rows, d = rows.cols;
         if (n <= 0 || d <= 0) return;
         if (staging_.size() < static_cast<std::size_t>(n * d))
             staging_ = PinnedBuffer<float>(static_cast<std::size_t>(n * d));
-        float* const dst = staging_.data();
-#pragma omp parallel for schedule(static)
-        for (std::int64_t r = 0; r < n; ++r)
-            std::memcpy(dst + r * d, rows.row(r), sizeof(float) * static_cast<std::size_t>(d));
-        EMBGEOM_CUDA_TRY(
-            cudaMemcpyAsync(x_.data(), dst, sizeof(float) * n * d, cudaMemcpyHostToDevice, s));
+        stage_rows(rows, staging_.data());
+        EMBGEOM_CUDA_TRY(cudaMemcpyAsync(x_.data(), staging_.data(), sizeof(float) * n * d,
+                                         cudaMemcpyHostToDevice, s));
     }
 
     // The per-token passes' loop: the block's rows in pieces of at most kPieceBytes, in row

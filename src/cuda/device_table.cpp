@@ -1,9 +1,9 @@
 #include "cuda/device_table.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/upload_rows.hpp"
 
 namespace embgeom {
 namespace {
@@ -42,11 +42,7 @@ DeviceTable::DeviceTable(CudaResources& res, RowSource& source)
         if (p >= 2) sent[b].synchronize();  // the transfer of piece p - 2 has left stage[b]
         float* const dst = stage[b].data();
         if (const float* rows = source.resident_rows(first, count)) {
-            // One thread's copy is far below the host's memory bandwidth: every core copies a
-            // share.
-#pragma omp parallel for schedule(static)
-            for (std::int64_t r = 0; r < count; ++r)
-                std::memcpy(dst + r * cols_, rows + r * cols_, sizeof(float) * cols_);
+            stage_rows(MatrixView<const float>(rows, count, cols_), dst);
         } else {
             source.read_rows(first, count, dst);
         }

@@ -39,6 +39,12 @@ double seconds_since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+/// An environment switch such as EMBGEOM_NO_MMAP: on only when set to "1".
+bool env_switch(const char* name) {
+    const char* v = std::getenv(name);
+    return v && std::string(v) == "1";
+}
+
 std::vector<std::string> load_vocab(const AnalyzeConfig& cfg, const RowSource& table) {
     std::vector<std::string> vocab;
     std::string from;
@@ -67,8 +73,7 @@ class CachedTable {
     CachedTable(Hdf5TableReader& file, std::uint64_t budget) : file_(file) {
         const std::uint64_t bytes = std::uint64_t(file.rows()) * file.cols() * sizeof(float);
         if (bytes > budget / 2) return;
-        const char* no_map = std::getenv("EMBGEOM_NO_MMAP");
-        if (!(no_map && std::string(no_map) == "1")) {
+        if (!env_switch("EMBGEOM_NO_MMAP")) {
             if (const float* rows = file.mapped_rows()) {
                 memory_ = std::make_unique<MemoryRowSource>(
                     MatrixView<const float>(rows, file.rows(), file.cols()), file.describe());
@@ -197,8 +202,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     // On CUDA the table crosses to the device once, for every pass below, where it fits beside
     // the all-pairs engine's plan (Backend::hold_table); EMBGEOM_NO_DEVICE_TABLE=1 leaves the
     // device memory to the engine and copies the table for each pass instead.
-    const char* no_hold = std::getenv("EMBGEOM_NO_DEVICE_TABLE");
-    TableHold hold(*backend, table.source(), opt, !(no_hold && std::string(no_hold) == "1"));
+    TableHold hold(*backend, table.source(), opt, !env_switch("EMBGEOM_NO_DEVICE_TABLE"));
     report.table_on_device = hold.held();
     report.seconds_to_device = hold.seconds();
 
