@@ -23,6 +23,7 @@
 #include "embgeom/histogram_binning.hpp"
 #include "engine/fixed_point.hpp"
 #include "engine/tile_plan.hpp"
+#include "support/identical_results.hpp"
 #include "support/test_support.hpp"
 
 namespace {
@@ -151,41 +152,8 @@ bool better(const Cand& a, const Cand& b) {
     return a.sim != b.sim ? a.sim > b.sim : a.index < b.index;
 }
 
-std::vector<std::uint32_t> bits(const std::vector<float>& v) {
-    std::vector<std::uint32_t> b(v.size());
-    std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
-    return b;
-}
-std::vector<std::uint64_t> bits(const std::vector<double>& v) {
-    std::vector<std::uint64_t> b(v.size());
-    std::memcpy(b.data(), v.data(), v.size() * sizeof(double));
-    return b;
-}
-std::uint64_t bits(double v) {
-    std::uint64_t b;
-    std::memcpy(&b, &v, sizeof b);
-    return b;
-}
-
-void expect_identical(const AllPairsResult& a, const AllPairsResult& b) {
-    EXPECT_EQ(a.rows, b.rows);
-    EXPECT_EQ(a.k, b.k);
-    EXPECT_EQ(a.valid_rows, b.valid_rows);
-    EXPECT_EQ(a.neighbor_index, b.neighbor_index);
-    EXPECT_EQ(bits(a.neighbor_sim), bits(b.neighbor_sim));
-    EXPECT_EQ(bits(a.row_mean), bits(b.row_mean));
-    EXPECT_EQ(bits(a.row_sum_tiled), bits(b.row_sum_tiled));
-    EXPECT_EQ(a.histogram, b.histogram);
-    EXPECT_EQ(bits(a.pair_cos_sq_sum), bits(b.pair_cos_sq_sum));
-    EXPECT_EQ(bits(a.normalized_sum), bits(b.normalized_sum));
-    EXPECT_EQ(a.duplicates_truncated, b.duplicates_truncated);
-    ASSERT_EQ(a.duplicates.size(), b.duplicates.size());
-    for (std::size_t p = 0; p < a.duplicates.size(); ++p) {
-        EXPECT_EQ(a.duplicates[p].i, b.duplicates[p].i);
-        EXPECT_EQ(a.duplicates[p].j, b.duplicates[p].j);
-        EXPECT_EQ(a.duplicates[p].cosine, b.duplicates[p].cosine);
-    }
-}
+using embgeom::test::bits;
+using embgeom::test::expect_identical_results;
 
 /// Row b becomes a near copy of row a (cosine ~ 1 - 1e-9).
 void plant_duplicate(Table& t, std::int64_t a, std::int64_t b, std::mt19937_64& rng) {
@@ -549,14 +517,14 @@ TEST(CpuAllPairs, InvariantsAndBitIdenticalAcrossTilingsThreadsAndBudgets) {
         AllPairsOptions o = opt;
         o.block_rows = c.block_rows;
         o.memory_budget = c.budget;
-        expect_identical(run(t, valid, o, c.threads), base);
+        expect_identical_results(run(t, valid, o, c.threads), base);
     }
     // The sink does not change the results.
     CollectingSink sink(V);
     AllPairsOptions o = opt;
     o.matrix = &sink;
     o.memory_budget = 1;
-    expect_identical(run(t, valid, o, 2), base);
+    expect_identical_results(run(t, valid, o, 2), base);
     sink.expect_each_written_once();
 }
 
@@ -677,7 +645,7 @@ TEST(CpuAllPairs, CenterOptionEqualsPreCenteredData) {
     opt.center = center;
     opt.block_rows = 50;
     const AllPairsResult centered = run(x, finite_rows(x), opt, 1);
-    expect_identical(centered, plain);
+    expect_identical_results(centered, plain);
 }
 
 TEST(CpuAllPairs, TinyTablesAndListsLongerThanTheValidRows) {

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <ostream>
@@ -15,29 +14,23 @@
 #include <vector>
 
 #include "embgeom/backend.hpp"
-#include "embgeom/build_info.hpp"
 #include "embgeom/errors.hpp"
 #include "geometry/csls.hpp"
 #include "geometry/extremeness.hpp"
 #include "pipeline/per_token_passes.hpp"
 #include "support/float16_reference.hpp"
+#include "support/gpu_test.hpp"
+#include "support/identical_results.hpp"
 #include "support/test_support.hpp"
 
 namespace {
 
 using namespace embgeom;
 
-class HeldTable : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        if (cuda_device_count() > 0) return;
-        if (std::getenv("EMBGEOM_REQUIRE_GPU"))
-            FAIL() << "EMBGEOM_REQUIRE_GPU set but no usable CUDA device";
-        GTEST_SKIP() << (kCudaBuilt ? "no usable CUDA device" : "built without CUDA");
-    }
-};
+using test::bits;
+using test::expect_identical_results;
 
-bool same_bits(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+class HeldTable : public test::GpuTest {};
 
 /// A random N(mean, 1) table with a few non-finite rows, an all-zero row and near-duplicates.
 std::vector<float> awkward_table(std::int64_t rows, std::int64_t cols, std::uint64_t seed,
@@ -77,39 +70,6 @@ class DenseSink final : public MatrixSink {
     std::vector<float> m_;
 };
 
-void expect_same_floats(const std::vector<float>& a, const std::vector<float>& b,
-                        const char* what) {
-    ASSERT_EQ(a.size(), b.size()) << what;
-    std::int64_t differ = 0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (!same_bits(a[i], b[i]) && differ++ < 5)
-            ADD_FAILURE() << what << "[" << i << "]: held " << a[i] << ", not held " << b[i];
-    EXPECT_EQ(differ, 0) << what;
-}
-
-void expect_same_result(const AllPairsResult& held, const AllPairsResult& plain) {
-    EXPECT_EQ(held.precision, plain.precision);
-    EXPECT_EQ(held.valid_rows, plain.valid_rows);
-    EXPECT_EQ(held.neighbor_index, plain.neighbor_index);
-    expect_same_floats(held.neighbor_sim, plain.neighbor_sim, "neighbor_sim");
-    expect_same_floats(held.row_mean, plain.row_mean, "row_mean");
-    ASSERT_EQ(held.row_sum_tiled.size(), plain.row_sum_tiled.size());
-    for (std::size_t i = 0; i < held.row_sum_tiled.size(); ++i)
-        EXPECT_TRUE(held.row_sum_tiled[i] == plain.row_sum_tiled[i] ||
-                    (std::isnan(held.row_sum_tiled[i]) && std::isnan(plain.row_sum_tiled[i])))
-            << "row_sum_tiled[" << i << "]";
-    EXPECT_EQ(held.histogram, plain.histogram);
-    EXPECT_EQ(held.pair_cos_sq_sum, plain.pair_cos_sq_sum);
-    EXPECT_EQ(held.normalized_sum, plain.normalized_sum);
-    ASSERT_EQ(held.duplicates.size(), plain.duplicates.size());
-    for (std::size_t p = 0; p < held.duplicates.size(); ++p) {
-        EXPECT_EQ(held.duplicates[p].i, plain.duplicates[p].i);
-        EXPECT_EQ(held.duplicates[p].j, plain.duplicates[p].j);
-        EXPECT_EQ(held.duplicates[p].cosine, plain.duplicates[p].cosine);
-    }
-    EXPECT_EQ(held.duplicates_truncated, plain.duplicates_truncated);
-}
-
 std::vector<std::uint8_t> valid_rows(const std::vector<float>& x, std::int64_t cols) {
     const std::int64_t rows = static_cast<std::int64_t>(x.size()) / cols;
     std::vector<std::uint8_t> valid(rows);
@@ -139,12 +99,12 @@ TEST_F(HeldTable, PerTokenPassesGiveTheBitsOfUploadedBlocks) {
     // Uneven blocks: the held copy is read at each block's first row.
     const PerToken a = per_token_passes(source, *plain, 611, &bias);
     const PerToken b = per_token_passes(source, *holding, 611, &bias);
-    expect_same_floats(b.norms, a.norms, "norms");
+    EXPECT_EQ(bits(b.norms), bits(a.norms)) << "norms";
     EXPECT_EQ(b.finite, a.finite);
     EXPECT_EQ(b.valid, a.valid);
     EXPECT_EQ(b.centroid, a.centroid);
-    expect_same_floats(b.centered_norms, a.centered_norms, "centered_norms");
-    expect_same_floats(b.bias_norms, a.bias_norms, "bias_norms");
+    EXPECT_EQ(bits(b.centered_norms), bits(a.centered_norms)) << "centered_norms";
+    EXPECT_EQ(bits(b.bias_norms), bits(a.bias_norms)) << "bias_norms";
     EXPECT_EQ(a.finite_rows, V - 2);
     EXPECT_EQ(a.zero_rows, 1);
 
@@ -161,7 +121,7 @@ TEST_F(HeldTable, PerTokenPassesGiveTheBitsOfUploadedBlocks) {
     holding->release_table();
     EXPECT_FALSE(holding->holds_table(source));
     const PerToken c = per_token_passes(source, *holding, 611, &bias);
-    expect_same_floats(c.norms, a.norms, "norms after release");
+    EXPECT_EQ(bits(c.norms), bits(a.norms)) << "norms after release";
     EXPECT_EQ(c.centroid, a.centroid);
 }
 
@@ -181,8 +141,7 @@ TEST_F(HeldTable, OnlyTheHeldSourceIsReadFromTheCopy) {
     const std::vector<std::uint8_t> valid = valid_rows(y, d);
     const AllPairsResult from_other = backend->all_pairs(other, valid, opt);
     const AllPairsResult expected = make_cuda_backend()->all_pairs(other, valid, opt);
-    expect_same_result(from_other, expected);
-    EXPECT_EQ(from_other.normalized_sum, expected.normalized_sum);
+    expect_identical_results(from_other, expected);
 }
 
 struct HeldCase {
@@ -231,12 +190,14 @@ TEST_P(HeldAllPairs, GivesTheBitsOfReadingTheSource) {
     ASSERT_TRUE(holding->hold_table(source, opt));
     opt.matrix = hc.matrix ? &held_m : nullptr;
     const AllPairsResult b = holding->all_pairs(source, valid, opt);
-    expect_same_result(b, a);
-    if (hc.matrix) expect_same_floats(held_m.matrix(), plain_m.matrix(), "matrix");
+    expect_identical_results(b, a);
+    if (hc.matrix) {
+        EXPECT_EQ(bits(held_m.matrix()), bits(plain_m.matrix())) << "matrix";
+    }
 
     // The copy outlives the pass: a second one reads it again.
     const AllPairsResult again = holding->all_pairs(source, valid, opt);
-    expect_same_result(again, a);
+    expect_identical_results(again, a);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -273,7 +234,7 @@ TEST_F(HeldTable, CslsResidentAndStreamedGiveTheBitsOfReadingTheSource) {
         EXPECT_EQ(b.resident, budget == 0);
         EXPECT_EQ(b.resident, a.resident);
         EXPECT_EQ(b.index, a.index);
-        expect_same_floats(b.score, a.score, "score");
+        EXPECT_EQ(bits(b.score), bits(a.score)) << "score";
     }
 }
 
@@ -314,7 +275,7 @@ TEST_F(HeldTable, SeveralEnginesReadTheCopyOnItsDevice) {
     if (cuda_device_count() >= 2) devices = {1, 0, 1};  // the copy lies on device 1
     auto engines = make_cuda_backend(devices);
     ASSERT_TRUE(engines->hold_table(source, opt));
-    expect_same_result(engines->all_pairs(source, valid, opt), one);
+    expect_identical_results(engines->all_pairs(source, valid, opt), one);
 }
 
 /// A table too large for any device, never read.

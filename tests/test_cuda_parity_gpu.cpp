@@ -31,6 +31,7 @@
 #include "engine/row_normalize.hpp"
 #include "io/half_float.hpp"
 #include "support/float16_reference.hpp"
+#include "support/gpu_test.hpp"
 #include "support/test_support.hpp"
 
 namespace {
@@ -39,15 +40,7 @@ using namespace embgeom;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-class GpuTest : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        if (cuda_device_count() > 0) return;
-        if (std::getenv("EMBGEOM_REQUIRE_GPU"))
-            FAIL() << "EMBGEOM_REQUIRE_GPU set but no usable CUDA device";
-        GTEST_SKIP() << (kCudaBuilt ? "no usable CUDA device" : "built without CUDA");
-    }
-};
+using test::GpuTest;
 
 bool same_float(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
 

@@ -26,6 +26,16 @@ std::string root_attribute(const std::string& file, const std::string& name) {
     return r.out.substr(0, r.out.find('\n'));
 }
 
+/// A trained-like rows x dim table at path, written by the real binary from a fresh seed; the
+/// exit code.
+int synth_trained(const std::string& path, std::int64_t rows, std::int64_t dim) {
+    return test::run_embgeom("synth --kind trained --rows " + std::to_string(rows) + " --dim " +
+                             std::to_string(dim) + " --seed " +
+                             std::to_string(test::fresh_seed() % 1000000) + " -o " +
+                             shell_quote(path))
+        .exit_code;
+}
+
 struct CliCase {
     const char* name;
     const char* precision;
@@ -40,11 +50,7 @@ TEST_P(EmulatedCli, AnalyzeOnCudaMatchesTheCpuWithEveryStage) {
     const CliCase& c = GetParam();
     test::TempDir dir;
     const std::string table = dir.file("t.h5");
-    const std::uint64_t seed = test::fresh_seed() % 1000000;
-    ASSERT_EQ(test::run_embgeom("synth --kind trained --rows 2500 --dim 48 --seed " +
-                                std::to_string(seed) + " -o " + shell_quote(table))
-                  .exit_code,
-              0);
+    ASSERT_EQ(synth_trained(table, 2500, 48), 0);
     const std::string stages =
         " -d /embeddings --vocab /vocab --center --principal --remove-top 2 --undertrained"
         " --simplex 4 --simplex-directions 400 --csls --null isotropic --precision " +
@@ -77,11 +83,7 @@ TEST_P(EmulatedCli, AnalyzeOnCudaMatchesTheCpuWithEveryStage) {
 TEST(EmulatedCliHold, TheFileIsTheSameWithoutTheHeldTable) {
     test::TempDir dir;
     const std::string table = dir.file("t.h5");
-    ASSERT_EQ(test::run_embgeom("synth --kind trained --rows 1800 --dim 40 --seed " +
-                                std::to_string(test::fresh_seed() % 1000000) + " -o " +
-                                shell_quote(table))
-                  .exit_code,
-              0);
+    ASSERT_EQ(synth_trained(table, 1800, 40), 0);
     const std::string args = " analyze -i " + shell_quote(table) +
                              " -d /embeddings --vocab /vocab --backend cuda --precision auto"
                              " --center --csls --simplex 3 --simplex-directions 300";
@@ -105,11 +107,7 @@ TEST(EmulatedCliHold, TheFileIsTheSameWithoutTheHeldTable) {
 TEST(EmulatedCliDevices, TwoDevicesWriteTheOneDeviceFile) {
     test::TempDir dir;
     const std::string table = dir.file("t.h5");
-    ASSERT_EQ(test::run_embgeom("synth --kind trained --rows 2000 --dim 40 --seed " +
-                                std::to_string(test::fresh_seed() % 1000000) + " -o " +
-                                shell_quote(table))
-                  .exit_code,
-              0);
+    ASSERT_EQ(synth_trained(table, 2000, 40), 0);
     const std::string args = " analyze -i " + shell_quote(table) +
                              " -d /embeddings --vocab /vocab --backend cuda --precision exact"
                              " --center --principal --csls --simplex 3 --simplex-directions 300";

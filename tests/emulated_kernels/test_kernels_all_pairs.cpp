@@ -120,14 +120,21 @@ Lists reference_lists(const Cosines& c, int k) {
     return out;
 }
 
+// Lists of n tokens with max(k, 1) slots each, every slot empty (launch_topk_init), sums zero.
+Lists empty_lists(std::int64_t n, int k) {
+    const std::size_t slots = static_cast<std::size_t>(n) * std::max(k, 1);
+    Lists l{std::vector<float>(slots), std::vector<std::int64_t>(slots),
+            std::vector<long long>(static_cast<std::size_t>(n), 0)};
+    kn::launch_topk_init(l.sim.data(), l.index.data(), static_cast<std::int64_t>(slots), nullptr);
+    return l;
+}
+
 // The engine's use of the fold: the rows of each block folded against every column block, tiles
 // visited in the given order (pairs of block starts), lists and sums accumulated on one set of
 // buffers.
 Lists fold_blocks(const Cosines& c, int k, std::int64_t block,
                   const std::vector<std::pair<std::int64_t, std::int64_t>>& order) {
-    Lists out{std::vector<float>(c.n * k), std::vector<std::int64_t>(c.n * k),
-              std::vector<long long>(c.n, 0)};
-    kn::launch_topk_init(out.sim.data(), out.index.data(), c.n * k, nullptr);
+    Lists out = empty_lists(c.n, k);
     for (auto [i0, j0] : order) {
         const std::int64_t rows = std::min(block, c.n - i0), cols = std::min(block, c.n - j0);
         const std::int64_t ld = cols + 5;
@@ -186,10 +193,8 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(EmulatedTileRowFold, ListsOnlyAndSumsOnlyMatchTheFusedFold) {
     const Cosines c = make_cosines(400, 77, 0.2);
     const Lists both = fold_blocks(c, 7, 150, all_tiles(c.n, 150, false));
-    Lists lists{std::vector<float>(c.n * 7), std::vector<std::int64_t>(c.n * 7),
-                std::vector<long long>(c.n, 0)};
+    Lists lists = empty_lists(c.n, 7);
     std::vector<long long> sums(c.n, 0);
-    kn::launch_topk_init(lists.sim.data(), lists.index.data(), c.n * 7, nullptr);
     for (auto [i0, j0] : all_tiles(c.n, 150, false)) {
         const std::int64_t rows = std::min<std::int64_t>(150, c.n - i0);
         const std::int64_t cols = std::min<std::int64_t>(150, c.n - j0);
@@ -218,12 +223,8 @@ TEST(EmulatedTileColFold, IsTheRowFoldOfTheTransposedTile) {
         {0, 129, 0, 129},
         {129, 171, 577, 123}};
     for (int k : {0, 1, 10, 32, 33, 64, 65, 128}) {
-        const std::size_t slots = static_cast<std::size_t>(c.n) * std::max(k, 1);
-        Lists col{std::vector<float>(slots), std::vector<std::int64_t>(slots),
-                  std::vector<long long>(c.n, 0)};
+        Lists col = empty_lists(c.n, k);
         Lists row = col;
-        kn::launch_topk_init(col.sim.data(), col.index.data(), slots, nullptr);
-        kn::launch_topk_init(row.sim.data(), row.index.data(), slots, nullptr);
         const bool sums = k == 0 || k == 10 || k == 65;
         for (auto [r0, rows, c0, cols] : tiles) {
             const std::int64_t ld = cols + 3;
@@ -325,12 +326,8 @@ TEST(EmulatedTilePairs, TheFoldCountsThePairsOfItsRowsAsTilePairsDoes) {
                 stats.dup_min = dup_min;
                 stats.row_dup_count = got.row_dups.data();
                 stats.dup_total = &got.dups;
-                const std::size_t slots = static_cast<std::size_t>(c.n) * std::max(k, 1);
-                Lists with{std::vector<float>(slots), std::vector<std::int64_t>(slots),
-                           std::vector<long long>(c.n, 0)};
+                Lists with = empty_lists(c.n, k);
                 Lists without = with;
-                kn::launch_topk_init(with.sim.data(), with.index.data(), slots, nullptr);
-                kn::launch_topk_init(without.sim.data(), without.index.data(), slots, nullptr);
                 // The sums ride along for k = 0 and 40 only, so each kernel variant runs.
                 const bool sums = k == 0 || k == 40;
                 kn::launch_tile_row_fold(t.data(), ld, rows, cols, r0, c0, c.valid.data(),
