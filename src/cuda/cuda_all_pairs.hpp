@@ -28,6 +28,11 @@
 // top K from the re-scored candidates (engine::select_rescored_topk). Re-scoring needs the table
 // resident; a streamed plan runs exact or a raw path.
 //
+// Memory: the plan (tile side, resident or streamed, which extras) is engine::choose_device_plan
+// (src/engine/device_memory_plan.hpp, host arithmetic tested in CI). The engine itself is
+// all_pairs_engine.{hpp,cpp} (plan, buffers, loads, passes), all_pairs_tiles.cpp (one tile pair)
+// and all_pairs_finish.cpp (results back to the host).
+//
 // CSLS mode (cuda_csls_neighbors): the same engine ranks 2 cos - r_i - r_j instead of cos.
 #include <cstdint>
 #include <optional>

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdio>
 #include <string>
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "direction_extremes.cuh"
 #include "embgeom/errors.hpp"
+#include "engine/device_memory_plan.hpp"
 #include "geometry/extremeness.hpp"
 #include "projection_rows.cuh"
 
@@ -17,19 +17,13 @@ namespace {
 
 namespace kn = kernels;
 
-constexpr std::uint64_t kMiB = 1ull << 20;
-// Left free for the CUDA context, cuBLAS's workspace and kernel local memory (as the engine).
-constexpr std::uint64_t kDeviceReserve = 256 * kMiB;
+using engine::kDeviceReserve;
 // Tiles of 8192 rows x 8192 directions (256 MiB of projections) keep the GEMMs at full speed;
 // smaller ones are tried down to 256 when memory is short.
 constexpr std::int64_t kMaxTile = 8192;
 constexpr std::int64_t kMinTile = 256;
 
-std::string mib(std::uint64_t bytes) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / kMiB);
-    return buf;
-}
+std::string mib(std::uint64_t bytes) { return engine::mib_text(bytes); }
 
 struct MemoryPlan {
     std::int64_t V = 0, d = 0, M = 0;
