@@ -24,9 +24,10 @@
 // 16-bit raw rows (cublasGemmEx, float32 compute) and scale C by the inverse norms. Fast paths
 // multiply the normalised rows in tf32 (CUBLAS_COMPUTE_32F_FAST_TF32) or as a 16-bit copy, keep
 // K' candidates per row in the device lists, and re-score them and the near-duplicate candidates
-// from the resident normalised rows (kernels/rescore_candidates.cu); the host picks each row's
-// top K from the re-scored candidates (engine::select_rescored_topk). Re-scoring needs the table
-// resident; a streamed plan runs exact or a raw path.
+// from the resident normalised rows (kernels/rescore_candidates.cu); a warp per row then picks
+// each row's top K from them (kernels/select_topk.cu, bit for bit engine::select_rescored_topk,
+// which the host runs instead for lists over 128 slots). Re-scoring needs the table resident; a
+// streamed plan runs exact or a raw path.
 //
 // Memory: the plan (tile side, resident or streamed, which extras) is engine::choose_device_plan
 // (src/engine/device_memory_plan.hpp, host arithmetic tested in CI). The engine itself is

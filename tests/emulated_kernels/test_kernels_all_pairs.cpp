@@ -1,5 +1,6 @@
 // The all-pairs engine's tile kernels (kernels/tile_row_fold.cu, tile_pairs.cu, mirror_upper.cu,
-// transpose.cu, scale_tile.cu, csls_scores.cu, mask_invalid.cu, rescore_candidates.cu) run by the
+// transpose.cu, scale_tile.cu, csls_scores.cu, mask_invalid.cu, rescore_candidates.cu,
+// select_topk.cu) run by the
 // kernel emulator against host references of their contracts: the top-K order (similarity
 // descending, index ascending) and fixed-point sums of src/engine, the histogram binning of
 // include/embgeom/histogram_binning.hpp. Tiles hold quantised values, so ties are common.
@@ -25,6 +26,7 @@
 #include "mirror_upper.cuh"
 #include "rescore_candidates.cuh"
 #include "scale_tile.cuh"
+#include "select_topk.cuh"
 #include "tile_col_fold.cuh"
 #include "tile_pairs.cuh"
 #include "tile_row_fold.cuh"
@@ -480,6 +482,56 @@ TEST(EmulatedRescore, ListsAndPairsAreTheHostRescoreDotBitForBit) {
     for (const kn::TilePair& p : pairs)
         ASSERT_EQ(p.cosine,
                   embgeom::engine::rescore_dot(x.data() + p.i * ld, x.data() + p.j * ld, d));
+}
+
+// Candidate lists as the engine leaves them before the final selection: re-scored (any order,
+// quantised sims so ties are common, empty slots anywhere, a NaN now and then) or sorted.
+TEST(EmulatedSelectTopk, IsTheHostSelectionBitForBit) {
+    const unsigned seed = std::random_device{}();
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937 rng(seed);
+    struct Shape {
+        std::int64_t rows;
+        int kc;
+        std::int64_t k;
+    };
+    const Shape shapes[] = {{1, 1, 1},      {57, 40, 10},  {33, 7, 20},
+                            {20, 64, 64},   {41, 100, 33}, {9, 128, 128},
+                            {30, 200, 128}, {12, 300, 5},  {18, 40, 1}};
+    for (const Shape& sh : shapes) {
+        SCOPED_TRACE("rows " + std::to_string(sh.rows) + ", kc " + std::to_string(sh.kc) + ", k " +
+                     std::to_string(sh.k));
+        const std::size_t slots = static_cast<std::size_t>(sh.rows) * sh.kc;
+        std::vector<float> sim = quantised(slots, rng);
+        std::vector<std::int64_t> index(slots);
+        std::uniform_int_distribution<int> what(0, 19);
+        for (std::int64_t r = 0; r < sh.rows; ++r) {
+            // Distinct indices per row, as the folds leave them.
+            std::vector<std::int64_t> ids(static_cast<std::size_t>(sh.kc) * 3);
+            for (std::size_t q = 0; q < ids.size(); ++q) ids[q] = static_cast<std::int64_t>(q);
+            std::shuffle(ids.begin(), ids.end(), rng);
+            for (int q = 0; q < sh.kc; ++q) {
+                const std::size_t e = static_cast<std::size_t>(r) * sh.kc + q;
+                const int w = what(rng);
+                index[e] = w == 0 ? kn::kTopkEmptyIndex : ids[q];
+                if (w == 1) sim[e] = kNaN;
+            }
+        }
+        const std::size_t out_slots = static_cast<std::size_t>(sh.rows) * sh.k;
+        std::vector<std::int64_t> want_index(out_slots), got_index(out_slots, 77);
+        std::vector<float> want_sim(out_slots), got_sim(out_slots, 77.0f);
+        embgeom::engine::select_rescored_topk(index.data(), sim.data(), sh.rows, sh.kc, sh.k,
+                                              want_index.data(), want_sim.data());
+        kn::launch_select_topk(index.data(), sim.data(), sh.rows, sh.kc, sh.k, got_index.data(),
+                               got_sim.data(), nullptr);
+        for (std::size_t e = 0; e < out_slots; ++e) {
+            ASSERT_EQ(got_index[e], want_index[e]) << "slot " << e;
+            if (std::isnan(want_sim[e]))
+                ASSERT_TRUE(std::isnan(got_sim[e])) << "slot " << e;
+            else
+                ASSERT_EQ(got_sim[e], want_sim[e]) << "slot " << e;
+        }
+    }
 }
 
 }  // namespace
