@@ -32,6 +32,7 @@
 #include "io/half_float.hpp"
 #include "support/float16_reference.hpp"
 #include "support/gpu_test.hpp"
+#include "support/identical_results.hpp"
 #include "support/test_support.hpp"
 
 namespace {
@@ -1757,36 +1758,7 @@ void expect_identical(const MultiRun& one, const MultiRun& many, std::int64_t ro
     const AllPairsResult& a = one.result;
     const AllPairsResult& b = many.result;
     SCOPED_TRACE(what);
-    EXPECT_EQ(a.rows, b.rows);
-    EXPECT_EQ(a.k, b.k);
-    EXPECT_EQ(a.valid_rows, b.valid_rows);
-    EXPECT_EQ(a.precision, b.precision) << to_string(a.precision) << " vs " << to_string(b.precision);
-    ASSERT_EQ(a.neighbor_index.size(), b.neighbor_index.size());
-    std::int64_t index_diffs = 0, sim_diffs = 0;
-    for (std::size_t s = 0; s < a.neighbor_index.size(); ++s) {
-        index_diffs += a.neighbor_index[s] != b.neighbor_index[s];
-        sim_diffs += !same_float(a.neighbor_sim[s], b.neighbor_sim[s]);
-    }
-    EXPECT_EQ(index_diffs, 0);
-    EXPECT_EQ(sim_diffs, 0);
-    ASSERT_EQ(a.row_mean.size(), b.row_mean.size());
-    for (std::size_t i = 0; i < a.row_mean.size(); ++i)
-        EXPECT_TRUE(same_float(a.row_mean[i], b.row_mean[i])) << "row mean " << i;
-    ASSERT_EQ(a.row_sum_tiled.size(), b.row_sum_tiled.size());
-    for (std::size_t i = 0; i < a.row_sum_tiled.size(); ++i)
-        EXPECT_TRUE((std::isnan(a.row_sum_tiled[i]) && std::isnan(b.row_sum_tiled[i])) ||
-                    a.row_sum_tiled[i] == b.row_sum_tiled[i])
-            << "row sum " << i;
-    EXPECT_EQ(a.histogram, b.histogram);
-    EXPECT_EQ(a.pair_cos_sq_sum, b.pair_cos_sq_sum);
-    EXPECT_EQ(a.normalized_sum, b.normalized_sum);
-    ASSERT_EQ(a.duplicates.size(), b.duplicates.size());
-    for (std::size_t p = 0; p < a.duplicates.size(); ++p) {
-        EXPECT_EQ(a.duplicates[p].i, b.duplicates[p].i) << "pair " << p;
-        EXPECT_EQ(a.duplicates[p].j, b.duplicates[p].j) << "pair " << p;
-        EXPECT_TRUE(same_float(a.duplicates[p].cosine, b.duplicates[p].cosine)) << "pair " << p;
-    }
-    EXPECT_EQ(a.duplicates_truncated, b.duplicates_truncated);
+    test::expect_identical_results(a, b);
     EXPECT_EQ(many.sink->bad_tiles(), 0);
     EXPECT_EQ(many.sink->cells_not_written_once(), 0);
     std::int64_t cell_diffs = 0;
