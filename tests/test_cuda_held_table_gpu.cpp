@@ -265,17 +265,23 @@ TEST_F(HeldTable, SeveralEnginesReadTheCopyOnItsDevice) {
     const std::vector<float> x = awkward_table(V, d, test::fresh_seed());
     MemoryRowSource source(MatrixView<const float>(x.data(), V, d), "held");
     const std::vector<std::uint8_t> valid = valid_rows(x, d);
-    AllPairsOptions opt;
-    opt.k = 8;
-    opt.block_rows = 128;
-    opt.precision = Precision::kExact;
-    opt.accumulate_row_sums = true;
-    const AllPairsResult one = make_cuda_backend()->all_pairs(source, valid, opt);
     std::vector<int> devices{0, 0, 0};
     if (cuda_device_count() >= 2) devices = {1, 0, 1};  // the copy lies on device 1
-    auto engines = make_cuda_backend(devices);
-    ASSERT_TRUE(engines->hold_table(source, opt));
-    expect_identical_results(engines->all_pairs(source, valid, opt), one);
+    // tf32: the merged candidates are re-scored on the first device, from the copy there.
+    for (const Precision p : {Precision::kExact, Precision::kTf32}) {
+        AllPairsOptions opt;
+        opt.k = 8;
+        opt.block_rows = 128;
+        opt.precision = p;
+        opt.accumulate_row_sums = true;
+        const AllPairsResult one = make_cuda_backend()->all_pairs(source, valid, opt);
+        auto engines = make_cuda_backend(devices);
+        ASSERT_TRUE(engines->hold_table(source, opt));
+        const AllPairsResult many = engines->all_pairs(source, valid, opt);
+        EXPECT_EQ(many.precision,
+                  p == Precision::kTf32 ? PrecisionPath::kTf32 : PrecisionPath::kExact);
+        expect_identical_results(many, one);
+    }
 }
 
 /// A table too large for any device, never read.

@@ -129,20 +129,18 @@ TEST(DeviceMemoryPlan, ExtrasComeBeforeTileSideAndResidenceBeforeExtras) {
               }));
 }
 
-TEST(DeviceMemoryPlan, CentredAutoAndSharedWorkPlanNoCopyOrCandidates) {
+TEST(DeviceMemoryPlan, CentredAutoPlansNoCopyAndExactNoExtras) {
     AllPairsOptions o = options(Precision::kAuto);
     o.center = std::vector<double>(64, 0.5);
     DevicePlanChoice c = choose_device_plan(request(5000, 64, o), o, budget(kPlenty));
     EXPECT_FALSE(c.copy16);  // centred rows are not the stored rows: no raw product
     EXPECT_TRUE(c.candidates);
 
+    o.precision = Precision::kTf32;  // tf32 products of normalised rows: no 16-bit copy
     o.center.reset();
-    DevicePlanRequest r = request(5000, 64, o);
-    r.allow_rescore = false;
-    c = choose_device_plan(r, o, budget(kPlenty));
-    EXPECT_TRUE(c.copy16);
-    EXPECT_FALSE(c.candidates);
-    EXPECT_EQ(c.plan.k, 10);
+    c = choose_device_plan(request(5000, 64, o), o, budget(kPlenty));
+    EXPECT_FALSE(c.copy16);
+    EXPECT_TRUE(c.candidates);
 
     const AllPairsOptions exact = options(Precision::kExact);
     c = choose_device_plan(request(5000, 64, exact), exact, budget(kPlenty));

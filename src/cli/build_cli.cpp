@@ -46,8 +46,7 @@ void add_analyze(CLI::App& app, CliState& st) {
     a->add_option("--threads", c.threads, "CPU threads (0 = every core)")->capture_default_str();
     a->add_option("--devices", c.devices,
                   "CUDA devices sharing the all-pairs tiles, e.g. 0,1 (default: device 0); "
-                  "results are identical to one device; re-scored precisions (tf32, bf16, fp16 "
-                  "on float32 tables) run exact instead")
+                  "results are identical to one device")
         ->delimiter(',')
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->check(CLI::NonNegativeNumber);

@@ -45,7 +45,6 @@ void AllPairsEngine::plan_memory() {
     req.k = k_;
     req.candidate_width = engine::candidate_count(opt_.k, n_valid_);
     req.csls = csls_radius_ != nullptr;
-    req.allow_rescore = share_.allow_rescore;
     const engine::DevicePlanChoice c = engine::choose_device_plan(req, opt_, budget);
     tile_ = c.tile;
     resident_ = c.resident;

@@ -100,9 +100,11 @@ struct EngineShare {
     /// Device bytes the plan may use instead of free device memory less the reserve, so that
     /// every engine makes the same plan (the same tile side) whatever the others hold.
     std::optional<std::uint64_t> usable_bytes;
-    /// False: no re-scored path (tf32, bf16, fp16 with K' candidates); the policy then runs exact
-    /// or a raw 16-bit product.
-    bool allow_rescore = true;
+    /// True: a re-scored path (tf32, bf16, fp16 with K' candidates) leaves its candidate lists in
+    /// AllPairsPartial as the fast product ranked them, and the result's lists padded, for the
+    /// caller to merge across engines and re-score once: the best K' of the union of every
+    /// engine's candidates are the one engine's K', so the lists re-score to the same bits.
+    bool defer_rescore = false;
 };
 
 /// The exact integer sums behind an AllPairsResult, for adding the results of several engines.
@@ -110,6 +112,11 @@ struct AllPairsPartial {
     unsigned __int128 cos_sq_fixed = 0;       ///< sum of cos^2 in units of 2^-24
     std::vector<long long> row_sums;          ///< [rows] (accumulate_row_sums) in units of 2^-32
     unsigned long long duplicates_found = 0;  ///< pairs that qualified, before the cut
+    /// With EngineShare::defer_rescore on a re-scored path: the K' candidates of every row by the
+    /// fast cosine, [rows, candidate_width] best first (empty slots hold kTopkEmptyIndex).
+    int candidate_width = 0;
+    std::vector<std::int64_t> candidate_index;
+    std::vector<float> candidate_sim;
 };
 
 /// Free device memory of res's device less the all-pairs engine's reserve (256 MiB).

@@ -10,8 +10,10 @@
 #include <thread>
 
 #include "cuda/cuda_all_pairs.hpp"
+#include "cuda/merged_rescore.hpp"
 #include "embgeom/errors.hpp"
 #include "engine/fixed_point.hpp"
+#include "engine/precision_policy.hpp"
 #include "engine/topk_lists.hpp"
 
 namespace embgeom {
@@ -137,6 +139,38 @@ AllPairsResult merge(std::vector<AllPairsResult>& parts, std::vector<AllPairsPar
     return out;
 }
 
+// The best K' of every row over the engines' candidate lists (each sorted best first by the fast
+// cosine, over disjoint tile pairs): the candidates one engine would have kept.
+std::vector<std::int64_t> merge_candidates(const std::vector<AllPairsPartial>& sums,
+                                           std::int64_t n) {
+    const int kc = sums[0].candidate_width;
+    for (const AllPairsPartial& s : sums)
+        EMBGEOM_EXPECTS(
+            s.candidate_width == kc && s.candidate_index.size() == static_cast<std::size_t>(n) * kc,
+            "every engine kept K' candidates per row");
+    std::vector<std::int64_t> merged(static_cast<std::size_t>(n) * kc);
+#pragma omp parallel
+    {
+        std::vector<float> acc_s(kc), tmp_s(kc);
+        std::vector<std::int64_t> acc_i(kc), tmp_i(kc);
+#pragma omp for schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) {
+            const std::size_t at = static_cast<std::size_t>(i) * kc;
+            std::copy_n(sums[0].candidate_sim.begin() + at, kc, acc_s.begin());
+            std::copy_n(sums[0].candidate_index.begin() + at, kc, acc_i.begin());
+            for (std::size_t e = 1; e < sums.size(); ++e) {
+                engine::merge_topk(acc_s.data(), acc_i.data(), sums[e].candidate_sim.data() + at,
+                                   sums[e].candidate_index.data() + at, kc, tmp_s.data(),
+                                   tmp_i.data());
+                acc_s.swap(tmp_s);
+                acc_i.swap(tmp_i);
+            }
+            std::copy(acc_i.begin(), acc_i.end(), merged.begin() + at);
+        }
+    }
+    return merged;
+}
+
 }  // namespace
 
 AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& devices,
@@ -153,7 +187,7 @@ AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& de
     EngineShare share;
     share.count = static_cast<int>(engines);
     share.usable_bytes = common_usable_bytes(devices);
-    share.allow_rescore = false;
+    share.defer_rescore = true;
 
     LockedRowSource locked_source(source);
     std::optional<LockedSink> locked_sink;
@@ -223,6 +257,14 @@ AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& de
     if (board.error) std::rethrow_exception(board.error);
 
     AllPairsResult out = merge(parts, sums, valid, opt);
+    // A re-scored product: the merged candidates are re-scored once, on the first device.
+    if (engine::is_rescored(out.precision) && sums[0].candidate_width > 0) {
+        const std::vector<std::int64_t> candidates = merge_candidates(sums, out.rows);
+        rescore_merged_candidates(*devices[0], source,
+                                  held && held->device() == devices[0]->device() ? held : nullptr,
+                                  valid, opt.center, candidates, sums[0].candidate_width, out.k,
+                                  out.neighbor_index.data(), out.neighbor_sim.data());
+    }
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return out;
 }

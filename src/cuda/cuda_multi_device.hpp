@@ -12,10 +12,13 @@
 // sums added as integers, duplicate lists merged by (i, j) and cut at max_dup_pairs; row means
 // and S come from the first engine.
 //
-// Re-scored paths (tf32, bf16, fp16 with K' candidates) are not run: the union of each engine's
-// best K' fast candidates is not the best K' of the whole row, so its re-scored top K could
-// differ from one device's. The engines run exact float32, or a raw 16-bit product when every
-// value of the table allows it; AllPairsResult::precision says which.
+// Re-scored paths (tf32, bf16, fp16 with K' candidates): re-scoring each engine's own best K' fast
+// candidates would re-score a superset of the one device's, and could then keep a different top
+// K. So every engine hands on its candidates as the fast product ranked them
+// (EngineShare::defer_rescore); the best K' of their union, by the fast cosines (which have the
+// one-device bits), are exactly the one device's candidates, and they are re-scored once on the
+// first device (merged_rescore.hpp). Near-duplicate candidates are re-scored pair by pair in the
+// engines, as on one device.
 //
 // The source is read under a lock (one read at a time) and the matrix sink is called under a
 // lock; progress reports, on the calling thread, the tiles done by all engines together.

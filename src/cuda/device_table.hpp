@@ -12,11 +12,16 @@
 
 namespace embgeom {
 
+/// Copies every row of source (float32, as read_rows gives them) to dst, [rows, cols] row-major
+/// on res's device: in pieces of at most 64 MiB through two page-locked buffers, so that filling
+/// one (a parallel copy from rows already in memory, else read_rows) overlaps the transfer of the
+/// other. Returns when the copy is done.
+/// @throws InputError when source fails to read, ResourceError when memory runs out.
+void upload_table(CudaResources& res, RowSource& source, float* dst);
+
 class DeviceTable {
   public:
-    /// Copies every row of source (float32, as read_rows gives them) to res's device: in pieces
-    /// of at most 64 MiB through two page-locked buffers, so that filling one (a parallel copy
-    /// from rows already in memory, else read_rows) overlaps the transfer of the other.
+    /// Copies every row of source to res's device (upload_table).
     /// @throws InputError when source fails to read, ResourceError when memory runs out.
     DeviceTable(CudaResources& res, RowSource& source);
 

@@ -90,7 +90,7 @@ DevicePlanChoice choose_device_plan(const DevicePlanRequest& req, const AllPairs
         bool resident, copy16, candidates;
     };
     const bool copy16 = may_plan_copy16(opt);
-    const bool rescore = may_rescore(opt.precision) && req.allow_rescore;
+    const bool rescore = may_rescore(opt.precision);
     std::vector<Layout> layouts;
     if (copy16 || rescore) layouts.push_back({true, copy16, rescore});
     layouts.push_back({true, false, false});

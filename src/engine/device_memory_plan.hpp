@@ -73,7 +73,6 @@ struct DevicePlanRequest {
     std::int64_t k = 0;                ///< neighbours kept: min(opt.k, valid rows - 1)
     std::int64_t candidate_width = 0;  ///< list width when re-scoring (K' >= k)
     bool csls = false;                 ///< CSLS mode holds the radii
-    bool allow_rescore = true;         ///< false for an engine sharing the work (EngineShare)
 };
 
 /// The device memory the plan may use and where that limit came from (for the error message).

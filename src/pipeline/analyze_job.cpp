@@ -179,11 +179,6 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     report.seconds_backend_start = seconds_backend_start;
     report.backend = backend->name();
     if (!notice.empty()) log << "embgeom: note: " << notice << "\n";
-    if (cfg.devices.size() > 1 && cfg.all_pairs && cfg.precision != Precision::kExact &&
-        backend->name().rfind("cuda", 0) == 0)
-        log << "embgeom: note: --devices with several entries runs no re-scored product (tf32, "
-               "bf16, fp16): the all-pairs product is exact float32, or raw 16-bit when every "
-               "value of the table is exact in that type\n";
     log << "embgeom analyze: " << reader.describe() << " (" << V << " tokens x " << d << " dims, "
         << to_string(reader.stored_dtype()) << ")\n  backend: " << report.backend << "\n";
 

@@ -103,24 +103,34 @@ TEST(EmulatedCliHold, TheFileIsTheSameWithoutTheHeldTable) {
 }
 
 // Two emulated devices sharing the tile pairs (the copy of the table held on the first) write
-// the file one device writes, bit for bit (compare_outputs.py: every dataset).
+// the file one device writes, bit for bit (compare_outputs.py: every dataset): exact, and auto,
+// which runs tf32 on these centred float32 rows, its merged candidates re-scored on device 0.
 TEST(EmulatedCliDevices, TwoDevicesWriteTheOneDeviceFile) {
     test::TempDir dir;
     const std::string table = dir.file("t.h5");
     ASSERT_EQ(synth_trained(table, 2000, 40), 0);
-    const std::string args = " analyze -i " + shell_quote(table) +
-                             " -d /embeddings --vocab /vocab --backend cuda --precision exact"
-                             " --center --principal --csls --simplex 3 --simplex-directions 300";
-    const std::string run = shell_quote(emulated_binary()) + args;
-    const test::CommandResult one = test::run_command(run + " -o " + shell_quote(dir.file("1.h5")));
-    ASSERT_EQ(one.exit_code, 0) << one.err;
-    const test::CommandResult two =
-        test::run_command(run + " --devices 0,1 -o " + shell_quote(dir.file("2.h5")));
-    ASSERT_EQ(two.exit_code, 0) << two.err;
-    EXPECT_NE(two.out.find("all-pairs engines on devices 0,1"), std::string::npos) << two.out;
-    const test::CommandResult cmp = test::run_python_file(
-        "compare_outputs.py", shell_quote(dir.file("1.h5")) + " " + shell_quote(dir.file("2.h5")));
-    EXPECT_EQ(cmp.exit_code, 0) << cmp.out << cmp.err;
+    for (const std::string precision : {"exact", "auto"}) {
+        SCOPED_TRACE(precision);
+        const std::string args =
+            " analyze -i " + shell_quote(table) +
+            " -d /embeddings --vocab /vocab --backend cuda --precision " + precision +
+            " --center --principal --csls --simplex 3 --simplex-directions 300";
+        const std::string run = shell_quote(emulated_binary()) + args;
+        const std::string one_file = dir.file(precision + "1.h5");
+        const std::string two_file = dir.file(precision + "2.h5");
+        const test::CommandResult one = test::run_command(run + " -o " + shell_quote(one_file));
+        ASSERT_EQ(one.exit_code, 0) << one.err;
+        const test::CommandResult two =
+            test::run_command(run + " --devices 0,1 -o " + shell_quote(two_file));
+        ASSERT_EQ(two.exit_code, 0) << two.err;
+        EXPECT_NE(two.out.find("all-pairs engines on devices 0,1"), std::string::npos) << two.out;
+        if (precision == "auto") {
+            EXPECT_EQ(root_attribute(two_file, "precision"), "tf32");
+        }
+        const test::CommandResult cmp = test::run_python_file(
+            "compare_outputs.py", shell_quote(one_file) + " " + shell_quote(two_file));
+        EXPECT_EQ(cmp.exit_code, 0) << cmp.out << cmp.err;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Precisions, EmulatedCli,
