@@ -194,13 +194,10 @@ TEST(DeviceMemoryPlan, TheChoiceNeverExceedsTheBudgetAndGrowsWithIt) {
             const DevicePlanChoice more = choose_device_plan(r, o, budget(2 * limit));
             EXPECT_TRUE(more.resident || !c.resident);
         } catch (const ResourceError&) {
-            DeviceMemoryPlan p;
-            p.n = V;
-            p.d = d;
-            p.k = r.k;
-            p.bins = o.hist_bins;
-            p.pair_capacity = device_pair_capacity(o);
-            EXPECT_GT(p.total(std::min<std::int64_t>(V, kMinDeviceTile), false), limit);
+            // Only when even the smallest streamed exact tiling is over the budget.
+            EXPECT_GT(
+                layout_bytes(V, d, o, r.k, false, std::min<std::int64_t>(V, kMinDeviceTile), false),
+                limit);
         }
     }
 }
