@@ -21,6 +21,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/cuda_arch_support.hpp"
 #include "embgeom/backend.hpp"
 #include "embgeom/build_info.hpp"
 #include "embgeom/errors.hpp"
@@ -932,6 +933,43 @@ TEST(BackendSelectionAnyMachine, CudaWithoutADeviceIsAResourceError) {
     if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is present";
     EXPECT_THROW(make_cuda_backend(), ResourceError);
     EXPECT_THROW(make_backend(BackendKind::kCuda, 1), ResourceError);
+}
+
+// A device this build has no code for (a T4, compute capability 7.5, under the default
+// 80-real;90): auto runs on the CPU and says why, --backend cuda fails naming the device. A real
+// GPU is checked to be one the build runs on; the emulated device is given the capability.
+TEST(BackendSelectionAnyMachine, ADeviceTheBuildHasNoCodeForIsNotUsed) {
+    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+    EXPECT_EQ(cuda_devices_unusable_reason({}), "");
+    if (make_cuda_backend()->name().find("embgeom emulated device") == std::string::npos)
+        GTEST_SKIP() << "a real device's compute capability cannot be set";
+    if (cuda_archs_run_on(kCudaArchitectures, 7, 5))
+        GTEST_SKIP() << "this build (" << kCudaArchitectures << ") runs on 7.5";
+    struct Capability {
+        explicit Capability(const char* cc) {
+            setenv("EMBGEOM_EMULATED_COMPUTE_CAPABILITY", cc, 1);
+        }
+        ~Capability() { unsetenv("EMBGEOM_EMULATED_COMPUTE_CAPABILITY"); }
+    } turing("7.5");
+
+    std::string notice;
+    const auto backend = make_backend(BackendKind::kAuto, 1, &notice);
+    EXPECT_EQ(backend->name().rfind("cpu (", 0), 0u) << backend->name();
+    for (const std::string& part :
+         {std::string("CUDA device 0 (embgeom emulated device, compute capability 7.5)"),
+          std::string(kCudaArchitectures), std::string("-DCMAKE_CUDA_ARCHITECTURES=75"),
+          std::string(": running on the CPU backend")})
+        EXPECT_NE(notice.find(part), std::string::npos) << part << " in: " << notice;
+    try {
+        make_backend(BackendKind::kCuda, 1);
+        FAIL() << "--backend cuda ran on a device without code";
+    } catch (const ResourceError& e) {
+        EXPECT_EQ(std::string(e.what()).rfind("--backend cuda: CUDA device 0 (", 0), 0u)
+            << e.what();
+    }
+    EXPECT_NE(cuda_devices_unusable_reason({1, 0}).find("CUDA device 1 ("), std::string::npos);
+    setenv("EMBGEOM_EMULATED_COMPUTE_CAPABILITY", "8.6", 1);  // sm_80 code runs on 8.6
+    EXPECT_EQ(cuda_devices_unusable_reason({0, 1}), "");
 }
 
 }  // namespace

@@ -275,8 +275,15 @@ int cuda_device_count();
 /// True when this binary contains the CUDA backend.
 bool cuda_built();
 
-/// Makes the backend for kind. kAuto picks CUDA when cuda_device_count() > 0, else the CPU (and
-/// says so in `notice`). @throws ResourceError for kCuda without a usable device.
+/// Why the CUDA backend cannot run on devices (the --devices list; empty = device 0), or "" when
+/// it can: the first device whose compute capability has no code in this build
+/// (kCudaArchitectures), named with its capability and the CMake option that adds it. "" when built
+/// without CUDA.
+std::string cuda_devices_unusable_reason(const std::vector<int>& devices);
+
+/// Makes the backend for kind. kAuto picks CUDA when cuda_device_count() > 0 and the devices can
+/// run this build's kernels, else the CPU (and says why in `notice`). @throws ResourceError for
+/// kCuda without a usable device.
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, std::string* notice = nullptr);
 /// As above, with the CUDA devices of --devices: empty = the current device (device 0); with
 /// several entries the all-pairs engine shares its tile pairs between them (one engine per entry;

@@ -16,12 +16,18 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, const std::
         case BackendKind::kCuda:
             check_backend_request(kind, devices);
             return make_cuda_backend(devices);
-        case BackendKind::kAuto:
-            if (cuda_device_count() > 0) return make_cuda_backend(devices);
+        case BackendKind::kAuto: {
+            std::string why;
+            if (cuda_device_count() > 0) {
+                why = cuda_devices_unusable_reason(devices);
+                if (why.empty()) return make_cuda_backend(devices);
+            }
             if (notice)
-                *notice = cuda_built() ? "no usable CUDA device: running on the CPU backend"
-                                       : "built without CUDA: running on the CPU backend";
+                *notice = !why.empty()   ? why + ": running on the CPU backend"
+                          : cuda_built() ? "no usable CUDA device: running on the CPU backend"
+                                         : "built without CUDA: running on the CPU backend";
             return make_cpu_backend(threads);
+        }
     }
     throw ResourceError("unknown backend kind");
 }
@@ -35,6 +41,8 @@ void check_backend_request(BackendKind kind, const std::vector<int>& devices) {
             if (cuda_device_count() == 0)
                 throw ResourceError("--backend cuda: no usable CUDA device (no GPU or no driver)");
             check_device_ids(devices, cuda_device_count());
+            if (const std::string why = cuda_devices_unusable_reason(devices); !why.empty())
+                throw ResourceError("--backend cuda: " + why);
             return;
         case BackendKind::kAuto:
             if (cuda_device_count() > 0) check_device_ids(devices, cuda_device_count());

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "column_sums.cuh"
+#include "core/cuda_arch_support.hpp"
 #include "core/device_ids.hpp"
 #include "cuda/cuda_all_pairs.hpp"
 #include "cuda/cuda_check.hpp"
@@ -18,6 +19,7 @@
 #include "cuda/upload_rows.hpp"
 #include "distances_to_point.cuh"
 #include "embgeom/backend.hpp"
+#include "embgeom/build_info.hpp"
 #include "embgeom/errors.hpp"
 #include "geometry/csls.hpp"
 #include "geometry/extremeness.hpp"
@@ -253,6 +255,22 @@ int cuda_device_count() {
 }
 
 bool cuda_built() { return true; }
+
+std::string cuda_devices_unusable_reason(const std::vector<int>& devices) {
+    const std::vector<int> ids = devices.empty() ? std::vector<int>{0} : devices;
+    for (const int id : ids) {
+        cudaDeviceProp prop{};
+        EMBGEOM_CUDA_TRY(cudaGetDeviceProperties(&prop, id));
+        if (cuda_archs_run_on(kCudaArchitectures, prop.major, prop.minor)) continue;
+        const std::string cc = std::to_string(prop.major) + "." + std::to_string(prop.minor);
+        return "CUDA device " + std::to_string(id) + " (" + prop.name + ", compute capability " +
+               cc + ") cannot run this build's kernels (built for CUDA architectures " +
+               kCudaArchitectures +
+               "; rebuild with -DCMAKE_CUDA_ARCHITECTURES=" + std::to_string(prop.major) +
+               std::to_string(prop.minor) + " to add it)";
+    }
+    return "";
+}
 
 std::unique_ptr<Backend> make_cuda_backend() {
     if (cuda_device_count() == 0)

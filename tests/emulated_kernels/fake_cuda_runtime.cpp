@@ -3,6 +3,7 @@
 // out-of-memory behave as on a GPU of that size; fresh device memory is filled with 0xFF bytes
 // (NaN floats), so a result that reads memory nobody wrote does not pass by luck.
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -58,8 +59,12 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
     std::memset(prop, 0, sizeof *prop);
     std::strcpy(prop->name, "embgeom emulated device");
     prop->totalGlobalMem = kDeviceBytes;
+    // An H100's capability, unless a test asks for another (the check that a build's
+    // architectures run on the device, core/cuda_arch_support.hpp).
     prop->major = 9;
     prop->minor = 0;
+    if (const char* cc = std::getenv("EMBGEOM_EMULATED_COMPUTE_CAPABILITY"))
+        std::sscanf(cc, "%d.%d", &prop->major, &prop->minor);
     prop->multiProcessorCount = 1;
     return cudaSuccess;
 }

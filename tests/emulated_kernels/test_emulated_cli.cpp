@@ -6,6 +6,8 @@
 // null models, the time line and the root attributes) on CUDA's code path.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <ostream>
 #include <string>
 
@@ -131,6 +133,32 @@ TEST(EmulatedCliDevices, TwoDevicesWriteTheOneDeviceFile) {
             "compare_outputs.py", shell_quote(one_file) + " " + shell_quote(two_file));
         EXPECT_EQ(cmp.exit_code, 0) << cmp.out << cmp.err;
     }
+}
+
+// A GPU this build has no code for (compute capability 7.5 under the default 80-real;90):
+// --backend auto runs on the CPU and says why; --backend cuda fails with exit code 4 and one line,
+// and writes no file.
+TEST(EmulatedCliDevices, AGpuWithoutCodeInTheBuildFallsBackOrFailsInOneLine) {
+    test::TempDir dir;
+    const std::string table = dir.file("t.h5");
+    ASSERT_EQ(synth_trained(table, 300, 16), 0);
+    const std::string run = "EMBGEOM_EMULATED_COMPUTE_CAPABILITY=7.5 " +
+                            shell_quote(emulated_binary()) + " analyze -i " + shell_quote(table) +
+                            " -d /embeddings -o ";
+    const test::CommandResult fallback = test::run_command(run + shell_quote(dir.file("auto.h5")));
+    ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
+    // The report (stdout) says why the CPU ran.
+    EXPECT_NE(fallback.out.find("compute capability 7.5"), std::string::npos) << fallback.out;
+    EXPECT_NE(fallback.out.find("running on the CPU backend"), std::string::npos) << fallback.out;
+    EXPECT_EQ(root_attribute(dir.file("auto.h5"), "backend").rfind("cpu (", 0), 0u);
+
+    const test::CommandResult refused =
+        test::run_command(run + shell_quote(dir.file("cuda.h5")) + " --backend cuda");
+    EXPECT_EQ(refused.exit_code, 4) << refused.err;
+    EXPECT_EQ(refused.err.rfind("embgeom: error: --backend cuda: CUDA device 0 (", 0), 0u)
+        << refused.err;
+    EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("cuda.h5")));
 }
 
 INSTANTIATE_TEST_SUITE_P(Precisions, EmulatedCli,
