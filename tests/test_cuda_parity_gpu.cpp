@@ -1872,6 +1872,43 @@ TEST_F(CudaMultiDevice, ReScoredRequestsGiveTheOneDeviceResultBitForBit) {
     }
 }
 
+// The CSLS pass shares its tile pairs as the engine does, and its lists merge by the same total
+// order: the one-device lists, resident and streamed.
+TEST_F(CudaMultiDevice, CslsListsAreTheOneDeviceListsBitForBit) {
+    TableSpec spec;
+    spec.rows = 500;
+    spec.cols = 24;
+    spec.nonfinite = 5;
+    spec.zero_row = true;
+    const Table t = make_table(spec, test::fresh_seed());
+    const std::vector<std::uint8_t> valid = finite_rows(t);
+    MemoryRowSource src(t.view(), "multi-device csls table");
+    const std::int64_t k = 6;
+    const auto one_device = make_cuda_backend(std::vector<int>{0});
+    AllPairsOptions first;
+    first.k = k;
+    const std::vector<float> radius =
+        csls_radius(one_device->all_pairs(src, valid, first).neighbor_sim, k);
+    for (const bool streamed : {false, true}) {
+        AllPairsOptions o;
+        o.block_rows = 64;
+        o.device_memory_budget = streamed ? 90000 : 0;
+        const CslsNeighbors one = one_device->csls_neighbors(src, valid, radius, k, o);
+        ASSERT_EQ(one.resident, !streamed) << "the budget decides the case";
+        for (const std::vector<int>& devices : device_lists()) {
+            SCOPED_TRACE(list_name(devices) + (streamed ? ", streamed" : ", resident"));
+            const CslsNeighbors many =
+                make_cuda_backend(devices)->csls_neighbors(src, valid, radius, k, o);
+            EXPECT_EQ(many.rows, one.rows);
+            EXPECT_EQ(many.k, one.k);
+            EXPECT_EQ(many.valid_rows, one.valid_rows);
+            EXPECT_EQ(many.resident, one.resident);
+            EXPECT_EQ(many.index, one.index);
+            EXPECT_EQ(test::bits(many.score), test::bits(one.score));
+        }
+    }
+}
+
 TEST_F(CudaMultiDevice, EngineErrorsReachTheCaller) {
     TableSpec spec;
     spec.rows = 300;

@@ -286,9 +286,9 @@ std::string cuda_devices_unusable_reason(const std::vector<int>& devices);
 /// kCuda without a usable device.
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, std::string* notice = nullptr);
 /// As above, with the CUDA devices of --devices: empty = the current device (device 0); with
-/// several entries the all-pairs engine shares its tile pairs between them (one engine per entry;
-/// an id may repeat, which runs several engines on one device), every other call runs on the
-/// first. Ignored by the CPU backend. @throws ResourceError, naming the id and the device count,
+/// several entries the all-pairs engine and the CSLS pass share their tile pairs between them (one
+/// engine per entry; an id may repeat, which runs several engines on one device), every other
+/// call runs on the first. Ignored by the CPU backend. @throws ResourceError, naming the id and the device count,
 /// for an id that is not a usable device.
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads,
                                       const std::vector<int>& devices,

@@ -48,7 +48,16 @@ CslsNeighbors cuda_csls_neighbors(CudaResources& res, RowSource& source,
     check_csls_inputs(V, valid, radius, k, opt.block_rows);  // the CPU's contract
     const std::vector<std::uint8_t> mask =
         valid.empty() ? std::vector<std::uint8_t>(static_cast<std::size_t>(V), 1) : valid;
+    return cuda_csls_neighbors_share(res, source, mask, radius, k, opt, EngineShare{}, held);
+}
 
+CslsNeighbors cuda_csls_neighbors_share(CudaResources& res, RowSource& source,
+                                        const std::vector<std::uint8_t>& mask,
+                                        const std::vector<float>& radius, std::int64_t k,
+                                        const AllPairsOptions& opt, const EngineShare& share,
+                                        const DeviceTable* held) {
+    EMBGEOM_EXPECTS(share.count >= 1 && share.index >= 0 && share.index < share.count,
+                    "engine share in range");
     // Exact float32 whatever was requested (the CPU ranks exact cosines), no centre, and nothing
     // but the lists: one histogram bin, no duplicate pairs, no sink, no progress.
     AllPairsOptions o;
@@ -61,10 +70,10 @@ CslsNeighbors cuda_csls_neighbors(CudaResources& res, RowSource& source,
     o.max_dup_pairs = 0;
 
     DeviceScope scope(res.device());
-    AllPairsEngine engine(res, source, mask, o, held, &radius);
+    AllPairsEngine engine(res, source, mask, o, held, &radius, share);
     AllPairsResult r = engine.run();
     CslsNeighbors out;
-    out.rows = V;
+    out.rows = source.rows();
     out.k = k;
     out.index = std::move(r.neighbor_index);
     out.score = std::move(r.neighbor_sim);

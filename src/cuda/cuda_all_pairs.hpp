@@ -13,8 +13,9 @@
 // columns when I != J: kernels/tile_col_fold.cu reads them in place, lists over 128 slots fold an
 // exact transpose),
 // the histogram, the fixed-point sum of cos^2 and the duplicate list (the fold of the rows of I
-// counts these in the same read of C as their lists), and optionally copied to the matrix sink. The work is synchronous per tile (one compute stream); the per-tile host steps are
-// small (two counters, and the duplicate pairs when there are any).
+// counts these in the same read of C as their lists), and optionally copied to the matrix sink. The
+// work is synchronous per tile (one compute stream); the per-tile host steps are small (two
+// counters, and the duplicate pairs when there are any).
 //
 // Precision (AllPairsOptions::precision, policy in src/engine/precision_policy.hpp): only the
 // tile product changes, and C stays float32, so every fold kernel, S, the row means and the sink
@@ -118,6 +119,14 @@ struct AllPairsPartial {
     std::vector<std::int64_t> candidate_index;
     std::vector<float> candidate_sim;
 };
+
+/// cuda_csls_neighbors over share's tile pairs only (for cuda_multi_device_csls_neighbors): the
+/// lists of the pairs this engine folded. mask is [V] (the caller has checked the inputs).
+CslsNeighbors cuda_csls_neighbors_share(CudaResources& res, RowSource& source,
+                                        const std::vector<std::uint8_t>& mask,
+                                        const std::vector<float>& radius, std::int64_t k,
+                                        const AllPairsOptions& opt, const EngineShare& share,
+                                        const DeviceTable* held = nullptr);
 
 /// Free device memory of res's device less the all-pairs engine's reserve (256 MiB).
 std::uint64_t all_pairs_usable_device_bytes(CudaResources& res);

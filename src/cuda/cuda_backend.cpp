@@ -150,9 +150,7 @@ class CudaBackend final : public Backend {
     AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
                              const AllPairsOptions& opt) override {
         if (extra_.empty()) return cuda_all_pairs(res_, source, valid, opt, held(source));
-        std::vector<CudaResources*> engines{&res_};
-        for (const auto& r : extra_) engines.push_back(r.get());
-        return cuda_multi_device_all_pairs(engines, source, valid, opt, held(source));
+        return cuda_multi_device_all_pairs(engines(), source, valid, opt, held(source));
     }
 
     std::unique_ptr<GramAccumulator> gram_accumulator(std::int64_t d,
@@ -172,7 +170,10 @@ class CudaBackend final : public Backend {
     CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
                                  const std::vector<float>& radius, std::int64_t k,
                                  const AllPairsOptions& opt) override {
-        return cuda_csls_neighbors(res_, source, valid, radius, k, opt, held(source));
+        if (extra_.empty())
+            return cuda_csls_neighbors(res_, source, valid, radius, k, opt, held(source));
+        return cuda_multi_device_csls_neighbors(engines(), source, valid, radius, k, opt,
+                                                held(source));
     }
 
     Extremeness extremeness(RowSource& source, const std::vector<std::uint8_t>& valid,
@@ -181,6 +182,13 @@ class CudaBackend final : public Backend {
     }
 
   private:
+    // The resources of every --devices entry, in order: one engine each.
+    std::vector<CudaResources*> engines() {
+        std::vector<CudaResources*> all{&res_};
+        for (const auto& r : extra_) all.push_back(r.get());
+        return all;
+    }
+
     const DeviceTable* held(const RowSource& source) const {
         return holds_table(source) ? held_.get() : nullptr;
     }

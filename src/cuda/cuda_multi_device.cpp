@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include "engine/fixed_point.hpp"
 #include "engine/precision_policy.hpp"
 #include "engine/topk_lists.hpp"
+#include "geometry/csls.hpp"
 
 namespace embgeom {
 namespace {
@@ -75,6 +77,34 @@ std::uint64_t common_usable_bytes(const std::vector<CudaResources*>& devices) {
     return usable;
 }
 
+// Per-row lists [n, k] (padded with -1 / NaN) of several engines, merged into the best k by the
+// engines' total order (engine::TopKLists): into index / sim, which hold the first engine's.
+void merge_lists(
+    std::int64_t n, std::int64_t k, std::vector<std::int64_t>& index, std::vector<float>& sim,
+    const std::vector<std::pair<const std::vector<std::int64_t>*, const std::vector<float>*>>&
+        others) {
+    if (k <= 0 || n <= 0) return;
+    engine::TopKLists lists(n, k);
+    const auto offer = [&](const std::vector<std::int64_t>& idx, const std::vector<float>& sims) {
+        for (std::int64_t i = 0; i < n; ++i)
+            for (std::int64_t s = 0; s < k; ++s) {
+                const std::size_t at = static_cast<std::size_t>(i * k + s);
+                if (idx[at] < 0) break;
+                lists.offer(i, sims[at], idx[at]);
+            }
+    };
+    offer(index, sim);
+    for (const auto& [idx, sims] : others) offer(*idx, *sims);
+    for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t s = 0; s < k; ++s) {
+            const std::size_t at = static_cast<std::size_t>(i * k + s);
+            const std::int64_t j = lists.indices(i)[s];
+            index[at] = j == engine::kEmptyIndex ? -1 : j;
+            sim[at] = j == engine::kEmptyIndex ? std::numeric_limits<float>::quiet_NaN()
+                                               : lists.sims(i)[s];
+        }
+}
+
 AllPairsResult merge(std::vector<AllPairsResult>& parts, std::vector<AllPairsPartial>& sums,
                      const std::vector<std::uint8_t>& valid, const AllPairsOptions& opt) {
     AllPairsResult out = std::move(parts[0]);  // row means, S, valid rows: the same on every engine
@@ -84,28 +114,10 @@ AllPairsResult merge(std::vector<AllPairsResult>& parts, std::vector<AllPairsPar
             parts[e].precision == out.precision && parts[e].rows == n && parts[e].k == k,
             "every engine ran the same plan");
 
-    if (k > 0 && n > 0) {
-        engine::TopKLists lists(n, k);
-        const auto offer = [&](const AllPairsResult& r) {
-            for (std::int64_t i = 0; i < n; ++i)
-                for (std::int64_t s = 0; s < k; ++s) {
-                    const std::size_t at = static_cast<std::size_t>(i * k + s);
-                    if (r.neighbor_index[at] < 0) break;
-                    lists.offer(i, r.neighbor_sim[at], r.neighbor_index[at]);
-                }
-        };
-        offer(out);
-        for (std::size_t e = 1; e < parts.size(); ++e) offer(parts[e]);
-        for (std::int64_t i = 0; i < n; ++i)
-            for (std::int64_t s = 0; s < k; ++s) {
-                const std::size_t at = static_cast<std::size_t>(i * k + s);
-                const std::int64_t index = lists.indices(i)[s];
-                out.neighbor_index[at] = index == engine::kEmptyIndex ? -1 : index;
-                out.neighbor_sim[at] = index == engine::kEmptyIndex
-                                           ? std::numeric_limits<float>::quiet_NaN()
-                                           : lists.sims(i)[s];
-            }
-    }
+    std::vector<std::pair<const std::vector<std::int64_t>*, const std::vector<float>*>> others;
+    for (std::size_t e = 1; e < parts.size(); ++e)
+        others.emplace_back(&parts[e].neighbor_index, &parts[e].neighbor_sim);
+    merge_lists(n, k, out.neighbor_index, out.neighbor_sim, others);
 
     unsigned __int128 cos_sq = 0;
     unsigned long long found = 0;
@@ -171,51 +183,28 @@ std::vector<std::int64_t> merge_candidates(const std::vector<AllPairsPartial>& s
     return merged;
 }
 
-}  // namespace
+using Progress = std::function<void(std::int64_t done, std::int64_t total)>;
 
-AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& devices,
-                                           RowSource& source,
-                                           const std::vector<std::uint8_t>& valid,
-                                           const AllPairsOptions& opt, const DeviceTable* held) {
-    EMBGEOM_EXPECTS(!devices.empty(), "at least one device");
-    if (devices.size() == 1)
-        return cuda_all_pairs(*devices[0], source, valid, opt,
-                              held && held->device() == devices[0]->device() ? held : nullptr);
-    const auto start = std::chrono::steady_clock::now();
-
-    const std::size_t engines = devices.size();
-    EngineShare share;
-    share.count = static_cast<int>(engines);
-    share.usable_bytes = common_usable_bytes(devices);
-    share.defer_rescore = true;
-
-    LockedRowSource locked_source(source);
-    std::optional<LockedSink> locked_sink;
-    if (opt.matrix) locked_sink.emplace(*opt.matrix);
+// Runs work(e, progress_e) for every engine e on a thread of its own. progress, when set, is
+// called on this thread with the tiles all engines have done together (progress_e is what engine
+// e reports to; null when progress is). Rethrows the first exception of any engine once every
+// engine has finished.
+void run_engines(std::size_t engines, const Progress& progress,
+                 const std::function<void(std::size_t, Progress)>& work) {
     Board board;
     board.done.assign(engines, 0);
-
-    std::vector<AllPairsResult> parts(engines);
-    std::vector<AllPairsPartial> sums(engines);
-    const auto work = [&](std::size_t e) {
+    const auto run = [&](std::size_t e) {
         try {
-            AllPairsOptions o = opt;
-            o.matrix = locked_sink ? &*locked_sink : nullptr;
-            o.progress = nullptr;
-            if (opt.progress)
-                o.progress = [&board, e](std::int64_t done, std::int64_t total) {
+            Progress mine;
+            if (progress)
+                mine = [&board, e](std::int64_t done, std::int64_t total) {
                     const std::lock_guard<std::mutex> lock(board.m);
                     board.done[e] = done;
                     board.total = total;
                     board.changed = true;
                     board.cv.notify_all();
                 };
-            EngineShare mine = share;
-            mine.index = static_cast<int>(e);
-            const DeviceTable* here =
-                held && held->device() == devices[e]->device() ? held : nullptr;
-            parts[e] =
-                cuda_all_pairs_share(*devices[e], locked_source, valid, o, mine, &sums[e], here);
+            work(e, mine);
         } catch (...) {
             const std::lock_guard<std::mutex> lock(board.m);
             if (!board.error) board.error = std::current_exception();
@@ -228,7 +217,7 @@ AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& de
     std::vector<std::thread> threads;
     threads.reserve(engines);
     try {
-        for (std::size_t e = 0; e < engines; ++e) threads.emplace_back(work, e);
+        for (std::size_t e = 0; e < engines; ++e) threads.emplace_back(run, e);
     } catch (...) {  // no thread for the rest: count them as finished, with the error
         const std::lock_guard<std::mutex> lock(board.m);
         if (!board.error) board.error = std::current_exception();
@@ -245,7 +234,7 @@ AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& de
                 const std::int64_t total = board.total;
                 if (!board.error) {
                     lock.unlock();
-                    opt.progress(done, total);
+                    progress(done, total);
                     lock.lock();
                     continue;  // reports that came in meanwhile are read before leaving
                 }
@@ -255,6 +244,50 @@ AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& de
     }
     for (std::thread& t : threads) t.join();
     if (board.error) std::rethrow_exception(board.error);
+}
+
+// The rows engine e copies from: the held table when it lies on e's device.
+const DeviceTable* held_on(const DeviceTable* held, const CudaResources& res) {
+    return held && held->device() == res.device() ? held : nullptr;
+}
+
+// Engine e's share of engines: its tile pairs, planned within usable bytes, the same for every
+// engine (common_usable_bytes, measured before any engine allocates) so all make the same plan.
+EngineShare share_of(std::size_t engines, std::size_t e, std::uint64_t usable) {
+    EngineShare share;
+    share.count = static_cast<int>(engines);
+    share.index = static_cast<int>(e);
+    share.usable_bytes = usable;
+    return share;
+}
+
+}  // namespace
+
+AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& devices,
+                                           RowSource& source,
+                                           const std::vector<std::uint8_t>& valid,
+                                           const AllPairsOptions& opt, const DeviceTable* held) {
+    EMBGEOM_EXPECTS(!devices.empty(), "at least one device");
+    if (devices.size() == 1)
+        return cuda_all_pairs(*devices[0], source, valid, opt, held_on(held, *devices[0]));
+    const auto start = std::chrono::steady_clock::now();
+
+    const std::size_t engines = devices.size();
+    const std::uint64_t usable = common_usable_bytes(devices);
+    LockedRowSource locked_source(source);
+    std::optional<LockedSink> locked_sink;
+    if (opt.matrix) locked_sink.emplace(*opt.matrix);
+    std::vector<AllPairsResult> parts(engines);
+    std::vector<AllPairsPartial> sums(engines);
+    run_engines(engines, opt.progress, [&](std::size_t e, Progress progress) {
+        AllPairsOptions o = opt;
+        o.matrix = locked_sink ? &*locked_sink : nullptr;
+        o.progress = std::move(progress);
+        EngineShare share = share_of(engines, e, usable);
+        share.defer_rescore = true;
+        parts[e] = cuda_all_pairs_share(*devices[e], locked_source, valid, o, share, &sums[e],
+                                        held_on(held, *devices[e]));
+    });
 
     AllPairsResult out = merge(parts, sums, valid, opt);
     // A re-scored product: the merged candidates are re-scored once, on the first device.
@@ -266,6 +299,40 @@ AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& de
                                   out.neighbor_index.data(), out.neighbor_sim.data());
     }
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+}
+
+CslsNeighbors cuda_multi_device_csls_neighbors(const std::vector<CudaResources*>& devices,
+                                               RowSource& source,
+                                               const std::vector<std::uint8_t>& valid,
+                                               const std::vector<float>& radius, std::int64_t k,
+                                               const AllPairsOptions& opt,
+                                               const DeviceTable* held) {
+    EMBGEOM_EXPECTS(!devices.empty(), "at least one device");
+    if (devices.size() == 1)
+        return cuda_csls_neighbors(*devices[0], source, valid, radius, k, opt,
+                                   held_on(held, *devices[0]));
+    const std::int64_t V = source.rows();
+    check_csls_inputs(V, valid, radius, k, opt.block_rows);  // the CPU's contract
+    const std::vector<std::uint8_t> mask =
+        valid.empty() ? std::vector<std::uint8_t>(static_cast<std::size_t>(V), 1) : valid;
+
+    const std::size_t engines = devices.size();
+    const std::uint64_t usable = common_usable_bytes(devices);
+    LockedRowSource locked_source(source);
+    std::vector<CslsNeighbors> parts(engines);
+    run_engines(engines, nullptr, [&](std::size_t e, Progress) {
+        parts[e] =
+            cuda_csls_neighbors_share(*devices[e], locked_source, mask, radius, k, opt,
+                                      share_of(engines, e, usable), held_on(held, *devices[e]));
+    });
+    CslsNeighbors out = std::move(parts[0]);
+    std::vector<std::pair<const std::vector<std::int64_t>*, const std::vector<float>*>> others;
+    for (std::size_t e = 1; e < engines; ++e) {
+        others.emplace_back(&parts[e].index, &parts[e].score);
+        out.resident = out.resident && parts[e].resident;
+    }
+    merge_lists(out.rows, out.k, out.index, out.score, others);
     return out;
 }
 

@@ -27,6 +27,7 @@
 #include "cuda/cuda_resources.hpp"
 #include "cuda/device_table.hpp"
 #include "embgeom/backend.hpp"
+#include "geometry/csls.hpp"
 
 namespace embgeom {
 
@@ -41,5 +42,17 @@ AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& de
                                            const std::vector<std::uint8_t>& valid,
                                            const AllPairsOptions& opt,
                                            const DeviceTable* held = nullptr);
+
+/// @brief Backend::csls_neighbors over the engines of `devices`, sharing the tile pairs as above;
+///        the CSLS lists merge by the same total order (score descending, ties by lower index),
+///        so they are the one-device lists bit for bit. With one entry this is
+///        cuda_csls_neighbors.
+/// @throws as cuda_csls_neighbors, or the first exception any engine threw.
+CslsNeighbors cuda_multi_device_csls_neighbors(const std::vector<CudaResources*>& devices,
+                                               RowSource& source,
+                                               const std::vector<std::uint8_t>& valid,
+                                               const std::vector<float>& radius, std::int64_t k,
+                                               const AllPairsOptions& opt,
+                                               const DeviceTable* held = nullptr);
 
 }  // namespace embgeom
