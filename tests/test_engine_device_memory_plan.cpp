@@ -229,6 +229,14 @@ TEST(DeviceMemoryPlan, TooSmallABudgetNamesTheSizesAndWhatToChange) {
     }
 }
 
+TEST(DeviceMemoryPlan, AnUnforeseenAllocationFailureNamesTheSizesAndWhatToChange) {
+    const std::string m = out_of_device_memory_message(3 * kMiB, 1, 5 * kMiB / 2, 80 * 1024 * kMiB);
+    EXPECT_EQ(m,
+              "out of device memory: 3.0 MiB more on CUDA device 1, which has 2.5 MiB free of "
+              "81920.0 MiB (another process may be using it): lower --device-memory-budget, "
+              "--block-rows or --topk, or use --backend cpu");
+}
+
 TEST(DeviceMemoryPlan, BudgetFromTheOptions) {
     AllPairsOptions o;
     EXPECT_EQ(device_budget(o), kDefaultDeviceBudget);

@@ -8,10 +8,26 @@
 #include <memory>
 
 #include "cuda/cuda_check.hpp"
+#include "embgeom/errors.hpp"
+#include "engine/device_memory_plan.hpp"
 
 namespace embgeom {
 
-/// Sole owner of n uninitialised device elements (n == 0 holds nothing).
+/// A ResourceError naming the bytes, the device's free and total memory and what to change
+/// (engine::out_of_device_memory_message), instead of cudaMalloc's bare status.
+[[noreturn]] inline void throw_out_of_device_memory(std::size_t bytes) {
+    (void)cudaGetLastError();
+    int device = 0;
+    std::size_t free_bytes = 0, total_bytes = 0;
+    (void)cudaGetDevice(&device);
+    (void)cudaMemGetInfo(&free_bytes, &total_bytes);
+    (void)cudaGetLastError();
+    throw ResourceError(
+        engine::out_of_device_memory_message(bytes, device, free_bytes, total_bytes));
+}
+
+/// Sole owner of n uninitialised device elements (n == 0 holds nothing); running out of device
+/// memory throws throw_out_of_device_memory's ResourceError.
 template <class T>
 class DeviceBuffer {
     struct Release {
@@ -25,7 +41,9 @@ class DeviceBuffer {
     explicit DeviceBuffer(std::size_t n) : size_(n) {
         if (n == 0) return;
         T* p = nullptr;
-        EMBGEOM_CUDA_TRY(cudaMalloc(reinterpret_cast<void**>(&p), n * sizeof(T)));
+        const cudaError_t st = cudaMalloc(reinterpret_cast<void**>(&p), n * sizeof(T));
+        if (st == cudaErrorMemoryAllocation) throw_out_of_device_memory(n * sizeof(T));
+        EMBGEOM_CUDA_TRY(st);
         ptr_.reset(p);
     }
     T* data() noexcept { return ptr_.get(); }

@@ -59,6 +59,15 @@ std::string mib_text(std::uint64_t bytes) {
     return buf;
 }
 
+std::string out_of_device_memory_message(std::uint64_t bytes, int device, std::uint64_t free_bytes,
+                                         std::uint64_t total_bytes) {
+    return "out of device memory: " + mib_text(bytes) + " more on CUDA device " +
+           std::to_string(device) + ", which has " + mib_text(free_bytes) + " free of " +
+           mib_text(total_bytes) +
+           " (another process may be using it): lower --device-memory-budget, --block-rows or "
+           "--topk, or use --backend cpu";
+}
+
 namespace {
 
 DeviceMemoryPlan base_plan(std::int64_t rows, std::int64_t cols, const AllPairsOptions& opt) {

@@ -111,4 +111,10 @@ std::uint64_t largest_device_plan_bytes(std::int64_t rows, std::int64_t cols,
 /// "12.5 MiB".
 std::string mib_text(std::uint64_t bytes);
 
+/// The one line for a device allocation the plan did not foresee failing (another process took
+/// the memory, or a pass outside the plan): the bytes asked for, the device's free and total
+/// memory, and what to change.
+std::string out_of_device_memory_message(std::uint64_t bytes, int device, std::uint64_t free_bytes,
+                                         std::uint64_t total_bytes);
+
 }  // namespace embgeom::engine
