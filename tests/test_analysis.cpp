@@ -64,6 +64,36 @@ print(len(v), repr(v.mean()), repr(v.std()), repr(v.min()), repr(v.max()), *map(
     }
 }
 
+// The quantiles come from selecting the ranks they read, not from a sort: the values must be the
+// sorted ones exactly, ties included.
+TEST(SummaryStats, QuantilesAreTheSortedOrderStatisticsBitForBit) {
+    const std::uint64_t seed = test::fresh_seed();
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<int> step(-40, 40);
+    std::normal_distribution<double> g;
+    for (const std::size_t n : {1u, 2u, 3u, 7u, 100u, 1000u, 12345u}) {
+        for (const bool ties : {false, true}) {
+            std::vector<double> v(n);
+            for (double& x : v) x = ties ? step(rng) / 8.0 : g(rng);
+            const Summary s = summarize(v);
+            std::vector<double> sorted = v;
+            std::sort(sorted.begin(), sorted.end());
+            const auto quantile = [&](double q) {
+                const double pos = q * static_cast<double>(n - 1);
+                const auto lo = static_cast<std::size_t>(std::floor(pos));
+                const std::size_t hi = std::min(lo + 1, n - 1);
+                return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
+            };
+            SCOPED_TRACE("seed " + std::to_string(seed) + ", n " + std::to_string(n));
+            EXPECT_EQ(s.min, sorted.front());
+            EXPECT_EQ(s.max, sorted.back());
+            EXPECT_EQ(s.median, quantile(0.5));
+            for (std::size_t i = 0; i < kQuantileLevels.size(); ++i)
+                EXPECT_EQ(s.quantiles[i], quantile(kQuantileLevels[i])) << kQuantileLevels[i];
+        }
+    }
+}
+
 TEST(SummaryStats, EmptyGivesNaN) {
     const Summary s = summarize(std::vector<float>{std::nanf("")});
     EXPECT_EQ(s.count, 0);

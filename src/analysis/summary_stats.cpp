@@ -25,9 +25,22 @@ double quantile_unsorted(std::vector<double>& x, double q) {
     const double frac = pos - static_cast<double>(lo);
     std::nth_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(lo), x.end());
     const double a = x[lo];
-    const double b = hi == lo ? a
-                              : *std::min_element(x.begin() + static_cast<std::ptrdiff_t>(hi), x.end());
+    const double b =
+        hi == lo ? a : *std::min_element(x.begin() + static_cast<std::ptrdiff_t>(hi), x.end());
     return a + (b - a) * frac;
+}
+
+// Puts the order statistics of every rank in [rb, re) (sorted, distinct, within [first, last))
+// where sorting x would put them, by recursive selection: O(n log ranks) where a sort is O(n log n)
+// (a 1M-token table's summaries sorted for ~0.4 s of its run).
+void select_ranks(std::vector<double>& x, std::size_t first, std::size_t last,
+                  const std::size_t* rb, const std::size_t* re) {
+    if (rb == re || first >= last) return;
+    const std::size_t* mid = rb + (re - rb) / 2;
+    const auto at = [&](std::size_t i) { return x.begin() + static_cast<std::ptrdiff_t>(i); };
+    std::nth_element(at(first), at(*mid), at(last));
+    select_ranks(x, first, *mid, rb, mid);
+    select_ranks(x, *mid + 1, last, mid + 1, re);
 }
 
 }  // namespace
@@ -62,7 +75,20 @@ Summary summarize(const std::vector<T>& v, const std::vector<std::uint8_t>& mask
     m3 /= static_cast<double>(x.size());
     s.std = std::sqrt(m2);
     s.skewness = m2 > 0.0 ? m3 / (m2 * s.std) : 0.0;
-    std::sort(x.begin(), x.end());
+    // Only the ranks the figures read are put in sorted position: min, max and the two ranks each
+    // quantile interpolates between; quantile_sorted then reads the values a sort would give.
+    const std::size_t n = x.size();
+    std::vector<std::size_t> ranks{0, n - 1};
+    const auto add_quantile = [&](double q) {
+        const auto lo = static_cast<std::size_t>(std::floor(q * static_cast<double>(n - 1)));
+        ranks.push_back(lo);
+        ranks.push_back(std::min(lo + 1, n - 1));
+    };
+    for (const double q : kQuantileLevels) add_quantile(q);
+    add_quantile(0.5);
+    std::sort(ranks.begin(), ranks.end());
+    ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+    select_ranks(x, 0, n, ranks.data(), ranks.data() + ranks.size());
     s.min = x.front();
     s.max = x.back();
     for (std::size_t i = 0; i < kQuantileLevels.size(); ++i)
