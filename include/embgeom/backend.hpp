@@ -288,8 +288,8 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, std::string
 /// As above, with the CUDA devices of --devices: empty = the current device (device 0); with
 /// several entries the all-pairs engine and the CSLS pass share their tile pairs between them (one
 /// engine per entry; an id may repeat, which runs several engines on one device), every other
-/// call runs on the first. Ignored by the CPU backend. @throws ResourceError, naming the id and the device count,
-/// for an id that is not a usable device.
+/// call runs on the first. Ignored by the CPU backend. @throws ResourceError, naming the id and the
+/// device count, for an id that is not a usable device.
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads,
                                       const std::vector<int>& devices,
                                       std::string* notice = nullptr);
