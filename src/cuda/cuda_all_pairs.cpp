@@ -44,10 +44,8 @@ CslsNeighbors cuda_csls_neighbors(CudaResources& res, RowSource& source,
                                   const std::vector<std::uint8_t>& valid,
                                   const std::vector<float>& radius, std::int64_t k,
                                   const AllPairsOptions& opt, const DeviceTable* held) {
-    const std::int64_t V = source.rows();
-    check_csls_inputs(V, valid, radius, k, opt.block_rows);  // the CPU's contract
     const std::vector<std::uint8_t> mask =
-        valid.empty() ? std::vector<std::uint8_t>(static_cast<std::size_t>(V), 1) : valid;
+        checked_csls_mask(source.rows(), valid, radius, k, opt.block_rows);  // the CPU's contract
     return cuda_csls_neighbors_share(res, source, mask, radius, k, opt, EngineShare{}, held);
 }
 

@@ -149,7 +149,7 @@ class CudaBackend final : public Backend {
 
     AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
                              const AllPairsOptions& opt) override {
-        if (extra_.empty()) return cuda_all_pairs(res_, source, valid, opt, held(source));
+        // One engine (no --devices list) runs cuda_all_pairs there.
         return cuda_multi_device_all_pairs(engines(), source, valid, opt, held(source));
     }
 
@@ -170,8 +170,6 @@ class CudaBackend final : public Backend {
     CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
                                  const std::vector<float>& radius, std::int64_t k,
                                  const AllPairsOptions& opt) override {
-        if (extra_.empty())
-            return cuda_csls_neighbors(res_, source, valid, radius, k, opt, held(source));
         return cuda_multi_device_csls_neighbors(engines(), source, valid, radius, k, opt,
                                                 held(source));
     }

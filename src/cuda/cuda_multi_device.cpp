@@ -293,9 +293,8 @@ AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& de
     // A re-scored product: the merged candidates are re-scored once, on the first device.
     if (engine::is_rescored(out.precision) && sums[0].candidate_width > 0) {
         const std::vector<std::int64_t> candidates = merge_candidates(sums, out.rows);
-        rescore_merged_candidates(*devices[0], source,
-                                  held && held->device() == devices[0]->device() ? held : nullptr,
-                                  valid, opt.center, candidates, sums[0].candidate_width, out.k,
+        rescore_merged_candidates(*devices[0], source, held_on(held, *devices[0]), valid,
+                                  opt.center, candidates, sums[0].candidate_width, out.k,
                                   out.neighbor_index.data(), out.neighbor_sim.data());
     }
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -312,10 +311,8 @@ CslsNeighbors cuda_multi_device_csls_neighbors(const std::vector<CudaResources*>
     if (devices.size() == 1)
         return cuda_csls_neighbors(*devices[0], source, valid, radius, k, opt,
                                    held_on(held, *devices[0]));
-    const std::int64_t V = source.rows();
-    check_csls_inputs(V, valid, radius, k, opt.block_rows);  // the CPU's contract
     const std::vector<std::uint8_t> mask =
-        valid.empty() ? std::vector<std::uint8_t>(static_cast<std::size_t>(V), 1) : valid;
+        checked_csls_mask(source.rows(), valid, radius, k, opt.block_rows);  // the CPU's contract
 
     const std::size_t engines = devices.size();
     const std::uint64_t usable = common_usable_bytes(devices);

@@ -25,7 +25,9 @@ void rescore_merged_candidates(CudaResources& res, RowSource& source, const Devi
     const cudaStream_t s = res.compute_stream();
 
     DeviceBuffer<float> rows(static_cast<std::size_t>(n * d));
-    if (held && held->device() == res.device()) {
+    if (held) {
+        EMBGEOM_EXPECTS(held->device() == res.device() && held->rows() == n && held->cols() == d,
+                        "the held table is the source's, on the re-scoring device");
         EMBGEOM_CUDA_TRY(
             cudaMemcpyAsync(rows.data(), held->row(0), rows.bytes(), cudaMemcpyDeviceToDevice, s));
     } else {

@@ -14,7 +14,7 @@
 namespace embgeom {
 
 /// Normalises the rows of source on res's device as the engine does (kernels/normalize_rows.cu,
-/// with valid and center; read from held when it is on res's device, else uploaded from source),
+/// with valid and center; copied from held, source's rows on res's device, else uploaded),
 /// re-scores every candidate of cand_index ([rows, kc], kTopkEmptyIndex for an empty slot) in
 /// float32 (kernels/rescore_candidates.cu) and writes each row's best k to out_index / out_sim
 /// ([rows, k], padded with -1 / NaN; copy_final_lists). Returns when out is written.

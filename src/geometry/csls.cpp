@@ -150,6 +150,13 @@ void check_csls_inputs(std::int64_t V, const std::vector<std::uint8_t>& valid,
                         "csls: radius of valid row " + std::to_string(i) + " is not finite");
 }
 
+std::vector<std::uint8_t> checked_csls_mask(std::int64_t V, const std::vector<std::uint8_t>& valid,
+                                            const std::vector<float>& radius, std::int64_t k,
+                                            std::int64_t block_rows) {
+    check_csls_inputs(V, valid, radius, k, block_rows);
+    return valid.empty() ? std::vector<std::uint8_t>(static_cast<std::size_t>(V), 1) : valid;
+}
+
 CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
                              const std::vector<float>& radius, std::int64_t k,
                              std::int64_t block_rows, std::uint64_t memory_budget, int threads) {

@@ -46,6 +46,12 @@ struct CslsNeighbors {
 void check_csls_inputs(std::int64_t V, const std::vector<std::uint8_t>& valid,
                        const std::vector<float>& radius, std::int64_t k, std::int64_t block_rows);
 
+/// check_csls_inputs, then valid as a [V] mask (every row when valid is empty): what the CUDA
+/// engine's CSLS mode takes, one engine or several.
+std::vector<std::uint8_t> checked_csls_mask(std::int64_t V, const std::vector<std::uint8_t>& valid,
+                                            const std::vector<float>& radius, std::int64_t k,
+                                            std::int64_t block_rows);
+
 /// @brief Top-k neighbours of every valid row by CSLS score.
 ///
 /// Works like the all-pairs cosine engine (cpu/cpu_all_pairs.cpp), whose grid driver it shares
