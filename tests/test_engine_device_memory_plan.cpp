@@ -2,6 +2,7 @@
 // it picks at the budgets around each layout's size, and that it never picks one over the budget.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <random>
 #include <string>
 
@@ -213,11 +214,50 @@ TEST(DeviceMemoryPlan, TooSmallABudgetNamesTheSizesAndWhatToChange) {
         FAIL() << "a 1000-byte budget fitted a plan";
     } catch (const ResourceError& e) {
         const std::string m = e.what();
+        // The device's free memory is the limit, not the budget: raising it would not help.
         for (const char* part : {"100000 x 512 rows", "tile side 256", "k=10", "budget is 0.0 MiB",
                                  "device memory budget 1024.0 MiB", "free device memory 256.0 MiB",
-                                 "raise --device-memory-budget", "--backend cpu"})
+                                 "free memory on the device", "--backend cpu"})
             EXPECT_NE(m.find(part), std::string::npos) << part << " in: " << m;
         EXPECT_EQ(m.find("--block-rows"), std::string::npos) << m;
+        EXPECT_EQ(m.find("raise --device-memory-budget"), std::string::npos) << m;
+        // The parts named add up to the total named (to the 0.1 MiB they are printed with).
+        const auto mib_after = [&](const std::string& label) {
+            const std::size_t at = m.find(label);
+            EXPECT_NE(at, std::string::npos) << label << " in: " << m;
+            return at == std::string::npos ? 0.0 : std::stod(m.substr(at + label.size()));
+        };
+        const double parts = mib_after("per-row results ") + mib_after("duplicate pairs ") +
+                             mib_after("tiles ") + mib_after("row blocks ") +
+                             mib_after("the rest ");
+        EXPECT_NEAR(parts, mib_after("streamed) needs "), 0.26) << m;
+        EXPECT_NE(m.find("--max-dup-pairs"), std::string::npos) << m;
+    }
+    b.asked = 1000;
+    b.usable = 1ull << 30;
+    b.free_bytes = b.usable + kDeviceReserve;
+    try {
+        choose_device_plan(request(100000, 512, o), o, b);
+        FAIL() << "a 1000-byte budget fitted a plan";
+    } catch (const ResourceError& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("device memory budget 0.0 MiB"), std::string::npos) << m;
+        EXPECT_NE(m.find("raise --device-memory-budget"), std::string::npos) << m;
+        EXPECT_EQ(m.find("free memory on the device"), std::string::npos) << m;
+    }
+    b.asked = kWholeDeviceBudget;
+    b.usable = 1000;
+    b.free_bytes = 1000 + kDeviceReserve;
+    try {
+        choose_device_plan(request(100000, 512, o), o, b);
+        FAIL() << "a 1000-byte device fitted a plan";
+    } catch (const ResourceError& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("budget is 0.0 MiB (all the device has: free device memory 256.0 MiB"),
+                  std::string::npos)
+            << m;
+        EXPECT_NE(m.find("free memory on the device"), std::string::npos) << m;
+        EXPECT_EQ(m.find("device memory budget"), std::string::npos) << m;
     }
     o.block_rows = 4096;
     try {
@@ -226,6 +266,42 @@ TEST(DeviceMemoryPlan, TooSmallABudgetNamesTheSizesAndWhatToChange) {
     } catch (const ResourceError& e) {
         EXPECT_NE(std::string(e.what()).find("tile side 4096"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("lower --block-rows"), std::string::npos) << e.what();
+    }
+}
+
+// analyze's default: the device's free memory less the reserve bounds the plan, and nothing else.
+TEST(DeviceMemoryPlan, TheWholeDeviceBudgetPlansWithTheFreeMemory) {
+    std::mt19937_64 rng(std::random_device{}());
+    for (int trial = 0; trial < 200; ++trial) {
+        const Precision p = trial % 2 ? Precision::kAuto : Precision::kExact;
+        const AllPairsOptions o = options(p);
+        const std::int64_t V = 2 + static_cast<std::int64_t>(rng() % 300000);
+        const std::int64_t d = 1 + static_cast<std::int64_t>(rng() % 4096);
+        DeviceBudget whole;
+        whole.asked = kWholeDeviceBudget;
+        whole.usable = (rng() % (64ull << 30)) + 1;
+        whole.free_bytes = whole.usable + kDeviceReserve;
+        DeviceBudget same = whole;
+        same.asked = whole.usable;
+        SCOPED_TRACE(std::to_string(V) + " x " + std::to_string(d) + ", usable " +
+                     std::to_string(whole.usable));
+        EXPECT_EQ(whole.limit(), whole.usable);
+        std::optional<DevicePlanChoice> a, b;
+        try {
+            a = choose_device_plan(request(V, d, o), o, whole);
+        } catch (const ResourceError&) {
+        }
+        try {
+            b = choose_device_plan(request(V, d, o), o, same);
+        } catch (const ResourceError&) {
+        }
+        ASSERT_EQ(a.has_value(), b.has_value());
+        if (!a) continue;
+        EXPECT_EQ(a->tile, b->tile);
+        EXPECT_EQ(a->resident, b->resident);
+        EXPECT_EQ(a->copy16, b->copy16);
+        EXPECT_EQ(a->candidates, b->candidates);
+        EXPECT_LE(a->plan.total(a->tile, a->resident), whole.usable);
     }
 }
 
@@ -244,6 +320,8 @@ TEST(DeviceMemoryPlan, BudgetFromTheOptions) {
     EXPECT_EQ(device_budget(o), 123u);
     o.device_memory_budget = 456;
     EXPECT_EQ(device_budget(o), 456u);
+    o.device_memory_budget = kWholeDeviceBudget;
+    EXPECT_EQ(device_budget(o), kWholeDeviceBudget);
     EXPECT_EQ(mib_text(3 * kMiB / 2), "1.5 MiB");
 }
 

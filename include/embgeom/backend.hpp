@@ -53,6 +53,12 @@ enum class PrecisionPath { kExact, kTf32, kBf16, kFp16, kBf16Raw, kFp16Raw };
 /// "exact", "tf32", "bf16", "fp16", "bf16-raw", "fp16-raw" (the root attribute "precision").
 const char* to_string(PrecisionPath p);
 
+/// AllPairsOptions::device_memory_budget for "the device's free memory less the reserve": what
+/// analyze asks when --device-memory-budget is not given. The host budget says nothing about the
+/// GPU's memory, and a device plan held to it would stream, or give up re-scoring, on a GPU with
+/// room to spare.
+inline constexpr std::uint64_t kWholeDeviceBudget = ~std::uint64_t{0};
+
 struct AllPairsOptions {
     std::int64_t k = 10;                   ///< neighbours per row (self excluded)
     int hist_bins = 2000;                  ///< even bins over [-1, 1], see histogram_binning.hpp
@@ -60,8 +66,9 @@ struct AllPairsOptions {
     std::int64_t max_dup_pairs = 1000000;  ///< list is cut (and flagged) beyond this many
     std::int64_t block_rows = 0;           ///< tile side in rows; 0 = chosen from memory_budget
     std::uint64_t memory_budget = 0;       ///< bytes the engine may hold; 0 = 1 GiB
-    /// GPU bytes the CUDA engine may hold; 0 = memory_budget (or its 1 GiB default). Either way
-    /// capped at the device's free memory less a 256 MiB reserve.
+    /// GPU bytes the CUDA engine may hold; 0 = memory_budget (or its 1 GiB default);
+    /// kWholeDeviceBudget = all the device has free. Always capped at the device's free memory
+    /// less a 256 MiB reserve.
     std::uint64_t device_memory_budget = 0;
     bool accumulate_row_sums = false;  ///< also sum cosines per row in the tiled pass (tests)
     /// Requested product precision; the backend reports what it ran in AllPairsResult::precision.

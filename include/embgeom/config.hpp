@@ -31,8 +31,8 @@ struct AnalyzeConfig {
     /// work with results identical to one device; an id may repeat (several engines on one GPU).
     std::vector<int> devices;
     std::uint64_t memory_budget = 0;     ///< host bytes; 0 = half of physical memory
-    /// GPU bytes the CUDA backend may hold; 0 = what is left of memory_budget after the cached
-    /// table. Always capped at the device's free memory less 256 MiB.
+    /// GPU bytes the CUDA backend may hold; 0 = the device's free memory (kWholeDeviceBudget).
+    /// Always capped at the device's free memory less 256 MiB.
     std::uint64_t device_memory_budget = 0;
     std::int64_t block_rows = 0;         ///< rows per streamed block / tile side; 0 = from budget
     bool all_pairs = true;               ///< run the V x V cosine engine

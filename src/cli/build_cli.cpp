@@ -57,8 +57,8 @@ void add_analyze(CLI::App& app, CliState& st) {
         [&c](const std::string& v) {
             c.device_memory_budget = parse_byte_size(v, "--device-memory-budget");
         },
-        "GPU memory the CUDA backend may hold, e.g. 40G (default: as --memory-budget; always at "
-        "most the free device memory less 256 MiB); beyond it row blocks are streamed");
+        "GPU memory the CUDA backend may hold, e.g. 40G (default and cap: the free device "
+        "memory less 256 MiB); beyond it row blocks are streamed");
     a->add_option("--block-rows", c.block_rows, "rows per streamed block and tile side "
                                                 "(0 = chosen from the memory budget)")
         ->capture_default_str();

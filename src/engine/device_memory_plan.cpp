@@ -80,6 +80,14 @@ DeviceMemoryPlan base_plan(std::int64_t rows, std::int64_t cols, const AllPairsO
     return p;
 }
 
+// Where the limit came from, for the message of a plan that does not fit.
+std::string budget_text(const DeviceBudget& budget) {
+    const std::string free_text = "free device memory " + mib_text(budget.free_bytes) + " less a " +
+                                  mib_text(kDeviceReserve) + " reserve";
+    if (budget.asked == kWholeDeviceBudget) return "all the device has: " + free_text;
+    return "device memory budget " + mib_text(budget.asked) + ", " + free_text;
+}
+
 }  // namespace
 
 DevicePlanChoice choose_device_plan(const DevicePlanRequest& req, const AllPairsOptions& opt,
@@ -115,17 +123,20 @@ DevicePlanChoice choose_device_plan(const DevicePlanRequest& req, const AllPairs
     p.k = req.k;
     p.copy16 = false;
     const std::int64_t t = sides.back();
+    const std::uint64_t pairs = static_cast<std::uint64_t>(p.pair_capacity) * kDevicePairBytes;
     throw ResourceError(
         "CUDA all-pairs: not enough device memory for " + std::to_string(req.rows) + " x " +
         std::to_string(req.cols) + " rows: the smallest tiling (tile side " + std::to_string(t) +
         " rows, streamed) needs " + mib_text(p.total(t, false)) + " (per-row results " +
-        mib_text(p.per_row()) + " with k=" + std::to_string(req.k) + ", tiles " +
-        mib_text(p.tiles(t)) + ", row blocks " + mib_text(p.table(t, false)) +
-        ") but the budget is " + mib_text(limit) + " (device memory budget " +
-        mib_text(budget.asked) + ", free device memory " + mib_text(budget.free_bytes) +
-        " less a " + mib_text(kDeviceReserve) + " reserve); raise --device-memory-budget" +
+        mib_text(p.per_row()) + " with k=" + std::to_string(req.k) + ", duplicate pairs " +
+        mib_text(pairs) + ", tiles " + mib_text(p.tiles(t)) + ", row blocks " +
+        mib_text(p.table(t, false)) + ", the rest " + mib_text(p.fixed() - p.per_row() - pairs) +
+        ") but the budget is " + mib_text(limit) + " (" + budget_text(budget) + "); " +
+        (budget.asked < budget.usable
+             ? "raise --device-memory-budget"
+             : "free memory on the device (another process may be using it)") +
         (opt.block_rows > 0 ? ", lower --block-rows" : "") +
-        ", lower --topk, or use --backend cpu");
+        ", lower --topk or --max-dup-pairs, or use --backend cpu");
 }
 
 std::uint64_t largest_device_plan_bytes(std::int64_t rows, std::int64_t cols,

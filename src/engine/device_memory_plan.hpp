@@ -54,7 +54,8 @@ struct DeviceMemoryPlan {
     }
 };
 
-/// opt's device_memory_budget, else its memory_budget, else kDefaultDeviceBudget.
+/// opt's device_memory_budget (kWholeDeviceBudget: no limit but the device's), else its
+/// memory_budget, else kDefaultDeviceBudget.
 std::uint64_t device_budget(const AllPairsOptions& opt);
 
 /// Duplicate pairs held on the device per round; re-scoring duplicates reads one pair more than

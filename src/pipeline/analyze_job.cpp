@@ -192,7 +192,8 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     // What the cached table leaves of the budget; a budget below the engine's smallest plan
     // (two grid tiles of rows plus the neighbour lists) runs that plan.
     opt.memory_budget = budget > table.bytes_held() ? budget - table.bytes_held() : 1;
-    opt.device_memory_budget = cfg.device_memory_budget;
+    opt.device_memory_budget =
+        cfg.device_memory_budget ? cfg.device_memory_budget : kWholeDeviceBudget;
 
     // On CUDA the table crosses to the device once, for every pass below, where it fits beside
     // the all-pairs engine's plan (Backend::hold_table); EMBGEOM_NO_DEVICE_TABLE=1 leaves the

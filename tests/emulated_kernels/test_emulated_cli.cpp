@@ -161,6 +161,37 @@ TEST(EmulatedCliDevices, AGpuWithoutCodeInTheBuildFallsBackOrFailsInOneLine) {
     EXPECT_FALSE(std::filesystem::exists(dir.file("cuda.h5")));
 }
 
+// The host's --memory-budget bounds host memory only: with no --device-memory-budget the GPU plan
+// may use all the device has free (a 1 MiB host budget once made this run fail "not enough device
+// memory" on a 4 GiB device). An explicit --device-memory-budget still bounds it: 2 MiB leaves
+// only a streamed plan, which cannot re-score, so auto runs exact; 1 MiB fits no plan, and the
+// one line says which budget to raise, and no file is written.
+TEST(EmulatedCliBudget, TheHostBudgetLeavesTheGpuItsMemory) {
+    test::TempDir dir;
+    const std::string table = dir.file("t.h5");
+    ASSERT_EQ(synth_trained(table, 1200, 32), 0);
+    const std::string run = shell_quote(emulated_binary()) + " analyze -i " + shell_quote(table) +
+                            " -d /embeddings --backend cuda --precision auto";
+    const test::CommandResult host =
+        test::run_command(run + " --memory-budget 1M -o " + shell_quote(dir.file("host.h5")));
+    ASSERT_EQ(host.exit_code, 0) << host.err;
+    EXPECT_EQ(root_attribute(dir.file("host.h5"), "precision"), "tf32");
+
+    const test::CommandResult streamed =
+        test::run_command(run + " --memory-budget 1M --device-memory-budget 2M -o " +
+                          shell_quote(dir.file("streamed.h5")));
+    ASSERT_EQ(streamed.exit_code, 0) << streamed.err;
+    EXPECT_EQ(root_attribute(dir.file("streamed.h5"), "precision"), "exact");
+
+    const test::CommandResult refused = test::run_command(run + " --device-memory-budget 1M -o " +
+                                                          shell_quote(dir.file("refused.h5")));
+    EXPECT_EQ(refused.exit_code, 4) << refused.err;
+    EXPECT_NE(refused.err.find("device memory budget 1.0 MiB"), std::string::npos) << refused.err;
+    EXPECT_NE(refused.err.find("raise --device-memory-budget"), std::string::npos) << refused.err;
+    EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("refused.h5")));
+}
+
 INSTANTIATE_TEST_SUITE_P(Precisions, EmulatedCli,
                          ::testing::Values(CliCase{"exact", "exact", false},
                                            CliCase{"auto", "auto", true}),
