@@ -9,6 +9,7 @@
 #include "direction_extremes.cuh"
 #include "embgeom/errors.hpp"
 #include "engine/device_memory_plan.hpp"
+#include "geometry/block_stream.hpp"
 #include "geometry/extremeness.hpp"
 #include "projection_rows.cuh"
 
@@ -50,8 +51,7 @@ Extremeness cuda_extremeness(CudaResources& res, RowSource& source,
         EMBGEOM_EXPECTS(held->rows() == V && held->cols() == d && held->device() == res.device(),
                         "the held table is the source's, on the engine's device");
 
-    const std::vector<std::uint8_t> mask =
-        valid.empty() ? std::vector<std::uint8_t>(static_cast<std::size_t>(V), 1) : valid;
+    const std::vector<std::uint8_t> mask = detail::valid_mask_or_all(valid, V);
     Extremeness out;
     out.counts.assign(static_cast<std::size_t>(V), 0);
     out.argmax.assign(static_cast<std::size_t>(M), -1);

@@ -29,6 +29,12 @@ inline bool is_valid(const std::vector<std::uint8_t>& valid, std::int64_t i) {
     return valid.empty() || valid[static_cast<std::size_t>(i)] != 0;
 }
 
+/// The mask spelled out for V rows: valid itself, or all ones where it is empty (every row valid).
+inline std::vector<std::uint8_t> valid_mask_or_all(const std::vector<std::uint8_t>& valid,
+                                                   std::int64_t V) {
+    return valid.empty() ? std::vector<std::uint8_t>(static_cast<std::size_t>(V), 1) : valid;
+}
+
 /// Calls fn(first, count, rows) for consecutive blocks covering [0, src.rows()); rows is
 /// row-major [count, cols] float32 and is only valid during the call.
 template <class Fn>

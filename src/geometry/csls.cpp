@@ -29,6 +29,7 @@
 #include "embgeom/errors.hpp"
 #include "engine/tile_plan.hpp"
 #include "engine/topk_lists.hpp"
+#include "geometry/block_stream.hpp"
 
 namespace embgeom {
 namespace {
@@ -140,21 +141,19 @@ void check_csls_inputs(std::int64_t V, const std::vector<std::uint8_t>& valid,
                         std::to_string(V) + " rows");
     EMBGEOM_EXPECTS(k >= 1, "csls needs k >= 1");
     EMBGEOM_EXPECTS(block_rows >= 0, "csls: block_rows >= 0");
-    const auto is_valid = [&](std::int64_t i) {
-        return valid.empty() || valid[static_cast<std::size_t>(i)] != 0;
-    };
     std::int64_t n_valid = 0;
-    for (std::int64_t i = 0; i < V; ++i) n_valid += is_valid(i);
+    for (std::int64_t i = 0; i < V; ++i) n_valid += detail::is_valid(valid, i);
     for (std::int64_t i = 0; i < V && n_valid >= 2; ++i)
-        EMBGEOM_EXPECTS(!is_valid(i) || std::isfinite(radius[static_cast<std::size_t>(i)]),
-                        "csls: radius of valid row " + std::to_string(i) + " is not finite");
+        EMBGEOM_EXPECTS(
+            !detail::is_valid(valid, i) || std::isfinite(radius[static_cast<std::size_t>(i)]),
+            "csls: radius of valid row " + std::to_string(i) + " is not finite");
 }
 
 std::vector<std::uint8_t> checked_csls_mask(std::int64_t V, const std::vector<std::uint8_t>& valid,
                                             const std::vector<float>& radius, std::int64_t k,
                                             std::int64_t block_rows) {
     check_csls_inputs(V, valid, radius, k, block_rows);
-    return valid.empty() ? std::vector<std::uint8_t>(static_cast<std::size_t>(V), 1) : valid;
+    return detail::valid_mask_or_all(valid, V);
 }
 
 CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
@@ -167,7 +166,7 @@ CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>&
 
     std::vector<std::int64_t> orig;
     for (std::int64_t i = 0; i < V; ++i)
-        if (valid.empty() || valid[static_cast<std::size_t>(i)]) orig.push_back(i);
+        if (detail::is_valid(valid, i)) orig.push_back(i);
     const std::int64_t n = static_cast<std::int64_t>(orig.size());
     std::vector<float> rad(static_cast<std::size_t>(n));
     for (std::int64_t c = 0; c < n; ++c) rad[c] = radius[static_cast<std::size_t>(orig[c])];

@@ -82,11 +82,6 @@ std::vector<double> per_row(RowSource& src, const std::vector<std::uint8_t>& val
     return out;
 }
 
-std::vector<std::uint8_t> valid_mask_or_all(const std::vector<std::uint8_t>& valid,
-                                            std::int64_t V) {
-    return valid.empty() ? std::vector<std::uint8_t>(static_cast<std::size_t>(V), 1) : valid;
-}
-
 }  // namespace
 
 double masked_quantile(const std::vector<double>& v, const std::vector<std::uint8_t>& mask,
@@ -113,7 +108,7 @@ std::vector<std::int64_t> automatic_reference_ids(RowSource& src,
     EMBGEOM_EXPECTS(q > 0.0 && q <= 1.0, "automatic reference quantile in (0, 1]");
     const std::int64_t V = src.rows(), d = src.cols();
     const RowProcessor proc = make_processor(bias, first_pc, d);
-    const std::vector<std::uint8_t> member = valid_mask_or_all(valid, V);
+    const std::vector<std::uint8_t> member = detail::valid_mask_or_all(valid, V);
 
     std::int64_t n = 0;
     std::vector<double> centroid = processed_sum(src, member, proc, block_rows, n);
