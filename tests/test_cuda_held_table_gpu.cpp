@@ -125,6 +125,61 @@ TEST_F(HeldTable, PerTokenPassesGiveTheBitsOfUploadedBlocks) {
     EXPECT_EQ(c.centroid, a.centroid);
 }
 
+// Tables whose every value is a bfloat16 (NaN and infinity included) or a float16 value are held
+// in 16 bits, any other in float32; the passes read the source's float32 bits either way.
+TEST_F(HeldTable, SixteenBitValuesAreHeldInSixteenBitsAndReadAsTheirFloat32Bits) {
+    const std::int64_t V = 900, d = 45;
+    std::vector<double> bias(d, 0.25);
+    for (const std::string dtype : {"bfloat16", "float16", "float32"}) {
+        SCOPED_TRACE(dtype);
+        std::vector<float> x = awkward_table(V, d, test::fresh_seed(), 0.5f);
+        if (dtype == "bfloat16") round_to_bf16(x);
+        if (dtype == "float16")
+            for (float& v : x)  // float16 keeps infinities; its NaN bits are its own
+                v = std::isnan(v) ? std::numeric_limits<float>::infinity() : test::round_fp16(v);
+        MemoryRowSource source(MatrixView<const float>(x.data(), V, d), "held");
+        auto plain = make_cuda_backend();
+        auto holding = make_cuda_backend();
+        AllPairsOptions opt;
+        opt.k = 6;
+        opt.precision = Precision::kExact;
+        opt.accumulate_row_sums = true;
+        EXPECT_EQ(holding->held_table_dtype(), "");
+        ASSERT_TRUE(holding->hold_table(source, opt));
+        EXPECT_EQ(holding->held_table_dtype(), dtype);
+
+        const PerToken a = per_token_passes(source, *plain, 400, &bias);
+        const PerToken b = per_token_passes(source, *holding, 400, &bias);
+        EXPECT_EQ(bits(b.norms), bits(a.norms)) << "norms";
+        EXPECT_EQ(b.finite, a.finite);
+        EXPECT_EQ(b.centroid, a.centroid);
+        EXPECT_EQ(bits(b.centered_norms), bits(a.centered_norms)) << "centered_norms";
+        EXPECT_EQ(bits(b.bias_norms), bits(a.bias_norms)) << "bias_norms";
+        const std::vector<std::uint8_t> valid = valid_rows(x, d);
+        expect_identical_results(holding->all_pairs(source, valid, opt),
+                                 plain->all_pairs(source, valid, opt));
+        holding->release_table();
+        EXPECT_EQ(holding->held_table_dtype(), "");
+    }
+}
+
+// The 16-bit format is guessed from the table's first 2^18 values; a value after them that needs
+// float32 is found on the device, and the table is held in float32 instead, with the same bits.
+TEST_F(HeldTable, AValuePastTheGuessThatNeedsFloat32IsHeldInFloat32) {
+    const std::int64_t V = 4700, d = 64;  // the guess sees the first 4096 rows
+    std::vector<float> x = awkward_table(V, d, test::fresh_seed());
+    round_to_bf16(x);
+    x[(V - 3) * d + 5] = 1.0f + 0x1p-12f;  // one value with bits below bfloat16's
+    MemoryRowSource source(MatrixView<const float>(x.data(), V, d), "held");
+    auto holding = make_cuda_backend();
+    ASSERT_TRUE(holding->hold_table(source, AllPairsOptions{}));
+    EXPECT_EQ(holding->held_table_dtype(), "float32");
+    const PerToken a = per_token_passes(source, *make_cuda_backend(), 1000, nullptr);
+    const PerToken b = per_token_passes(source, *holding, 1000, nullptr);
+    EXPECT_EQ(bits(b.norms), bits(a.norms)) << "norms";
+    EXPECT_EQ(b.centroid, a.centroid);
+}
+
 TEST_F(HeldTable, OnlyTheHeldSourceIsReadFromTheCopy) {
     const std::int64_t V = 300, d = 16;
     const std::vector<float> x = awkward_table(V, d, test::fresh_seed());

@@ -193,6 +193,10 @@ class Backend {
         (void)source;
         return false;
     }
+    /// The type the held copy keeps its values in: "float32", or "bfloat16" / "float16" where
+    /// every value of the table is one (half the device memory; the passes still read the
+    /// float32 bits of the source); empty when nothing is held.
+    virtual std::string held_table_dtype() const { return {}; }
 
     /// Pass 1 over one block [rows, d]: norms[r] = ||x_r|| (float64 accumulation), finite[r] = 1
     /// when every element is finite; finite rows are added into column_sums[d] (float64, in row

@@ -129,9 +129,7 @@ void AllPairsEngine::load_block(std::int64_t first, std::int64_t count, float* d
                                 std::uint16_t* dst16) {
     BlockPrefetcher::Lease rows;
     if (held_) {
-        if (d_ > 0)
-            EMBGEOM_CUDA_TRY(cudaMemcpyAsync(dst, held_->row(first), sizeof(float) * count * d_,
-                                             cudaMemcpyDeviceToDevice, stream_));
+        held_->copy_rows(first, count, dst, stream_);
     } else {
         rows = prefetch_->next();
         EMBGEOM_EXPECTS(rows.block.first == first && rows.block.count == count,

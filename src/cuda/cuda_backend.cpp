@@ -64,26 +64,35 @@ class CudaBackend final : public Backend {
 
     // The table is held on the first device, and only where it leaves every engine there the
     // largest plan all_pairs could make: holding it never turns a resident plan into a streamed
-    // one, nor takes a re-scored path's extras away.
+    // one, nor takes a re-scored path's extras away. Where only a 16-bit copy leaves that room,
+    // the table is held only if its values allow one.
     bool hold_table(RowSource& source, const AllPairsOptions& engine) override {
         release_table();
-        const std::uint64_t bytes = DeviceTable::bytes(source.rows(), source.cols());
-        if (bytes == 0) return false;
+        const std::int64_t rows = source.rows(), cols = source.cols();
+        const std::uint64_t bytes16 = DeviceTable::bytes(rows, cols, HeldFormat::kBf16);
+        if (bytes16 == 0) return false;
         DeviceScope scope(res_.device());
         std::uint64_t engines_here = 1;
         for (const auto& r : extra_) engines_here += r->device() == res_.device() ? 1 : 0;
-        const std::uint64_t plan =
-            std::min(all_pairs_device_budget(engine),
-                     all_pairs_largest_plan_bytes(source.rows(), source.cols(), engine));
-        if (bytes + engines_here * plan > all_pairs_usable_device_bytes(res_)) return false;
-        held_ = std::make_unique<DeviceTable>(res_, source);
-        return true;
+        const std::uint64_t plan = std::min(all_pairs_device_budget(engine),
+                                            all_pairs_largest_plan_bytes(rows, cols, engine));
+        const std::uint64_t usable = all_pairs_usable_device_bytes(res_);
+        if (usable < engines_here * plan || usable - engines_here * plan < bytes16) return false;
+        HoldRequest request;
+        request.allow_float32 =
+            DeviceTable::bytes(rows, cols, HeldFormat::kFloat32) <= usable - engines_here * plan;
+        held_ = hold_on_device(res_, source, request);
+        return held_ != nullptr;
     }
 
     void release_table() override { held_.reset(); }
 
     bool holds_table(const RowSource& source) const override {
         return held_ && &held_->source() == &source;
+    }
+
+    std::string held_table_dtype() const override {
+        return held_ ? to_string(held_->format()) : std::string();
     }
 
     void row_norms_and_sums(const TableBlock& block, float* norms, std::uint8_t* finite,
@@ -225,12 +234,21 @@ class CudaBackend final : public Backend {
         else
             EMBGEOM_EXPECTS(block.rows.data != nullptr, "a block of a table not held has rows");
         const std::int64_t piece = piece_rows(d, n);
-        if (!table) x_.reserve_discard(static_cast<std::size_t>(piece * d));
+        // A 16-bit copy is unpacked into x_, piece by piece.
+        const bool in_place = table && table->format() == HeldFormat::kFloat32;
+        if (!in_place) x_.reserve_discard(static_cast<std::size_t>(piece * d));
         norms_.reserve_discard(piece);
         for (std::int64_t first = 0; first < n; first += piece) {
             const std::int64_t count = std::min(piece, n - first);
-            if (!table) upload(block.rows.slice_rows(first, count), s);
-            work(first, count, table ? table->row(block.first + first) : x_.data());
+            if (in_place) {
+                work(first, count, table->float_row(block.first + first));
+            } else {
+                if (table)
+                    table->copy_rows(block.first + first, count, x_.data(), s);
+                else
+                    upload(block.rows.slice_rows(first, count), s);
+                work(first, count, x_.data());
+            }
             EMBGEOM_CUDA_TRY(cudaStreamSynchronize(s));
         }
     }

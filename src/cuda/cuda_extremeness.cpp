@@ -123,9 +123,7 @@ Extremeness cuda_extremeness(CudaResources& res, RowSource& source,
             continue;
         // projection_rows works in place: the held rows are copied, never changed.
         if (held) {
-            EMBGEOM_CUDA_TRY(cudaMemcpyAsync(rows_dev.data(), held->row(row0),
-                                             sizeof(float) * count * d, cudaMemcpyDeviceToDevice,
-                                             s));
+            held->copy_rows(row0, count, rows_dev.data(), s);
         } else {
             for (std::int64_t r = 0; r < count; r += read)
                 source.read_rows(row0 + r, std::min(read, count - r), stage.data() + r * d);

@@ -28,8 +28,7 @@ void rescore_merged_candidates(CudaResources& res, RowSource& source, const Devi
     if (held) {
         EMBGEOM_EXPECTS(held->device() == res.device() && held->rows() == n && held->cols() == d,
                         "the held table is the source's, on the re-scoring device");
-        EMBGEOM_CUDA_TRY(
-            cudaMemcpyAsync(rows.data(), held->row(0), rows.bytes(), cudaMemcpyDeviceToDevice, s));
+        held->copy_rows(0, n, rows.data(), s);
     } else {
         upload_table(res, source, rows.data());
     }

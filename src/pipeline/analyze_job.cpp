@@ -201,6 +201,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     TableHold hold(*backend, table.source(), opt, !env_switch("EMBGEOM_NO_DEVICE_TABLE"));
     report.table_on_device = hold.held();
     report.seconds_to_device = hold.seconds();
+    report.table_on_device_dtype = hold.dtype();
 
     const auto t_tokens = Clock::now();
     const PerToken tok =
@@ -271,6 +272,8 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     // Timings live on the root only: everything below it is independent of how the run went.
     out.set_attribute("/", "table_on_device", static_cast<std::int64_t>(report.table_on_device));
     out.set_attribute("/", "seconds_table_to_device", report.seconds_to_device);
+    out.set_attribute("/", "table_on_device_dtype",
+                      report.table_on_device ? report.table_on_device_dtype : std::string("none"));
     out.set_attribute("/", "seconds_per_token_passes", report.seconds_per_token);
     out.set_attribute("/", "seconds_all_pairs", report.seconds_all_pairs);
     out.set_attribute("/", "all_pairs_gflop_per_s", report.all_pairs_gflops);
@@ -295,7 +298,9 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
         << "  time: " << (report.table_mapped ? "table mapped from the file in " : "read ")
         << report.seconds_read << " s (backend start " << report.seconds_backend_start
         << " s beside it), ";
-    if (report.table_on_device) log << "table to the device " << report.seconds_to_device << " s, ";
+    if (report.table_on_device)
+        log << "table to the device " << report.seconds_to_device << " s (as "
+            << report.table_on_device_dtype << "), ";
     log << "per-token passes " << report.seconds_per_token << " s";
     if (cfg.all_pairs) {
         log << ", all pairs " << report.seconds_all_pairs << " s (";

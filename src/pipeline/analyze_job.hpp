@@ -23,6 +23,7 @@ struct AnalyzeReport {
     bool table_mapped = false;       ///< the table was mapped from the file, not read
     bool table_on_device = false;    ///< the backend held the table on the device for every pass
     double seconds_to_device = 0.0;  ///< time to copy it there (Backend::hold_table)
+    std::string table_on_device_dtype;  ///< what the copy holds (Backend::held_table_dtype)
     double all_pairs_gflops = 0.0;   ///< achieved GEMM rate in the all-pairs phase
 };
 

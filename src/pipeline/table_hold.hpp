@@ -3,6 +3,7 @@
 // memory) from construction until release() or the end of the scope, whichever comes first. It
 // must end before the backend does; declared after the backend, it does so on every path.
 #include <chrono>
+#include <string>
 
 #include "embgeom/backend.hpp"
 
@@ -16,6 +17,7 @@ class TableHold {
         const auto t0 = std::chrono::steady_clock::now();
         held_ = wanted && backend.hold_table(table, engine);
         seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (held_) dtype_ = backend.held_table_dtype();
     }
     ~TableHold() { release(); }
     TableHold(const TableHold&) = delete;
@@ -25,6 +27,8 @@ class TableHold {
     bool held() const noexcept { return held_; }
     /// Time the backend took to make it (0 when it made none).
     double seconds() const noexcept { return held_ ? seconds_ : 0.0; }
+    /// The type the copy keeps its values in (Backend::held_table_dtype), empty when none.
+    const std::string& dtype() const noexcept { return dtype_; }
     void release() noexcept {
         if (!backend_) return;
         if (held_) backend_->release_table();
@@ -35,6 +39,7 @@ class TableHold {
     Backend* backend_;
     bool held_ = false;
     double seconds_ = 0.0;
+    std::string dtype_;
 };
 
 }  // namespace embgeom

@@ -71,6 +71,8 @@ TEST_P(EmulatedCli, AnalyzeOnCudaMatchesTheCpuWithEveryStage) {
     EXPECT_EQ(cpu.out.find("table to the device"), std::string::npos) << cpu.out;
     EXPECT_EQ(root_attribute(dir.file("cuda.h5"), "table_on_device"), "1");
     EXPECT_EQ(root_attribute(dir.file("cpu.h5"), "table_on_device"), "0");
+    EXPECT_EQ(root_attribute(dir.file("cuda.h5"), "table_on_device_dtype"), "float32");
+    EXPECT_EQ(root_attribute(dir.file("cpu.h5"), "table_on_device_dtype"), "none");
 
     const test::CommandResult cmp = test::run_python_file(
         "compare_backends.py", std::string(c.fast_cosines ? "--fast-cosines " : "") +
@@ -98,6 +100,35 @@ TEST(EmulatedCliHold, TheFileIsTheSameWithoutTheHeldTable) {
     ASSERT_EQ(copied.exit_code, 0) << copied.err;
     EXPECT_EQ(root_attribute(dir.file("held.h5"), "table_on_device"), "1");
     EXPECT_EQ(root_attribute(dir.file("copied.h5"), "table_on_device"), "0");
+    const test::CommandResult cmp =
+        test::run_python_file("compare_outputs.py", shell_quote(dir.file("held.h5")) + " " +
+                                                        shell_quote(dir.file("copied.h5")));
+    EXPECT_EQ(cmp.exit_code, 0) << cmp.out << cmp.err;
+}
+
+// A table stored in bfloat16 is held in bfloat16 (half the device memory), and every pass still
+// reads its float32 bits: the file is the one the passes write copying the table for each.
+TEST(EmulatedCliHold, ABfloat16TableIsHeldInBfloat16WithTheSameFile) {
+    test::TempDir dir;
+    const std::string table = dir.file("t.h5");
+    ASSERT_EQ(test::run_embgeom("synth --rows 700 --dim 24 --dtype bfloat16 --seed " +
+                                std::to_string(test::fresh_seed() % 1000000) + " -o " +
+                                shell_quote(table))
+                  .exit_code,
+              0);
+    const std::string args = " analyze -i " + shell_quote(table) +
+                             " -d /embeddings --backend cuda --precision auto --center --csls";
+    const test::CommandResult held = test::run_command(shell_quote(emulated_binary()) + args +
+                                                       " -o " + shell_quote(dir.file("held.h5")));
+    ASSERT_EQ(held.exit_code, 0) << held.err;
+    EXPECT_NE(held.out.find("s (as bfloat16)"), std::string::npos) << held.out;
+    EXPECT_EQ(root_attribute(dir.file("held.h5"), "table_on_device_dtype"), "bfloat16");
+    EXPECT_EQ(root_attribute(dir.file("held.h5"), "precision"), "bf16-raw");
+    const test::CommandResult copied =
+        test::run_command("EMBGEOM_NO_DEVICE_TABLE=1 " + shell_quote(emulated_binary()) + args +
+                          " -o " + shell_quote(dir.file("copied.h5")));
+    ASSERT_EQ(copied.exit_code, 0) << copied.err;
+    EXPECT_EQ(root_attribute(dir.file("copied.h5"), "table_on_device_dtype"), "none");
     const test::CommandResult cmp =
         test::run_python_file("compare_outputs.py", shell_quote(dir.file("held.h5")) + " " +
                                                         shell_quote(dir.file("copied.h5")));
