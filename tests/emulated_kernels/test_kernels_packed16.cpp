@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "format_definitions.hpp"
 #include "kernel_emulator.hpp"
 #include "packed16.cuh"
 
@@ -17,26 +18,12 @@ namespace {
 
 namespace kn = embgeom::kernels;
 
-std::uint32_t bits(float v) {
-    std::uint32_t u;
-    std::memcpy(&u, &v, sizeof u);
-    return u;
-}
-float from_bits(std::uint32_t u) {
-    float v;
-    std::memcpy(&v, &u, sizeof v);
-    return v;
-}
+using embgeom::test_formats::bits;
+using embgeom::test_formats::from_bits;
 
-// The float16 value of bit pattern b, from the definition (sign, 5-bit exponent, 10-bit
-// fraction; gradual underflow), or NaN.
+// float16 values are float32 values: the definition's double narrows exactly.
 float fp16_value(std::uint16_t b) {
-    const int e = (b >> 10) & 31, m = b & 1023;
-    const double mag = e == 31  ? (m ? std::numeric_limits<double>::quiet_NaN()
-                                     : std::numeric_limits<double>::infinity())
-                       : e == 0 ? std::ldexp(m, -24)
-                                : std::ldexp(1024 + m, e - 25);
-    return static_cast<float>((b & 0x8000) ? -mag : mag);
+    return static_cast<float>(embgeom::test_formats::fp16_value(b));
 }
 
 struct Packed {

@@ -23,6 +23,7 @@
 #include "engine/precision_policy.hpp"
 #include "engine/row_normalize.hpp"
 #include "exact16_check.cuh"
+#include "format_definitions.hpp"
 #include "kernel_emulator.hpp"
 #include "normalize_rows.cuh"
 #include "projection_rows.cuh"
@@ -40,21 +41,11 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr unsigned kBothFlags = kn::kNotBf16Exact | kn::kNotFp16Exact;
 
-std::uint32_t bits(float v) {
-    std::uint32_t u;
-    std::memcpy(&u, &v, sizeof u);
-    return u;
-}
-std::uint64_t bits(double v) {
-    std::uint64_t u;
-    std::memcpy(&u, &v, sizeof u);
-    return u;
-}
-float from_bits(std::uint32_t u) {
-    float v;
-    std::memcpy(&v, &u, sizeof v);
-    return v;
-}
+using embgeom::test_formats::bf16_value;
+using embgeom::test_formats::bits;
+using embgeom::test_formats::fp16_value;
+using embgeom::test_formats::from_bits;
+
 std::string hex(double v) {
     char s[64];
     std::snprintf(s, sizeof s, "%a", v);
@@ -543,16 +534,6 @@ double round_to_format(float v, int p, int emin, double max_finite) {
 }
 double round_bf16(float v) { return round_to_format(v, 8, -126, 0x1.FEp127); }
 double round_fp16(float v) { return round_to_format(v, 11, -14, 65504.0); }
-
-double bf16_value(std::uint16_t b) { return from_bits(static_cast<std::uint32_t>(b) << 16); }
-double fp16_value(std::uint16_t b) {
-    const int e = (b >> 10) & 31, m = b & 1023;
-    const double mag = e == 31  ? (m ? std::numeric_limits<double>::quiet_NaN()
-                                     : std::numeric_limits<double>::infinity())
-                       : e == 0 ? std::ldexp(m, -24)
-                                : std::ldexp(1024 + m, e - 25);
-    return (b & 0x8000) ? -mag : mag;
-}
 
 // The same value with the same sign (-0 is not +0), or NaN for NaN.
 bool same_value(double got, double want) {
