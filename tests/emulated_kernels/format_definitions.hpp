@@ -6,22 +6,16 @@
 #include <cstring>
 #include <limits>
 
+#include "support/float16_reference.hpp"  // bits(float), from_bits
+
 namespace embgeom::test_formats {
 
-inline std::uint32_t bits(float v) {
-    std::uint32_t u;
-    std::memcpy(&u, &v, sizeof u);
-    return u;
-}
+using test::bits;
+using test::from_bits;
 inline std::uint64_t bits(double v) {
     std::uint64_t u;
     std::memcpy(&u, &v, sizeof u);
     return u;
-}
-inline float from_bits(std::uint32_t u) {
-    float v;
-    std::memcpy(&v, &u, sizeof v);
-    return v;
 }
 
 /// The bfloat16 value of bit pattern b: the upper half of a float32.
