@@ -1,15 +1,16 @@
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <new>
 
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
 #include "embgeom/errors.hpp"
+#include "io/unfinished_files.hpp"
 
 namespace embgeom {
 
 int run_cli(int argc, char** argv) {
+    remove_unfinished_files_on_signals();
     CLI::App app("embgeom: the geometry of embedding tables (norms, centroid, all-pairs cosines, "
                  "outliers), on CUDA or the CPU");
     CliState st;

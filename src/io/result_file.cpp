@@ -12,6 +12,7 @@
 #include "embgeom/errors.hpp"
 #include "io/half_float.hpp"
 #include "io/hdf5_handle.hpp"
+#include "io/unfinished_files.hpp"
 
 namespace embgeom {
 
@@ -113,6 +114,8 @@ struct ResultFile::Impl {
     DatatypeHandle vlen_utf8;
     std::vector<std::weak_ptr<BlockMatrixState>> matrices;
     bool committed = false;
+    // The temporary file, removed by a stopping signal until it is committed or removed.
+    std::unique_ptr<UnfinishedFile> unfinished;
 
     [[noreturn]] void fail(const std::string& path) const {
         throw ResourceError(final_path + ": failed writing " + path);
@@ -214,6 +217,7 @@ ResultFile::ResultFile(const std::string& final_path) : impl_(std::make_unique<I
     if (::stat(final_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
         throw ResourceError("cannot write " + final_path + ": it is a folder");
     m.temp_path = m.dir + "/." + base + ".tmp." + std::to_string(::getpid());
+    m.unfinished = std::make_unique<UnfinishedFile>(m.temp_path, final_path);
 
     PlistHandle fapl(H5Pcreate(H5P_FILE_ACCESS));
     if (fapl) {
@@ -538,6 +542,7 @@ void ResultFile::commit() {
     if (::rename(m.temp_path.c_str(), m.final_path.c_str()) != 0)
         fail(std::string("rename onto the final path failed (") + std::strerror(errno) + ")");
     m.committed = true;
+    m.unfinished.reset();
     // The rename is durable only once the folder entry is on disk. Some filesystems refuse to
     // fsync a folder; the data itself is already safe, so that is not an error.
     (void)fsync_path(m.dir, O_RDONLY | O_DIRECTORY);
