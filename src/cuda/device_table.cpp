@@ -128,7 +128,8 @@ std::unique_ptr<DeviceTable> hold_on_device(CudaResources& res, RowSource& sourc
     const cudaStream_t s = res.compute_stream();
     const std::int64_t piece = piece_rows(source, request.piece_bytes);
     if (rows <= 0 || cols <= 0)  // nothing to read or hold
-        return std::make_unique<DeviceTable>(source, res.device(), HeldFormat::kFloat32);
+        return std::unique_ptr<DeviceTable>(
+            new DeviceTable(source, res.device(), HeldFormat::kFloat32));
 
     // The format is chosen from the first piece once it is read. A float32 copy takes every
     // piece as it is; a 16-bit one takes it as float32 into a device buffer and packs it from
@@ -143,7 +144,7 @@ std::unique_ptr<DeviceTable> hold_on_device(CudaResources& res, RowSource& sourc
                 const HeldFormat f =
                     guess_format(staged, std::min(count * cols, request.sample_values));
                 if (f == HeldFormat::kFloat32 && !request.allow_float32) return false;
-                table = std::make_unique<DeviceTable>(source, res.device(), f);
+                table = std::unique_ptr<DeviceTable>(new DeviceTable(source, res.device(), f));
                 if (f == HeldFormat::kFloat32) {
                     table->data32_ = DeviceBuffer<float>(static_cast<std::size_t>(rows * cols));
                 } else {
@@ -174,7 +175,8 @@ std::unique_ptr<DeviceTable> hold_on_device(CudaResources& res, RowSource& sourc
     table.reset();
     piece_dev = DeviceBuffer<float>();
     if (!request.allow_float32) return nullptr;
-    auto t = std::make_unique<DeviceTable>(source, res.device(), HeldFormat::kFloat32);
+    auto t =
+        std::unique_ptr<DeviceTable>(new DeviceTable(source, res.device(), HeldFormat::kFloat32));
     t->data32_ = DeviceBuffer<float>(static_cast<std::size_t>(rows * cols));
     upload_table(res, source, t->data32_.data(), request.piece_bytes);
     return t;

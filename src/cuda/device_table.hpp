@@ -44,10 +44,9 @@ struct HoldRequest {
 void upload_table(CudaResources& res, RowSource& source, float* dst,
                   std::size_t piece_bytes = HoldRequest{}.piece_bytes);
 
+/// Made by hold_on_device only.
 class DeviceTable {
   public:
-    DeviceTable(const RowSource& source, int device, HeldFormat format);
-
     const RowSource& source() const noexcept { return *source_; }
     int device() const noexcept { return device_; }
     std::int64_t rows() const noexcept { return rows_; }
@@ -73,6 +72,8 @@ class DeviceTable {
   private:
     friend std::unique_ptr<DeviceTable> hold_on_device(CudaResources&, RowSource&,
                                                        const HoldRequest&);
+    DeviceTable(const RowSource& source, int device, HeldFormat format);
+
     const RowSource* source_;
     int device_;
     std::int64_t rows_, cols_;
