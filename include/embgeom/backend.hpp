@@ -280,8 +280,15 @@ class Backend {
                                     const ExtremenessOptions& opt) = 0;
 };
 
-/// Number of usable CUDA devices; 0 when built without CUDA, without a driver or without a GPU.
+/// Number of usable CUDA devices; 0 when built without CUDA, without a driver or without a GPU,
+/// and when the runtime cannot list the GPUs (never throws).
 int cuda_device_count();
+
+/// Why cuda_device_count() is 0, as one clause a user can act on ("no NVIDIA driver is loaded",
+/// a driver older than this build's CUDA runtime with the version to update to,
+/// CUDA_VISIBLE_DEVICES hiding every GPU, the runtime's error); "" when a device is present;
+/// "built without CUDA" in a CPU-only build.
+std::string cuda_no_device_reason();
 
 /// True when this binary contains the CUDA backend.
 bool cuda_built();

@@ -24,7 +24,8 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, const std::
             }
             if (notice)
                 *notice = !why.empty()   ? why + ": running on the CPU backend"
-                          : cuda_built() ? "no usable CUDA device: running on the CPU backend"
+                          : cuda_built() ? "no usable CUDA device: " + cuda_no_device_reason() +
+                                               "; running on the CPU backend"
                                          : "built without CUDA: running on the CPU backend";
             return make_cpu_backend(threads);
         }
@@ -39,7 +40,8 @@ void check_backend_request(BackendKind kind, const std::vector<int>& devices) {
         case BackendKind::kCuda:
             if (!cuda_built()) throw NotBuiltWithCuda();
             if (cuda_device_count() == 0)
-                throw ResourceError("--backend cuda: no usable CUDA device (no GPU or no driver)");
+                throw ResourceError("--backend cuda: no usable CUDA device: " +
+                                    cuda_no_device_reason());
             check_device_ids(devices, cuda_device_count());
             if (const std::string why = cuda_devices_unusable_reason(devices); !why.empty())
                 throw ResourceError("--backend cuda: " + why);

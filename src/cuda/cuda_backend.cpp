@@ -5,8 +5,10 @@
 // Also defines the CUDA entry points of backend.hpp for CUDA builds (CPU-only builds get
 // src/backends/cuda_stub.cpp instead).
 #include <algorithm>
+#include <cstdlib>
 
 #include "column_sums.cuh"
+#include "core/cuda_absence.hpp"
 #include "core/cuda_arch_support.hpp"
 #include "core/device_ids.hpp"
 #include "cuda/cuda_all_pairs.hpp"
@@ -266,17 +268,40 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
-int cuda_device_count() {
-    // 0 means "use the CPU". A machine with no driver answers InsufficientDriver, not NoDevice.
+namespace {
+
+// The device count and, when it is 0, why (core/cuda_absence.hpp). Every status counts as "use the
+// CPU": a GPU that cannot be listed now (a fabric manager not running, every GPU in exclusive use)
+// must not stop `--backend auto`, and `--backend cuda` reports the reason.
+struct DeviceCensus {
+    int count = 0;
+    std::string why_none;
+};
+
+DeviceCensus take_device_census() {
     int n = 0;
     const cudaError_t st = cudaGetDeviceCount(&n);
-    if (st == cudaErrorNoDevice || st == cudaErrorInsufficientDriver) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    EMBGEOM_CUDA_TRY(st);
-    return n;
+    if (st == cudaSuccess && n > 0) return {n, ""};
+    (void)cudaGetLastError();
+    using Kind = CudaDeviceCountFailure::Kind;
+    CudaDeviceCountFailure f;
+    f.kind = st == cudaSuccess || st == cudaErrorNoDevice ? Kind::kNoDevice
+             : st == cudaErrorInsufficientDriver          ? Kind::kInsufficientDriver
+                                                          : Kind::kOther;
+    f.error_name = cudaGetErrorName(st);
+    f.error_text = cudaGetErrorString(st);
+    if (cudaDriverGetVersion(&f.driver_version) != cudaSuccess) f.driver_version = 0;
+    if (cudaRuntimeGetVersion(&f.runtime_version) != cudaSuccess) f.runtime_version = 0;
+    (void)cudaGetLastError();
+    if (const char* visible = std::getenv("CUDA_VISIBLE_DEVICES")) f.visible_devices = visible;
+    return {0, no_cuda_device_reason(f)};
 }
+
+}  // namespace
+
+int cuda_device_count() { return take_device_census().count; }
+
+std::string cuda_no_device_reason() { return take_device_census().why_none; }
 
 bool cuda_built() { return true; }
 
@@ -297,8 +322,8 @@ std::string cuda_devices_unusable_reason(const std::vector<int>& devices) {
 }
 
 std::unique_ptr<Backend> make_cuda_backend() {
-    if (cuda_device_count() == 0)
-        throw ResourceError("--backend cuda: no usable CUDA device (no GPU or no driver)");
+    if (const DeviceCensus census = take_device_census(); census.count == 0)
+        throw ResourceError("--backend cuda: no usable CUDA device: " + census.why_none);
     int device = 0;
     EMBGEOM_CUDA_TRY(cudaGetDevice(&device));
     return std::make_unique<CudaBackend>(std::vector<int>{device});
@@ -306,10 +331,10 @@ std::unique_ptr<Backend> make_cuda_backend() {
 
 std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& devices) {
     if (devices.empty()) return make_cuda_backend();
-    const int count = cuda_device_count();
-    if (count == 0)
-        throw ResourceError("--backend cuda: no usable CUDA device (no GPU or no driver)");
-    check_device_ids(devices, count);
+    const DeviceCensus census = take_device_census();
+    if (census.count == 0)
+        throw ResourceError("--backend cuda: no usable CUDA device: " + census.why_none);
+    check_device_ids(devices, census.count);
     return std::make_unique<CudaBackend>(devices);
 }
 

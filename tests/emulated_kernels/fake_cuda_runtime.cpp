@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <string>
 
 #include "cuda_runtime_api.h"
 
@@ -41,8 +42,23 @@ struct Token {
 
 }  // namespace
 
+// EMBGEOM_EMULATED_NO_DEVICE makes the runtime list no device as a machine would (the reasons
+// of core/cuda_absence.hpp): "no-driver" (no libcuda), "old-driver" (a CUDA 12.4 driver under
+// this CUDA 13.0 runtime), "no-device" (a driver that sees no GPU, or CUDA_VISIBLE_DEVICES hiding
+// them), "not-ready" (an NVSwitch machine whose fabric manager is not running).
+namespace {
+std::string no_device_mode() {
+    const char* mode = std::getenv("EMBGEOM_EMULATED_NO_DEVICE");
+    return mode ? mode : "";
+}
+}  // namespace
+
 cudaError_t cudaGetDeviceCount(int* count) {
-    *count = kDevices;
+    const std::string mode = no_device_mode();
+    *count = mode.empty() ? kDevices : 0;
+    if (mode == "no-driver" || mode == "old-driver") return record(cudaErrorInsufficientDriver);
+    if (mode == "no-device") return record(cudaErrorNoDevice);
+    if (mode == "not-ready") return record(cudaErrorSystemNotReady);
     return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int device) {
@@ -69,6 +85,11 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
     return cudaSuccess;
 }
 cudaError_t cudaDriverGetVersion(int* version) {
+    const std::string mode = no_device_mode();
+    *version = mode == "no-driver" ? 0 : mode == "old-driver" ? 12040 : 13000;
+    return cudaSuccess;
+}
+cudaError_t cudaRuntimeGetVersion(int* version) {
     *version = 13000;
     return cudaSuccess;
 }
@@ -172,10 +193,16 @@ const char* cudaGetErrorName(cudaError_t error) {
             return "cudaErrorNoDevice";
         case cudaErrorInvalidDevice:
             return "cudaErrorInvalidDevice";
+        case cudaErrorDevicesUnavailable:
+            return "cudaErrorDevicesUnavailable";
+        case cudaErrorSystemNotReady:
+            return "cudaErrorSystemNotReady";
         default:
             return "cudaErrorUnknown";
     }
 }
 const char* cudaGetErrorString(cudaError_t error) {
-    return error == cudaErrorMemoryAllocation ? "out of memory" : cudaGetErrorName(error);
+    if (error == cudaErrorMemoryAllocation) return "out of memory";
+    if (error == cudaErrorSystemNotReady) return "system not yet initialized";
+    return cudaGetErrorName(error);
 }

@@ -192,6 +192,50 @@ TEST(EmulatedCliDevices, AGpuWithoutCodeInTheBuildFallsBackOrFailsInOneLine) {
     EXPECT_FALSE(std::filesystem::exists(dir.file("cuda.h5")));
 }
 
+// A machine whose runtime lists no GPU says why, for each way that happens
+// (core/cuda_absence.hpp): auto's notice and --backend cuda's one line (exit 4, no file) name the
+// reason and what to change, and no status of cudaGetDeviceCount stops auto.
+TEST(EmulatedCliDevices, NoListedGpuSaysWhyInTheNoticeAndTheError) {
+    test::TempDir dir;
+    const std::string table = dir.file("t.h5");
+    ASSERT_EQ(synth_trained(table, 300, 16), 0);
+    struct Case {
+        const char* env;
+        const char* reason;
+    };
+    for (const Case& c :
+         {Case{"EMBGEOM_EMULATED_NO_DEVICE=no-driver", "no NVIDIA driver is loaded"},
+          Case{
+              "EMBGEOM_EMULATED_NO_DEVICE=old-driver",
+              "the NVIDIA driver supports CUDA 12.4, older than the CUDA 13.0 runtime this build "
+              "uses: update the driver to 580 or later, or rebuild embgeom with a CUDA 12 toolkit"},
+          Case{"EMBGEOM_EMULATED_NO_DEVICE=no-device CUDA_VISIBLE_DEVICES=",
+               "CUDA_VISIBLE_DEVICES is set and empty"},
+          Case{"EMBGEOM_EMULATED_NO_DEVICE=not-ready", "start nvidia-fabricmanager"}}) {
+        SCOPED_TRACE(c.env);
+        const std::string run = std::string("env ") + c.env + " " + shell_quote(emulated_binary()) +
+                                " analyze -i " + shell_quote(table) + " -d /embeddings -o ";
+        const test::CommandResult fallback = test::run_command(run + shell_quote(dir.file("a.h5")));
+        ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
+        EXPECT_NE(fallback.out.find("embgeom: note: no usable CUDA device: "), std::string::npos)
+            << fallback.out;
+        EXPECT_NE(fallback.out.find(c.reason), std::string::npos) << fallback.out;
+        EXPECT_NE(fallback.out.find("; running on the CPU backend"), std::string::npos)
+            << fallback.out;
+        EXPECT_EQ(root_attribute(dir.file("a.h5"), "backend").rfind("cpu (", 0), 0u);
+
+        const test::CommandResult refused =
+            test::run_command(run + shell_quote(dir.file("c.h5")) + " --backend cuda");
+        EXPECT_EQ(refused.exit_code, 4) << refused.err;
+        EXPECT_EQ(refused.err.rfind("embgeom: error: --backend cuda: no usable CUDA device: ", 0),
+                  0u)
+            << refused.err;
+        EXPECT_NE(refused.err.find(c.reason), std::string::npos) << refused.err;
+        EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+        EXPECT_FALSE(std::filesystem::exists(dir.file("c.h5")));
+    }
+}
+
 // The host's --memory-budget bounds host memory only: with no --device-memory-budget the GPU plan
 // may use all the device has free (a 1 MiB host budget once made this run fail "not enough device
 // memory" on a 4 GiB device). An explicit --device-memory-budget still bounds it: 2 MiB leaves

@@ -15,8 +15,10 @@ class GpuTest : public ::testing::Test {
     void SetUp() override {
         if (cuda_device_count() > 0) return;
         if (std::getenv("EMBGEOM_REQUIRE_GPU"))
-            FAIL() << "EMBGEOM_REQUIRE_GPU set but no usable CUDA device";
-        GTEST_SKIP() << (kCudaBuilt ? "no usable CUDA device" : "built without CUDA");
+            FAIL() << "EMBGEOM_REQUIRE_GPU set but no usable CUDA device: "
+                   << cuda_no_device_reason();
+        GTEST_SKIP() << (kCudaBuilt ? "no usable CUDA device: " + cuda_no_device_reason()
+                                    : std::string("built without CUDA"));
     }
 };
 
