@@ -134,6 +134,45 @@ TEST(Cli, DevicesParseAsAListOfIds) {
     // Repeats are allowed on purpose: two engines on one GPU.
     EXPECT_EQ(parse({"analyze", "--devices", "0,0"}).analyze.devices, (std::vector<int>{0, 0}));
     EXPECT_EQ(parse({"analyze", "--devices", "2"}).analyze.devices, (std::vector<int>{2}));
+    EXPECT_FALSE(parse({"analyze", "--devices", "0,1"}).analyze.all_devices);
+}
+
+TEST(Cli, DevicesAllStandsAloneInAnyCaseAndInConfigFiles) {
+    for (const char* all : {"all", "ALL", "All"}) {
+        const AnalyzeConfig c = parse({"analyze", "--devices", all}).analyze;
+        EXPECT_TRUE(c.all_devices) << all;
+        EXPECT_TRUE(c.devices.empty()) << all;
+    }
+    for (const char* mixed : {"all,0", "0,all", "all,all"}) {
+        try {
+            parse({"analyze", "--devices", mixed});
+            ADD_FAILURE() << "expected a usage error for --devices " << mixed;
+        } catch (const UsageError& e) {
+            EXPECT_NE(std::string(e.what()).find("--devices: 'all' stands alone"),
+                      std::string::npos)
+                << e.what();
+        }
+    }
+    TempDir dir;
+    write_text_file(dir.file("all.toml"), "devices = \"all\"\n");
+    EXPECT_TRUE(parse({"analyze", "--config", dir.file("all.toml")}).analyze.all_devices);
+    // The command line's ids override the file's "all", and the reverse.
+    const AnalyzeConfig ids = parse({"analyze", "--config", dir.file("all.toml"), "--devices", "1"}).analyze;
+    EXPECT_FALSE(ids.all_devices);
+    EXPECT_EQ(ids.devices, (std::vector<int>{1}));
+    write_text_file(dir.file("ids.toml"), "devices = [0, 1]\n");
+    EXPECT_TRUE(
+        parse({"analyze", "--config", dir.file("ids.toml"), "--devices", "all"}).analyze.all_devices);
+
+    AnalyzeConfig c;
+    c.input = "in.h5";
+    c.dataset = "/e";
+    c.output = "out.h5";
+    c.all_devices = true;
+    const std::string toml = config_to_toml(c);
+    EXPECT_NE(toml.find("devices = \"all\""), std::string::npos) << toml;
+    write_text_file(dir.file("back.toml"), toml);
+    EXPECT_TRUE(parse({"analyze", "--config", dir.file("back.toml")}).analyze.all_devices);
 }
 
 TEST(Cli, DevicesRoundTripThroughTheResolvedConfig) {
@@ -155,7 +194,7 @@ TEST(Cli, DevicesRoundTripThroughTheResolvedConfig) {
 }
 
 TEST(Cli, BadDevicesAreUsageErrorsNamingTheOption) {
-    for (const char* bad : {"x", "0,a", "-1", "1.5", "0,-2"}) {
+    for (const char* bad : {"x", "0,a", "-1", "1.5", "0,-2", "alle", "1234567890"}) {
         try {
             parse({"analyze", "--devices", bad});
             ADD_FAILURE() << "expected a parse error for --devices " << bad;

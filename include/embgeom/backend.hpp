@@ -299,6 +299,12 @@ bool cuda_built();
 /// without CUDA.
 std::string cuda_devices_unusable_reason(const std::vector<int>& devices);
 
+/// The devices of `--devices all` (core/all_devices.hpp): every device that runs this build, of
+/// the model most of them are, ascending; empty when there is none (and in a CPU-only build).
+/// left_out, when not null, receives the clause naming the devices left out ("" when none is).
+/// Creates no device context.
+std::vector<int> cuda_all_devices(std::string* left_out = nullptr);
+
 /// Makes the backend for kind. kAuto picks CUDA when cuda_device_count() > 0 and the devices can
 /// run this build's kernels, else the CPU (and says why in `notice`). @throws ResourceError for
 /// kCuda without a usable device.

@@ -30,6 +30,9 @@ struct AnalyzeConfig {
     /// CUDA devices (--devices 0,1): empty = device 0. Several entries share the all-pairs tile
     /// work with results identical to one device; an id may repeat (several engines on one GPU).
     std::vector<int> devices;
+    /// --devices all: every GPU of the model most of the machine's usable GPUs are
+    /// (cuda_all_devices), chosen when the job starts; `devices` is then empty.
+    bool all_devices = false;
     std::uint64_t memory_budget = 0;     ///< host bytes; 0 = half of physical memory
     /// GPU bytes the CUDA backend may hold; 0 = the device's free memory (kWholeDeviceBudget).
     /// Always capped at the device's free memory less 256 MiB.

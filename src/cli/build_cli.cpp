@@ -1,5 +1,7 @@
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <map>
 
 #include "cli/cli.hpp"
@@ -9,6 +11,8 @@
 
 namespace embgeom {
 namespace {
+
+bool is_all(const std::string& v) { return CLI::detail::to_lower(v) == "all"; }
 
 void add_analyze(CLI::App& app, CliState& st) {
     AnalyzeConfig& c = st.analyze;
@@ -44,12 +48,23 @@ void add_analyze(CLI::App& app, CliState& st) {
         ->transform(CLI::CheckedTransformer(precisions, CLI::ignore_case))
         ->default_str("auto");
     a->add_option("--threads", c.threads, "CPU threads (0 = every core)")->capture_default_str();
-    a->add_option("--devices", c.devices,
-                  "CUDA devices sharing the all-pairs tiles, e.g. 0,1 (default: device 0); "
-                  "results are identical to one device")
+    a->add_option("--devices", st.devices_text,
+                  "CUDA devices sharing the all-pairs tiles, e.g. 0,1, or all (every GPU of the "
+                  "model most of them are) (default: device 0); results are identical to one "
+                  "device")
         ->delimiter(',')
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-        ->check(CLI::NonNegativeNumber);
+        ->type_name("ID|all")
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                const bool id = !v.empty() && v.size() <= 9 &&
+                                std::all_of(v.begin(), v.end(), [](unsigned char ch) {
+                                    return std::isdigit(ch) != 0;
+                                });
+                if (id || is_all(v)) return "";
+                return "'" + v + "' is neither a device id (0, 1, ...) nor all";
+            },
+            ""));
     a->add_option("--memory-budget", st.memory_budget_text,
                   "host memory the run may hold, e.g. 8G (default: half of physical memory)");
     a->add_option_function<std::string>(
@@ -186,6 +201,13 @@ void parse_cli(CLI::App& app, CliState& st, const std::vector<std::string>& args
     app.parse(expanded);
     if (!st.memory_budget_text.empty())
         st.analyze.memory_budget = parse_byte_size(st.memory_budget_text, "--memory-budget");
+    AnalyzeConfig& c = st.analyze;
+    c.devices.clear();
+    c.all_devices = std::any_of(st.devices_text.begin(), st.devices_text.end(), is_all);
+    if (c.all_devices && st.devices_text.size() > 1)
+        throw UsageError("--devices: 'all' stands alone, not beside device ids");
+    if (!c.all_devices)
+        for (const std::string& id : st.devices_text) c.devices.push_back(std::stoi(id));
 }
 
 }  // namespace embgeom

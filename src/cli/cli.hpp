@@ -25,6 +25,7 @@ struct CliState {
     std::string demo_dir;  ///< where the demo writes; empty = a new temporary folder
     int demo_threads = 0;
     std::string memory_budget_text;
+    std::vector<std::string> devices_text;  ///< --devices entries: ids, or the one word "all"
 };
 
 /// Adds the subcommands and their options (with config-file keys) to app, bound to state.

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "column_sums.cuh"
+#include "core/all_devices.hpp"
 #include "core/cuda_absence.hpp"
 #include "core/cuda_arch_support.hpp"
 #include "core/device_ids.hpp"
@@ -319,6 +320,19 @@ std::string cuda_devices_unusable_reason(const std::vector<int>& devices) {
                std::to_string(prop.minor) + " to add it)";
     }
     return "";
+}
+
+std::vector<int> cuda_all_devices(std::string* left_out) {
+    std::vector<DeviceModel> models;
+    for (int id = 0, n = cuda_device_count(); id < n; ++id) {
+        cudaDeviceProp prop{};
+        EMBGEOM_CUDA_TRY(cudaGetDeviceProperties(&prop, id));
+        models.push_back(DeviceModel{id, prop.name, prop.major, prop.minor,
+                                     cuda_archs_run_on(kCudaArchitectures, prop.major, prop.minor)});
+    }
+    AllDevicesChoice choice = choose_all_devices(models);
+    if (left_out) *left_out = std::move(choice.left_out);
+    return choice.ids;
 }
 
 std::unique_ptr<Backend> make_cuda_backend() {

@@ -156,12 +156,17 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     // The backend is made while the table is read: a CUDA context and cuBLAS take 0.1-0.2 s on an
     // H100 machine, as long as reading a GPT-2-size table. Its quick checks (a GPU present, the
     // --devices ids) run first, so a bad request still fails before the read.
-    check_backend_request(cfg.backend, cfg.devices);
+    // --devices all becomes the machine's ids here (a CPU run never asks the CUDA runtime).
+    std::string devices_left_out;
+    const std::vector<int> devices = cfg.all_devices && cfg.backend != BackendKind::kCpu
+                                         ? cuda_all_devices(&devices_left_out)
+                                         : cfg.devices;
+    check_backend_request(cfg.backend, devices);
     std::string notice;
     double seconds_backend_start = 0.0;
     auto backend_ready = std::async(std::launch::async, [&] {
         const auto t = Clock::now();
-        std::unique_ptr<Backend> b = make_backend(cfg.backend, cfg.threads, cfg.devices, &notice);
+        std::unique_ptr<Backend> b = make_backend(cfg.backend, cfg.threads, devices, &notice);
         b->prepare();
         seconds_backend_start = seconds_since(t);
         return b;
@@ -179,6 +184,8 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     report.seconds_backend_start = seconds_backend_start;
     report.backend = backend->name();
     if (!notice.empty()) log << "embgeom: note: " << notice << "\n";
+    if (!devices_left_out.empty() && notice.empty())
+        log << "embgeom: note: --devices all leaves out " << devices_left_out << "\n";
     log << "embgeom analyze: " << reader.describe() << " (" << V << " tokens x " << d << " dims, "
         << to_string(reader.stored_dtype()) << ")\n  backend: " << report.backend << "\n";
 
@@ -267,6 +274,10 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     out.set_attribute("/", "precision", precision_ran);
     AnalyzeConfig resolved = cfg;
     resolved.memory_budget = budget;
+    if (cfg.all_devices && !devices.empty()) {  // the ids that ran; "all" where none was found
+        resolved.devices = devices;
+        resolved.all_devices = false;
+    }
     out.set_attribute("/", "config", config_to_toml(resolved));
     report.seconds_total = seconds_since(t_start);
     // Timings live on the root only: everything below it is independent of how the run went.
@@ -366,7 +377,10 @@ std::string config_to_toml(const AnalyzeConfig& c) {
     s << "\nsimplex-directions = " << c.simplex_directions
       << "\ncorner-tokens = " << c.corner_tokens;
     list("null", c.null_models, true);
-    list("devices", c.devices, false);
+    if (c.all_devices)
+        s << "\ndevices = \"all\"";
+    else
+        list("devices", c.devices, false);
     s << "\nseed = " << c.seed << "\n";
     return s.str();
 }

@@ -76,11 +76,18 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
     std::strcpy(prop->name, "embgeom emulated device");
     prop->totalGlobalMem = kDeviceBytes;
     // An H100's capability, unless a test asks for another (the check that a build's
-    // architectures run on the device, core/cuda_arch_support.hpp).
+    // architectures run on the device, core/cuda_arch_support.hpp): "8.6" for every device, or
+    // "9.0,8.0" per device (a machine of two models; the last entry serves the devices after it).
     prop->major = 9;
     prop->minor = 0;
-    if (const char* cc = std::getenv("EMBGEOM_EMULATED_COMPUTE_CAPABILITY"))
-        std::sscanf(cc, "%d.%d", &prop->major, &prop->minor);
+    if (const char* cc = std::getenv("EMBGEOM_EMULATED_COMPUTE_CAPABILITY")) {
+        for (int entry = 0; entry <= device && *cc != '\0'; ++entry) {
+            std::sscanf(cc, "%d.%d", &prop->major, &prop->minor);
+            const char* comma = std::strchr(cc, ',');
+            if (!comma) break;
+            cc = comma + 1;
+        }
+    }
     prop->multiProcessorCount = 1;
     return cudaSuccess;
 }

@@ -166,6 +166,54 @@ TEST(EmulatedCliDevices, TwoDevicesWriteTheOneDeviceFile) {
     }
 }
 
+// --devices all takes the GPUs of the model most of them are, says which it leaves out, and
+// records the ids that ran in the output's config (the word "all" where no GPU ran).
+TEST(EmulatedCliDevices, DevicesAllTakesTheGpusOfOneModelAndRecordsThem) {
+    test::TempDir dir;
+    const std::string table = dir.file("t.h5");
+    ASSERT_EQ(synth_trained(table, 400, 16), 0);
+    const auto config_of = [](const std::string& file) {
+        return test::run_python("import h5py, sys\nprint(h5py.File(sys.argv[1], 'r').attrs['config'])",
+                                shell_quote(file))
+            .out;
+    };
+    struct Case {
+        const char* env;
+        const char* backend;
+        const char* engines;    ///< in the backend line, "" where one engine runs
+        const char* note;       ///< in the report, "" where none is due
+        const char* recorded;   ///< the config's devices line
+    };
+    int n = 0;
+    for (const Case& c :
+         {Case{"", "auto", "all-pairs engines on devices 0,1", "", "devices = [0, 1]"},
+          Case{"EMBGEOM_EMULATED_COMPUTE_CAPABILITY=9.0,8.0", "cuda", "",
+               "--devices all leaves out device 1 (embgeom emulated device, compute capability "
+               "8.0): another model than device 0 (embgeom emulated device)",
+               "devices = [0]"},
+          Case{"EMBGEOM_EMULATED_COMPUTE_CAPABILITY=7.5,9.0", "auto", "",
+               "--devices all leaves out device 0 (embgeom emulated device, compute capability "
+               "7.5): this build has no code for it",
+               "devices = [1]"},
+          Case{"EMBGEOM_EMULATED_NO_DEVICE=no-driver", "auto", "", "no NVIDIA driver is loaded",
+               "devices = \"all\""},
+          Case{"", "cpu", "", "", "devices = \"all\""}}) {
+        SCOPED_TRACE(std::string(c.env) + " --backend " + c.backend);
+        const std::string out = dir.file("o" + std::to_string(n++) + ".h5");
+        const test::CommandResult r = test::run_command(
+            std::string("env ") + c.env + " " + shell_quote(emulated_binary()) + " analyze -i " +
+            shell_quote(table) + " -d /embeddings --devices all --backend " + c.backend + " -o " +
+            shell_quote(out));
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        if (*c.engines) EXPECT_NE(r.out.find(c.engines), std::string::npos) << r.out;
+        if (!*c.engines) EXPECT_EQ(r.out.find("all-pairs engines"), std::string::npos) << r.out;
+        if (*c.note) EXPECT_NE(r.out.find(c.note), std::string::npos) << r.out;
+        if (!*c.note) EXPECT_EQ(r.out.find("embgeom: note:"), std::string::npos) << r.out;
+        EXPECT_NE(config_of(out).find(std::string("\n") + c.recorded + "\n"), std::string::npos)
+            << config_of(out);
+    }
+}
+
 // A GPU this build has no code for (compute capability 7.5 under the default 80-real;90):
 // --backend auto runs on the CPU and says why; --backend cuda fails with exit code 4 and one line,
 // and writes no file.
