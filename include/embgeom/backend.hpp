@@ -305,9 +305,10 @@ std::string cuda_devices_unusable_reason(const std::vector<int>& devices);
 /// Creates no device context.
 std::vector<int> cuda_all_devices(std::string* left_out = nullptr);
 
-/// Makes the backend for kind. kAuto picks CUDA when cuda_device_count() > 0 and the devices can
-/// run this build's kernels, else the CPU (and says why in `notice`). @throws ResourceError for
-/// kCuda without a usable device.
+/// Makes the backend for kind. kAuto picks CUDA when cuda_device_count() > 0, the devices can
+/// run this build's kernels and the backend starts (made and prepared: context, stream, cuBLAS),
+/// else the CPU (and says why in `notice`). @throws ResourceError for kCuda without a usable
+/// device.
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, std::string* notice = nullptr);
 /// As above, with the CUDA devices of --devices: empty = the current device (device 0); with
 /// several entries the all-pairs engine and the CSLS pass share their tile pairs between them (one

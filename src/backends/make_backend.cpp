@@ -18,9 +18,19 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, const std::
             return make_cuda_backend(devices);
         case BackendKind::kAuto: {
             std::string why;
-            if (cuda_device_count() > 0) {
+            if (const int count = cuda_device_count(); count > 0) {
+                check_device_ids(devices, count);  // a wrong id is the user's to fix, not a cue
                 why = cuda_devices_unusable_reason(devices);
-                if (why.empty()) return make_cuda_backend(devices);
+                // A listed GPU may still not start (held by another process in exclusive mode,
+                // cuBLAS not on the library path, no memory for a context): auto then runs on the
+                // CPU and says why, as for a machine without a GPU.
+                if (why.empty()) try {
+                        std::unique_ptr<Backend> cuda = make_cuda_backend(devices);
+                        cuda->prepare();
+                        return cuda;
+                    } catch (const ResourceError& e) {
+                        why = std::string("the CUDA backend could not start (") + e.what() + ")";
+                    }
             }
             if (notice)
                 *notice = !why.empty()   ? why + ": running on the CPU backend"

@@ -161,6 +161,9 @@ cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t)
     return cudaSuccess;
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
+    // EMBGEOM_EMULATED_BUSY: the devices are listed but none starts a context, as a GPU held by
+    // another process in exclusive-process mode answers the first call that needs one.
+    if (std::getenv("EMBGEOM_EMULATED_BUSY")) return record(cudaErrorDevicesUnavailable);
     *stream = reinterpret_cast<cudaStream_t>(new Token{t_device});
     return cudaSuccess;
 }
@@ -211,5 +214,6 @@ const char* cudaGetErrorName(cudaError_t error) {
 const char* cudaGetErrorString(cudaError_t error) {
     if (error == cudaErrorMemoryAllocation) return "out of memory";
     if (error == cudaErrorSystemNotReady) return "system not yet initialized";
+    if (error == cudaErrorDevicesUnavailable) return "CUDA-capable device(s) is/are busy or unavailable";
     return cudaGetErrorName(error);
 }

@@ -240,6 +240,36 @@ TEST(EmulatedCliDevices, AGpuWithoutCodeInTheBuildFallsBackOrFailsInOneLine) {
     EXPECT_FALSE(std::filesystem::exists(dir.file("cuda.h5")));
 }
 
+// A GPU that is listed but does not start (held by another process in exclusive-process mode):
+// --backend auto runs on the CPU and says why; --backend cuda fails with exit code 4, one line
+// naming the runtime's error, and no file.
+TEST(EmulatedCliDevices, AGpuThatDoesNotStartFallsBackOrFailsInOneLine) {
+    test::TempDir dir;
+    const std::string table = dir.file("t.h5");
+    ASSERT_EQ(synth_trained(table, 300, 16), 0);
+    const std::string run = "EMBGEOM_EMULATED_BUSY=1 " + shell_quote(emulated_binary()) +
+                            " analyze -i " + shell_quote(table) + " -d /embeddings -o ";
+    const test::CommandResult fallback = test::run_command(run + shell_quote(dir.file("auto.h5")));
+    ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
+    EXPECT_NE(fallback.out.find("embgeom: note: the CUDA backend could not start ("),
+              std::string::npos)
+        << fallback.out;
+    EXPECT_NE(fallback.out.find("cudaErrorDevicesUnavailable (CUDA-capable device(s) is/are busy"),
+              std::string::npos)
+        << fallback.out;
+    EXPECT_NE(fallback.out.find("): running on the CPU backend"), std::string::npos)
+        << fallback.out;
+    EXPECT_EQ(root_attribute(dir.file("auto.h5"), "backend").rfind("cpu (", 0), 0u);
+
+    const test::CommandResult refused =
+        test::run_command(run + shell_quote(dir.file("cuda.h5")) + " --backend cuda");
+    EXPECT_EQ(refused.exit_code, 4) << refused.err;
+    EXPECT_EQ(refused.err.rfind("embgeom: error: CUDA error: ", 0), 0u) << refused.err;
+    EXPECT_NE(refused.err.find("cudaErrorDevicesUnavailable"), std::string::npos) << refused.err;
+    EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("cuda.h5")));
+}
+
 // A machine whose runtime lists no GPU says why, for each way that happens
 // (core/cuda_absence.hpp): auto's notice and --backend cuda's one line (exit 4, no file) name the
 // reason and what to change, and no status of cudaGetDeviceCount stops auto.
