@@ -231,6 +231,27 @@ TEST(CliBinary, DeviceIdBeyondTheDeviceCountIsAResourceErrorNamingBoth) {
     }
 }
 
+// `embgeom devices` on this machine: with no usable GPU (CI) one error line naming why, exit 4;
+// with one (a GPU run) device 0 listed as ready, exit 0.
+TEST(CliBinary, DevicesCommandListsTheGpusOrSaysWhyThereIsNone) {
+    const auto r = run_embgeom("devices");
+    if (cuda_device_count() == 0) {
+        EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+        EXPECT_EQ(r.out, "");
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+        const std::string expected = cuda_built() ? "embgeom: error: no usable CUDA device: " +
+                                                        cuda_no_device_reason()
+                                                  : std::string("embgeom: error: this embgeom was "
+                                                                "built without CUDA");
+        EXPECT_EQ(r.err.rfind(expected, 0), 0u) << r.err;
+        return;
+    }
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("embgeom devices: CUDA runtime "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\n  0   "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("yes\n"), std::string::npos) << r.out;
+}
+
 // analyze checks the backend request before it reads the table (then makes the backend while it
 // reads): the quick check must refuse exactly what make_backend refuses, with the same message.
 TEST(CliBinary, QuickBackendCheckRefusesWhatMakeBackendRefuses) {

@@ -305,6 +305,34 @@ std::string cuda_devices_unusable_reason(const std::vector<int>& devices);
 /// Creates no device context.
 std::vector<int> cuda_all_devices(std::string* left_out = nullptr);
 
+/// One CUDA device as `embgeom devices` reports it.
+struct CudaDeviceReport {
+    int id = 0;
+    std::string name;                 ///< e.g. "NVIDIA H100 80GB HBM3"
+    int major = 0, minor = 0;         ///< compute capability
+    std::uint64_t total_bytes = 0;    ///< device memory
+    std::uint64_t free_bytes = 0;     ///< free device memory once started; 0 when it did not start
+    bool runs_build = false;          ///< this build has code for it (kCudaArchitectures)
+    std::string start_error;          ///< "" when a context, a stream and a cuBLAS handle started
+};
+
+/// What the CUDA runtime says of this machine (`embgeom devices`).
+struct CudaMachineReport {
+    int runtime_version = 0;       ///< this build's CUDA runtime, 1000 * major + 10 * minor
+    int driver_version = 0;        ///< the CUDA version the driver supports; 0: no driver
+    std::string no_device_reason;  ///< cuda_no_device_reason(): "" when devices are listed
+    std::string cublas;            ///< "cuBLAS 13.1.0" once loaded, or why it could not be
+    std::vector<CudaDeviceReport> devices;
+    std::vector<int> all_devices;      ///< what `--devices all` would run on (cuda_all_devices)
+    std::string all_devices_left_out;  ///< and the clause naming the devices it leaves out
+};
+
+/// Lists every device the runtime sees and starts each that runs this build (context, stream,
+/// cuBLAS handle) to see that it can be used and how much memory it has free. Never throws for
+/// what a device or driver answers: it is all in the report. In a CPU-only build: only
+/// no_device_reason = "built without CUDA".
+CudaMachineReport cuda_machine_report();
+
 /// Makes the backend for kind. kAuto picks CUDA when cuda_device_count() > 0, the devices can
 /// run this build's kernels and the backend starts (made and prepared: context, stream, cuBLAS),
 /// else the CPU (and says why in `notice`). @throws ResourceError for kCuda without a usable

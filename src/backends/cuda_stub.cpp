@@ -12,6 +12,11 @@ std::vector<int> cuda_all_devices(std::string* left_out) {
     if (left_out) left_out->clear();
     return {};
 }
+CudaMachineReport cuda_machine_report() {
+    CudaMachineReport report;
+    report.no_device_reason = cuda_no_device_reason();
+    return report;
+}
 std::unique_ptr<Backend> make_cuda_backend() { throw NotBuiltWithCuda(); }
 std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>&) { throw NotBuiltWithCuda(); }
 

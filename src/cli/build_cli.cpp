@@ -183,6 +183,11 @@ void add_demo(CLI::App& app, CliState& st) {
     d->add_option("--threads", st.demo_threads, "CPU threads (0 = every core)")->capture_default_str();
 }
 
+void add_devices(CLI::App& app) {
+    app.add_subcommand("devices", "List the CUDA devices: which can run this build, their free "
+                                  "memory, what --devices all takes (exit 4 when none is ready)");
+}
+
 }  // namespace
 
 void build_cli(CLI::App& app, CliState& st) {
@@ -192,6 +197,7 @@ void build_cli(CLI::App& app, CliState& st) {
     add_synth(app, st);
     add_inspect(app, st);
     add_demo(app, st);
+    add_devices(app);
     app.footer("Exit codes: 0 ok, 2 usage or config error, 3 bad input, 4 resource or runtime error.");
 }
 

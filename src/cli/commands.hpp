@@ -11,5 +11,6 @@ int run_analyze_command(const CliState& st, std::ostream& out);
 int run_synth_command(const CliState& st, std::ostream& out);
 int run_inspect_command(const CliState& st, std::ostream& out);
 int run_demo_command(const CliState& st, std::ostream& out);
+int run_devices_command(const CliState& st, std::ostream& out);
 
 }  // namespace embgeom

@@ -27,6 +27,7 @@ int run_cli(int argc, char** argv) {
         if (app.got_subcommand("synth")) return run_synth_command(st, std::cout);
         if (app.got_subcommand("inspect")) return run_inspect_command(st, std::cout);
         if (app.got_subcommand("demo")) return run_demo_command(st, std::cout);
+        if (app.got_subcommand("devices")) return run_devices_command(st, std::cout);
         return static_cast<int>(ExitCode::kUsage);
     } catch (const Error& e) {
         std::cerr << "embgeom: error: " << e.what() << "\n";

@@ -1,13 +1,10 @@
 #include "core/cuda_absence.hpp"
 
 namespace embgeom {
-namespace {
 
 std::string cuda_version(int v) {
     return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
 }
-
-}  // namespace
 
 int minimum_driver_for_cuda(int cuda_major) {
     switch (cuda_major) {

@@ -30,6 +30,9 @@ struct CudaDeviceCountFailure {
 /// or later, or rebuild embgeom with a CUDA 12 toolkit".
 std::string no_cuda_device_reason(const CudaDeviceCountFailure& failure);
 
+/// "13.0" for the runtime's and driver's version encoding 13000 (1000 * major + 10 * minor).
+std::string cuda_version(int version);
+
 /// The oldest Linux driver branch that runs the runtimes of a CUDA major version (NVIDIA's minor
 /// version compatibility table: 11.x needs 450, 12.x 525, 13.x 580); 0 when not known.
 int minimum_driver_for_cuda(int cuda_major);

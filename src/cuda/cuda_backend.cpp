@@ -322,17 +322,72 @@ std::string cuda_devices_unusable_reason(const std::vector<int>& devices) {
     return "";
 }
 
+namespace {
+
+DeviceModel model_of(int id, const cudaDeviceProp& prop) {
+    return DeviceModel{id, prop.name, prop.major, prop.minor,
+                       cuda_archs_run_on(kCudaArchitectures, prop.major, prop.minor)};
+}
+
+}  // namespace
+
 std::vector<int> cuda_all_devices(std::string* left_out) {
     std::vector<DeviceModel> models;
     for (int id = 0, n = cuda_device_count(); id < n; ++id) {
         cudaDeviceProp prop{};
         EMBGEOM_CUDA_TRY(cudaGetDeviceProperties(&prop, id));
-        models.push_back(DeviceModel{id, prop.name, prop.major, prop.minor,
-                                     cuda_archs_run_on(kCudaArchitectures, prop.major, prop.minor)});
+        models.push_back(model_of(id, prop));
     }
     AllDevicesChoice choice = choose_all_devices(models);
     if (left_out) *left_out = std::move(choice.left_out);
     return choice.ids;
+}
+
+CudaMachineReport cuda_machine_report() {
+    CudaMachineReport report;
+    (void)cudaRuntimeGetVersion(&report.runtime_version);
+    if (cudaDriverGetVersion(&report.driver_version) != cudaSuccess) report.driver_version = 0;
+    (void)cudaGetLastError();
+    const DeviceCensus census = take_device_census();
+    report.no_device_reason = census.why_none;
+    std::vector<DeviceModel> models;
+    for (int id = 0; id < census.count; ++id) {
+        CudaDeviceReport d;
+        d.id = id;
+        cudaDeviceProp prop{};
+        if (cudaGetDeviceProperties(&prop, id) != cudaSuccess) {
+            (void)cudaGetLastError();
+            d.start_error = "the runtime could not describe it";
+            report.devices.push_back(d);
+            continue;
+        }
+        models.push_back(model_of(id, prop));
+        d.name = prop.name;
+        d.major = prop.major;
+        d.minor = prop.minor;
+        d.total_bytes = prop.totalGlobalMem;
+        d.runs_build = models.back().runs_build;
+        if (d.runs_build) try {
+                CudaResources started(id);
+                (void)started.cublas();
+                DeviceScope scope(id);
+                std::size_t free_bytes = 0, total_bytes = 0;
+                EMBGEOM_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+                d.free_bytes = free_bytes;
+            } catch (const std::exception& e) {
+                d.start_error = e.what();
+            }
+        report.devices.push_back(d);
+    }
+    if (census.count > 0) try {
+            report.cublas = cublas_version_text();
+        } catch (const std::exception& e) {
+            report.cublas = e.what();
+        }
+    AllDevicesChoice all = choose_all_devices(models);
+    report.all_devices = std::move(all.ids);
+    report.all_devices_left_out = std::move(all.left_out);
+    return report;
 }
 
 std::unique_ptr<Backend> make_cuda_backend() {

@@ -33,15 +33,19 @@ std::string cuda_device_description(int device) {
     EMBGEOM_CUDA_TRY(cudaGetDeviceProperties(&prop, device));
     int driver = 0;
     EMBGEOM_CUDA_TRY(cudaDriverGetVersion(&driver));
+    return std::string(prop.name) + ", sm_" + std::to_string(prop.major) +
+           std::to_string(prop.minor) + ", driver " + std::to_string(driver / 1000) + "." +
+           std::to_string((driver % 1000) / 10) + ", " + cublas_version_text();
+}
+
+std::string cublas_version_text() {
     int major = 0, minor = 0, patch = 0;
     const CublasApi& api = cublas_api();
     EMBGEOM_CUBLAS_TRY(api.cublasGetProperty(MAJOR_VERSION, &major));
     EMBGEOM_CUBLAS_TRY(api.cublasGetProperty(MINOR_VERSION, &minor));
     EMBGEOM_CUBLAS_TRY(api.cublasGetProperty(PATCH_LEVEL, &patch));
-    return std::string(prop.name) + ", sm_" + std::to_string(prop.major) +
-           std::to_string(prop.minor) + ", driver " + std::to_string(driver / 1000) + "." +
-           std::to_string((driver % 1000) / 10) + ", cuBLAS " + std::to_string(major) + "." +
-           std::to_string(minor) + "." + std::to_string(patch);
+    return "cuBLAS " + std::to_string(major) + "." + std::to_string(minor) + "." +
+           std::to_string(patch);
 }
 
 }  // namespace embgeom

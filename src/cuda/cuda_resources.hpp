@@ -36,4 +36,8 @@ class CudaResources {
 /// cuBLAS 13.0.0".
 std::string cuda_device_description(int device);
 
+/// "cuBLAS 13.1.0": the version of the cuBLAS this process loaded (loading it on first use).
+/// @throws ResourceError when it cannot be loaded.
+std::string cublas_version_text();
+
 }  // namespace embgeom

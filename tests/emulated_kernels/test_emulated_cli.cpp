@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "support/test_support.hpp"
 
@@ -268,6 +269,58 @@ TEST(EmulatedCliDevices, AGpuThatDoesNotStartFallsBackOrFailsInOneLine) {
     EXPECT_NE(refused.err.find("cudaErrorDevicesUnavailable"), std::string::npos) << refused.err;
     EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
     EXPECT_FALSE(std::filesystem::exists(dir.file("cuda.h5")));
+}
+
+// `embgeom devices` lists every GPU with whether it is ready and why not, what --devices all
+// takes, and exits 4 (with one error line) where none is ready or none is listed.
+TEST(EmulatedCliDevices, TheDevicesCommandSaysWhichGpusAreReady) {
+    struct Case {
+        const char* env;
+        int exit_code;
+        std::vector<std::string> lines;  ///< each must appear in stdout
+        const char* error;               ///< the one stderr line's start, "" for none
+    };
+    const std::string header = "  id  device";
+    for (const Case& c :
+         {Case{"",
+               0,
+               {"embgeom devices: CUDA runtime 13.0, driver for CUDA 13.0, cuBLAS ",
+                "this build runs on CUDA architectures ", header,
+                "  0   embgeom emulated device         9.0         4.00 GiB / 4.00 GiB       yes\n",
+                "  1   embgeom emulated device         9.0         4.00 GiB / 4.00 GiB       yes\n",
+                "  --devices all runs on devices 0,1\n"},
+               ""},
+          Case{"EMBGEOM_EMULATED_COMPUTE_CAPABILITY=9.0,7.5",
+               0,
+               {"  1   embgeom emulated device         7.5         - / 4.00 GiB              no: "
+                "this build has no code for it (rebuild with -DCMAKE_CUDA_ARCHITECTURES=75)\n",
+                "  --devices all runs on device 0; it leaves out device 1 ("},
+               ""},
+          Case{"EMBGEOM_EMULATED_BUSY=1",
+               4,
+               {"  0   embgeom emulated device         9.0         - / 4.00 GiB              no: it "
+                "does not start (CUDA error: ",
+                "cudaErrorDevicesUnavailable"},
+               "embgeom: error: none of the 2 CUDA devices can run embgeom (see the list above)"},
+          Case{"EMBGEOM_EMULATED_NO_DEVICE=old-driver",
+               4,
+               {},
+               "embgeom: error: no usable CUDA device: the NVIDIA driver supports CUDA 12.4, "
+               "older than the CUDA 13.0 runtime"}}) {
+        SCOPED_TRACE(c.env);
+        const test::CommandResult r = test::run_command(std::string("env ") + c.env + " " +
+                                                        shell_quote(emulated_binary()) + " devices");
+        EXPECT_EQ(r.exit_code, c.exit_code) << r.out << r.err;
+        for (const std::string& line : c.lines)
+            EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+        if (*c.error) {
+            EXPECT_EQ(r.err.rfind(c.error, 0), 0u) << r.err;
+            EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+        } else {
+            EXPECT_EQ(r.err, "");
+        }
+        if (c.lines.empty()) EXPECT_EQ(r.out, "");
+    }
 }
 
 // A machine whose runtime lists no GPU says why, for each way that happens
