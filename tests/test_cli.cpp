@@ -19,6 +19,15 @@ using test::write_text_file;
 
 using test::parse;
 
+/// A config with the three required keys, for the resolved-config round trips.
+AnalyzeConfig job_config() {
+    AnalyzeConfig c;
+    c.input = "in.h5";
+    c.dataset = "/e";
+    c.output = "out.h5";
+    return c;
+}
+
 TEST(Cli, AnalyzeDefaults) {
     const CliState st = parse({"analyze", "--input", "a.h5", "--dataset", "/e", "--output", "o.h5"});
     EXPECT_EQ(st.analyze.input, "a.h5");
@@ -105,10 +114,7 @@ TEST(Cli, UnknownConfigKeyIsNamed) {
 
 TEST(Cli, DeviceMemoryBudgetRoundTripsThroughTheResolvedConfig) {
     TempDir dir;
-    AnalyzeConfig c;
-    c.input = "in.h5";
-    c.dataset = "/e";
-    c.output = "out.h5";
+    AnalyzeConfig c = job_config();
     c.device_memory_budget = 3ull << 30;
     const std::string toml = config_to_toml(c);
     EXPECT_NE(toml.find("device-memory-budget = 3221225472"), std::string::npos) << toml;
@@ -164,10 +170,7 @@ TEST(Cli, DevicesAllStandsAloneInAnyCaseAndInConfigFiles) {
     EXPECT_TRUE(
         parse({"analyze", "--config", dir.file("ids.toml"), "--devices", "all"}).analyze.all_devices);
 
-    AnalyzeConfig c;
-    c.input = "in.h5";
-    c.dataset = "/e";
-    c.output = "out.h5";
+    AnalyzeConfig c = job_config();
     c.all_devices = true;
     const std::string toml = config_to_toml(c);
     EXPECT_NE(toml.find("devices = \"all\""), std::string::npos) << toml;
@@ -177,10 +180,7 @@ TEST(Cli, DevicesAllStandsAloneInAnyCaseAndInConfigFiles) {
 
 TEST(Cli, DevicesRoundTripThroughTheResolvedConfig) {
     TempDir dir;
-    AnalyzeConfig c;
-    c.input = "in.h5";
-    c.dataset = "/e";
-    c.output = "out.h5";
+    AnalyzeConfig c = job_config();
     EXPECT_EQ(config_to_toml(c).find("devices"), std::string::npos);  // default left out
     c.devices = {0, 0, 1};
     const std::string toml = config_to_toml(c);

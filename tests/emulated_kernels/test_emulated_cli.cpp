@@ -206,70 +206,17 @@ TEST(EmulatedCliDevices, DevicesAllTakesTheGpusOfOneModelAndRecordsThem) {
             shell_quote(table) + " -d /embeddings --devices all --backend " + c.backend + " -o " +
             shell_quote(out));
         ASSERT_EQ(r.exit_code, 0) << r.err;
-        if (*c.engines) EXPECT_NE(r.out.find(c.engines), std::string::npos) << r.out;
-        if (!*c.engines) EXPECT_EQ(r.out.find("all-pairs engines"), std::string::npos) << r.out;
-        if (*c.note) EXPECT_NE(r.out.find(c.note), std::string::npos) << r.out;
-        if (!*c.note) EXPECT_EQ(r.out.find("embgeom: note:"), std::string::npos) << r.out;
+        EXPECT_EQ(r.out.find(*c.engines ? c.engines : "all-pairs engines") != std::string::npos,
+                  *c.engines != '\0')
+            << r.out;
+        EXPECT_EQ(r.out.find(*c.note ? c.note : "embgeom: note:") != std::string::npos,
+                  *c.note != '\0')
+            << r.out;
         EXPECT_NE(config_of(out).find(std::string("\n") + c.recorded + "\n"), std::string::npos)
             << config_of(out);
     }
 }
 
-// A GPU this build has no code for (compute capability 7.5 under the default 80-real;90):
-// --backend auto runs on the CPU and says why; --backend cuda fails with exit code 4 and one line,
-// and writes no file.
-TEST(EmulatedCliDevices, AGpuWithoutCodeInTheBuildFallsBackOrFailsInOneLine) {
-    test::TempDir dir;
-    const std::string table = dir.file("t.h5");
-    ASSERT_EQ(synth_trained(table, 300, 16), 0);
-    const std::string run = "EMBGEOM_EMULATED_COMPUTE_CAPABILITY=7.5 " +
-                            shell_quote(emulated_binary()) + " analyze -i " + shell_quote(table) +
-                            " -d /embeddings -o ";
-    const test::CommandResult fallback = test::run_command(run + shell_quote(dir.file("auto.h5")));
-    ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
-    // The report (stdout) says why the CPU ran.
-    EXPECT_NE(fallback.out.find("compute capability 7.5"), std::string::npos) << fallback.out;
-    EXPECT_NE(fallback.out.find("running on the CPU backend"), std::string::npos) << fallback.out;
-    EXPECT_EQ(root_attribute(dir.file("auto.h5"), "backend").rfind("cpu (", 0), 0u);
-
-    const test::CommandResult refused =
-        test::run_command(run + shell_quote(dir.file("cuda.h5")) + " --backend cuda");
-    EXPECT_EQ(refused.exit_code, 4) << refused.err;
-    EXPECT_EQ(refused.err.rfind("embgeom: error: --backend cuda: CUDA device 0 (", 0), 0u)
-        << refused.err;
-    EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
-    EXPECT_FALSE(std::filesystem::exists(dir.file("cuda.h5")));
-}
-
-// A GPU that is listed but does not start (held by another process in exclusive-process mode):
-// --backend auto runs on the CPU and says why; --backend cuda fails with exit code 4, one line
-// naming the runtime's error, and no file.
-TEST(EmulatedCliDevices, AGpuThatDoesNotStartFallsBackOrFailsInOneLine) {
-    test::TempDir dir;
-    const std::string table = dir.file("t.h5");
-    ASSERT_EQ(synth_trained(table, 300, 16), 0);
-    const std::string run = "EMBGEOM_EMULATED_BUSY=1 " + shell_quote(emulated_binary()) +
-                            " analyze -i " + shell_quote(table) + " -d /embeddings -o ";
-    const test::CommandResult fallback = test::run_command(run + shell_quote(dir.file("auto.h5")));
-    ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
-    EXPECT_NE(fallback.out.find("embgeom: note: the CUDA backend could not start ("),
-              std::string::npos)
-        << fallback.out;
-    EXPECT_NE(fallback.out.find("cudaErrorDevicesUnavailable (CUDA-capable device(s) is/are busy"),
-              std::string::npos)
-        << fallback.out;
-    EXPECT_NE(fallback.out.find("): running on the CPU backend"), std::string::npos)
-        << fallback.out;
-    EXPECT_EQ(root_attribute(dir.file("auto.h5"), "backend").rfind("cpu (", 0), 0u);
-
-    const test::CommandResult refused =
-        test::run_command(run + shell_quote(dir.file("cuda.h5")) + " --backend cuda");
-    EXPECT_EQ(refused.exit_code, 4) << refused.err;
-    EXPECT_EQ(refused.err.rfind("embgeom: error: CUDA error: ", 0), 0u) << refused.err;
-    EXPECT_NE(refused.err.find("cudaErrorDevicesUnavailable"), std::string::npos) << refused.err;
-    EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
-    EXPECT_FALSE(std::filesystem::exists(dir.file("cuda.h5")));
-}
 
 // `embgeom devices` lists every GPU with whether it is ready and why not, what --devices all
 // takes, and exits 4 (with one error line) where none is ready or none is listed.
@@ -319,17 +266,65 @@ TEST(EmulatedCliDevices, TheDevicesCommandSaysWhichGpusAreReady) {
         } else {
             EXPECT_EQ(r.err, "");
         }
-        if (c.lines.empty()) EXPECT_EQ(r.out, "");
+        if (c.lines.empty()) {
+            EXPECT_EQ(r.out, "");
+        }
     }
 }
 
-// A machine whose runtime lists no GPU says why, for each way that happens
-// (core/cuda_absence.hpp): auto's notice and --backend cuda's one line (exit 4, no file) name the
-// reason and what to change, and no status of cudaGetDeviceCount stops auto.
-TEST(EmulatedCliDevices, NoListedGpuSaysWhyInTheNoticeAndTheError) {
+// A GPU that cannot be used, as `env` makes the emulated runtime answer: --backend auto runs on
+// the CPU with a note holding every note_part; --backend cuda fails with exit code 4 and one line
+// that starts with error_start and holds every error_part, and writes no file.
+void expect_cpu_fallback_and_cuda_refusal(const std::string& env,
+                                          const std::vector<std::string>& note_parts,
+                                          const std::string& error_start,
+                                          const std::vector<std::string>& error_parts) {
+    SCOPED_TRACE(env);
     test::TempDir dir;
     const std::string table = dir.file("t.h5");
     ASSERT_EQ(synth_trained(table, 300, 16), 0);
+    const std::string run = "env " + env + " " + shell_quote(emulated_binary()) + " analyze -i " +
+                            shell_quote(table) + " -d /embeddings -o ";
+    const test::CommandResult fallback = test::run_command(run + shell_quote(dir.file("auto.h5")));
+    ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
+    // The report (stdout) says why the CPU ran.
+    EXPECT_NE(fallback.out.find("embgeom: note: "), std::string::npos) << fallback.out;
+    for (const std::string& part : note_parts)
+        EXPECT_NE(fallback.out.find(part), std::string::npos) << part << "\n" << fallback.out;
+    EXPECT_NE(fallback.out.find("running on the CPU backend"), std::string::npos) << fallback.out;
+    EXPECT_EQ(root_attribute(dir.file("auto.h5"), "backend").rfind("cpu (", 0), 0u);
+
+    const test::CommandResult refused =
+        test::run_command(run + shell_quote(dir.file("cuda.h5")) + " --backend cuda");
+    EXPECT_EQ(refused.exit_code, 4) << refused.err;
+    EXPECT_EQ(refused.err.rfind(error_start, 0), 0u) << refused.err;
+    for (const std::string& part : error_parts)
+        EXPECT_NE(refused.err.find(part), std::string::npos) << part << "\n" << refused.err;
+    EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("cuda.h5")));
+}
+
+// A GPU this build has no code for (compute capability 7.5 under the default 80-real;90).
+TEST(EmulatedCliDevices, AGpuWithoutCodeInTheBuildFallsBackOrFailsInOneLine) {
+    expect_cpu_fallback_and_cuda_refusal("EMBGEOM_EMULATED_COMPUTE_CAPABILITY=7.5",
+                                         {"compute capability 7.5"},
+                                         "embgeom: error: --backend cuda: CUDA device 0 (", {});
+}
+
+// A GPU that is listed but does not start (held by another process in exclusive-process mode):
+// the note and the error name the runtime's error.
+TEST(EmulatedCliDevices, AGpuThatDoesNotStartFallsBackOrFailsInOneLine) {
+    expect_cpu_fallback_and_cuda_refusal(
+        "EMBGEOM_EMULATED_BUSY=1",
+        {"embgeom: note: the CUDA backend could not start (",
+         "cudaErrorDevicesUnavailable (CUDA-capable device(s) is/are busy",
+         "): running on the CPU backend"},
+        "embgeom: error: CUDA error: ", {"cudaErrorDevicesUnavailable"});
+}
+
+// A machine whose runtime lists no GPU says why, for each way that happens
+// (core/cuda_absence.hpp), and no status of cudaGetDeviceCount stops auto.
+TEST(EmulatedCliDevices, NoListedGpuSaysWhyInTheNoticeAndTheError) {
     struct Case {
         const char* env;
         const char* reason;
@@ -342,29 +337,10 @@ TEST(EmulatedCliDevices, NoListedGpuSaysWhyInTheNoticeAndTheError) {
               "uses: update the driver to 580 or later, or rebuild embgeom with a CUDA 12 toolkit"},
           Case{"EMBGEOM_EMULATED_NO_DEVICE=no-device CUDA_VISIBLE_DEVICES=",
                "CUDA_VISIBLE_DEVICES is set and empty"},
-          Case{"EMBGEOM_EMULATED_NO_DEVICE=not-ready", "start nvidia-fabricmanager"}}) {
-        SCOPED_TRACE(c.env);
-        const std::string run = std::string("env ") + c.env + " " + shell_quote(emulated_binary()) +
-                                " analyze -i " + shell_quote(table) + " -d /embeddings -o ";
-        const test::CommandResult fallback = test::run_command(run + shell_quote(dir.file("a.h5")));
-        ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
-        EXPECT_NE(fallback.out.find("embgeom: note: no usable CUDA device: "), std::string::npos)
-            << fallback.out;
-        EXPECT_NE(fallback.out.find(c.reason), std::string::npos) << fallback.out;
-        EXPECT_NE(fallback.out.find("; running on the CPU backend"), std::string::npos)
-            << fallback.out;
-        EXPECT_EQ(root_attribute(dir.file("a.h5"), "backend").rfind("cpu (", 0), 0u);
-
-        const test::CommandResult refused =
-            test::run_command(run + shell_quote(dir.file("c.h5")) + " --backend cuda");
-        EXPECT_EQ(refused.exit_code, 4) << refused.err;
-        EXPECT_EQ(refused.err.rfind("embgeom: error: --backend cuda: no usable CUDA device: ", 0),
-                  0u)
-            << refused.err;
-        EXPECT_NE(refused.err.find(c.reason), std::string::npos) << refused.err;
-        EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
-        EXPECT_FALSE(std::filesystem::exists(dir.file("c.h5")));
-    }
+          Case{"EMBGEOM_EMULATED_NO_DEVICE=not-ready", "start nvidia-fabricmanager"}})
+        expect_cpu_fallback_and_cuda_refusal(
+            c.env, {"embgeom: note: no usable CUDA device: ", c.reason, "; running on the CPU backend"},
+            "embgeom: error: --backend cuda: no usable CUDA device: ", {c.reason});
 }
 
 // The host's --memory-budget bounds host memory only: with no --device-memory-budget the GPU plan
