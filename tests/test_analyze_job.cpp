@@ -441,10 +441,16 @@ TEST(AnalyzeJob, CpuRunLoadsNoCudaMathLibrary) {
 TEST(AnalyzeJob, BackendComparisonScriptAcceptsEqualRunsAndCatchesRealDifferences) {
     TempDir dir;
     const std::string in = dir.file("t.h5"), a = dir.file("a.h5"), b = dir.file("b.h5");
-    ASSERT_EQ(run_embgeom("synth --rows 3000 --dim 32 --seed 5 --output " + shell_quote(in)).exit_code, 0);
+    // Each step's stderr is printed on failure: this test once failed within 0.3 s under a full
+    // `ctest -j2` and never again (2026-12-07), so the next failure should say which step.
+    const auto ok = [](const test::CommandResult& r) {
+        EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+        return r.exit_code == 0;
+    };
+    ASSERT_TRUE(ok(run_embgeom("synth --rows 3000 --dim 32 --seed 5 --output " + shell_quote(in))));
     const std::string base = "analyze --input " + shell_quote(in) + " --dataset /embeddings --center --output ";
-    ASSERT_EQ(run_embgeom(base + shell_quote(a) + " --threads 1").exit_code, 0);
-    ASSERT_EQ(run_embgeom(base + shell_quote(b) + " --threads 2").exit_code, 0);
+    ASSERT_TRUE(ok(run_embgeom(base + shell_quote(a) + " --threads 1")));
+    ASSERT_TRUE(ok(run_embgeom(base + shell_quote(b) + " --threads 2")));
     auto r = run_python_file("compare_backends.py", shell_quote(a) + " " + shell_quote(b));
     EXPECT_NE(r.out.find("ok"), std::string::npos) << r.out;
 
