@@ -321,7 +321,8 @@ struct CudaMachineReport {
     int runtime_version = 0;       ///< this build's CUDA runtime, 1000 * major + 10 * minor
     int driver_version = 0;        ///< the CUDA version the driver supports; 0: no driver
     std::string no_device_reason;  ///< cuda_no_device_reason(): "" when devices are listed
-    std::string cublas;            ///< "cuBLAS 13.1.0" once loaded, or why it could not be
+    std::string cublas;            ///< "cuBLAS 13.1.0" once loaded, else ""
+    std::string cublas_error;      ///< why cuBLAS could not be loaded, else ""
     std::vector<CudaDeviceReport> devices;
     std::vector<int> all_devices;      ///< what `--devices all` would run on (cuda_all_devices)
     std::string all_devices_left_out;  ///< and the clause naming the devices it leaves out

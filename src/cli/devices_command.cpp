@@ -3,9 +3,9 @@
 // and starts there, and what `--devices all` would take. Exit 4 where no GPU is ready, so a batch
 // script can check with `embgeom devices >/dev/null` before it queues a GPU job.
 #include <iomanip>
-#include <sstream>
 
 #include "cli/commands.hpp"
+#include "core/all_devices.hpp"
 #include "core/cuda_absence.hpp"
 #include "embgeom/backend.hpp"
 #include "embgeom/build_info.hpp"
@@ -15,11 +15,7 @@
 namespace embgeom {
 namespace {
 
-std::string ids_text(const std::vector<int>& ids) {
-    std::string s = ids.size() == 1 ? "device " : "devices ";
-    for (std::size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
-    return s;
-}
+bool ready(const CudaDeviceReport& d) { return d.runs_build && d.start_error.empty(); }
 
 std::string readiness(const CudaDeviceReport& d) {
     if (!d.runs_build)
@@ -36,30 +32,28 @@ int run_devices_command(const CliState&, std::ostream& out) {
     const CudaMachineReport r = cuda_machine_report();
     if (r.devices.empty()) throw ResourceError("no usable CUDA device: " + r.no_device_reason);
 
-    const bool cublas_ok = r.cublas.rfind("cuBLAS ", 0) == 0;
     out << "embgeom devices: CUDA runtime " << cuda_version(r.runtime_version)
         << ", driver for CUDA " << cuda_version(r.driver_version) << ", "
-        << (cublas_ok ? r.cublas : "cuBLAS not loaded: " + r.cublas) << "\n"
+        << (r.cublas_error.empty() ? r.cublas : "cuBLAS not loaded: " + r.cublas_error) << "\n"
         << "  this build runs on CUDA architectures " << kCudaArchitectures << "\n"
         << std::left << "  " << std::setw(4) << "id" << std::setw(32) << "device" << std::setw(12)
         << "capability" << std::setw(26) << "memory free / total" << "ready\n";
-    int ready = 0;
+    std::size_t ready_count = 0;
     for (const CudaDeviceReport& d : r.devices) {
         const std::string memory =
             (d.free_bytes > 0 ? format_bytes(double(d.free_bytes)) : std::string("-")) + " / " +
             format_bytes(double(d.total_bytes));
-        const std::string why = readiness(d);
-        ready += why == "yes";
+        ready_count += ready(d);
         out << "  " << std::setw(4) << d.id << std::setw(32) << d.name << std::setw(12)
             << (std::to_string(d.major) + "." + std::to_string(d.minor)) << std::setw(26) << memory
-            << why << "\n";
+            << readiness(d) << "\n";
     }
     if (!r.all_devices.empty())
-        out << "  --devices all runs on " << ids_text(r.all_devices)
+        out << "  --devices all runs on " << device_ids_text(r.all_devices)
             << (r.all_devices_left_out.empty() ? "" : "; it leaves out " + r.all_devices_left_out)
             << "\n";
     out.flush();
-    if (ready == 0)
+    if (ready_count == 0)
         throw ResourceError("none of the " + std::to_string(r.devices.size()) +
                             " CUDA devices can run embgeom (see the list above)");
     return 0;

@@ -15,15 +15,15 @@ std::string capability(const DeviceModel& d) {
     return std::to_string(d.major) + "." + std::to_string(d.minor);
 }
 
-std::string id_list(const std::vector<int>& ids) {
-    std::string s;
-    for (const int id : ids) s += (s.empty() ? "" : ",") + std::to_string(id);
-    return s;
-}
-
 std::string devices_word(std::size_t n) { return n == 1 ? "device " : "devices "; }
 
 }  // namespace
+
+std::string device_ids_text(const std::vector<int>& ids) {
+    std::string s = devices_word(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
+    return s;
+}
 
 AllDevicesChoice choose_all_devices(const std::vector<DeviceModel>& devices) {
     std::vector<DeviceModel> sorted = devices;
@@ -67,7 +67,7 @@ AllDevicesChoice choose_all_devices(const std::vector<DeviceModel>& devices) {
                           (no_code.size() == 1 ? "it" : "them"));
     if (!other_model.empty())
         clauses.push_back(describe(other_model) + ": another model than " +
-                          devices_word(choice.ids.size()) + id_list(choice.ids) + " (" +
+                          device_ids_text(choice.ids) + " (" +
                           chosen_model->name + "), whose results " +
                           (other_model.size() == 1 ? "it" : "they") +
                           " would not match bit for bit");

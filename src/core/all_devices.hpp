@@ -31,4 +31,7 @@ struct AllDevicesChoice {
 /// them are; a tie goes to the model of the lowest id.
 AllDevicesChoice choose_all_devices(const std::vector<DeviceModel>& devices);
 
+/// "device 2" or "devices 0,1,3", as messages name a set of ids.
+std::string device_ids_text(const std::vector<int>& ids);
+
 }  // namespace embgeom

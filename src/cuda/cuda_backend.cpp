@@ -382,7 +382,7 @@ CudaMachineReport cuda_machine_report() {
     if (census.count > 0) try {
             report.cublas = cublas_version_text();
         } catch (const std::exception& e) {
-            report.cublas = e.what();
+            report.cublas_error = e.what();
         }
     AllDevicesChoice all = choose_all_devices(models);
     report.all_devices = std::move(all.ids);
