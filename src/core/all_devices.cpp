@@ -40,11 +40,12 @@ AllDevicesChoice choose_all_devices(const std::vector<DeviceModel>& devices) {
         it->second.push_back(d.id);
     }
     AllDevicesChoice choice;
-    const DeviceModel* chosen_model = nullptr;
+    const ModelKey* chosen_model = nullptr;
     for (const ModelKey& key : model_order)
-        if (by_model[key].size() > choice.ids.size()) choice.ids = by_model[key];
-    for (const DeviceModel& d : sorted)
-        if (!choice.ids.empty() && d.id == choice.ids.front()) chosen_model = &d;
+        if (by_model[key].size() > choice.ids.size()) {
+            choice.ids = by_model[key];
+            chosen_model = &key;
+        }
 
     std::vector<std::string> clauses;
     std::vector<int> no_code, other_model;
@@ -68,7 +69,7 @@ AllDevicesChoice choose_all_devices(const std::vector<DeviceModel>& devices) {
     if (!other_model.empty())
         clauses.push_back(describe(other_model) + ": another model than " +
                           device_ids_text(choice.ids) + " (" +
-                          chosen_model->name + "), whose results " +
+                          std::get<0>(*chosen_model) + "), whose results " +
                           (other_model.size() == 1 ? "it" : "they") +
                           " would not match bit for bit");
     for (const std::string& c : clauses)
