@@ -115,6 +115,35 @@ struct AllPairsResult {
     std::vector<std::pair<std::string, double>> phase_seconds;
 };
 
+/// One process's part of the all-pairs work when several processes (MPI ranks, src/scaleout/)
+/// share it. Every process runs the same plan and takes the work units whose ordinal p in the
+/// one-process order has p % count == index: the CPU deals its GEMM grid tiles (whose side
+/// depends on the row count only, so the deal is the same whatever block size or thread count a
+/// process plans with); CUDA deals its tile pairs, planned with device_bytes on every process.
+struct WorkShare {
+    int index = 0;
+    int count = 1;
+    /// Device bytes every process plans with (the least Backend::all_pairs_plan_bytes of them
+    /// all), so that their CUDA engines make the same plan; unset = the backend's own.
+    std::optional<std::uint64_t> device_bytes;
+};
+
+/// The exact sums behind the AllPairsResult of one share, which make the shares of several
+/// processes or engines add up to the one-process result bit for bit (engine/all_pairs_merge.hpp).
+struct AllPairsPartial {
+    unsigned __int128 cos_sq_fixed = 0;       ///< sum of cos^2 in units of 2^-24
+    std::vector<long long> row_sums;          ///< [rows] (accumulate_row_sums) in units of 2^-32
+    /// Pairs that reached the duplicate threshold: exact, or (CPU) at least max_dup_pairs + 1
+    /// when more qualified than the list keeps, which is all a merge needs to know.
+    unsigned long long duplicates_found = 0;
+    /// On a re-scored path (tf32, bf16, fp16 with K' candidates), when re-scoring is deferred: the
+    /// K' candidates of every row by the fast cosine, [rows, candidate_width] best first (empty
+    /// slots hold kTopkEmptyIndex); the result's lists are then left padded.
+    int candidate_width = 0;
+    std::vector<std::int64_t> candidate_index;
+    std::vector<float> candidate_sim;
+};
+
 /// The float64 sums of a streamed covariance (GramAccumulator::finish), shift s [d]:
 /// S = sum_i (x_i - s)(x_i - s)^T, t = sum_i (x_i - s) over the n rows added.
 struct GramSums {
@@ -216,6 +245,37 @@ class Backend {
     /// Streams row blocks from source when the normalised table exceeds opt.memory_budget.
     virtual AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
                                      const AllPairsOptions& opt) = 0;
+
+    /// @brief all_pairs over share's part of the work only, for a caller that adds the parts of
+    ///        every process (src/scaleout/). The result holds the neighbour lists, histogram and
+    ///        duplicates of the pairs this share computed; row means, S and valid_rows are whole;
+    ///        partial receives the exact sums. A re-scored path leaves its candidates in partial
+    ///        and its lists padded: the caller merges every share's candidates and calls
+    ///        rescore_candidates once. opt.matrix must be null.
+    /// @throws as all_pairs; UsageError when this backend cannot run a share (CUDA with several
+    ///         --devices).
+    virtual AllPairsResult all_pairs_share(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                           const AllPairsOptions& opt, const WorkShare& share,
+                                           AllPairsPartial& partial) = 0;
+    /// Device bytes this backend's all-pairs engine would plan with (CUDA: free memory less the
+    /// reserve on the first device); 0 when it plans with host memory only.
+    virtual std::uint64_t all_pairs_plan_bytes() { return 0; }
+    /// @brief Re-scores merged candidates in float32 and writes each row's best k (the end of a
+    ///        re-scored all_pairs whose shares deferred it).
+    /// @param[in] cand_index  [rows, kc] candidates, best first by the fast cosine.
+    /// @param[out] out_index, out_sim  [rows, k] padded with -1 / NaN.
+    /// @throws ResourceError where the backend has no re-scored path (the CPU), or as all_pairs.
+    virtual void rescore_candidates(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                    const std::optional<std::vector<double>>& center,
+                                    const std::vector<std::int64_t>& cand_index, int kc,
+                                    std::int64_t k, std::int64_t* out_index, float* out_sim);
+    /// csls_neighbors over share's part of the work only: the lists of the pairs it computed,
+    /// merged across shares by the same total order (score descending, ties to the lower index).
+    virtual CslsNeighbors csls_neighbors_share(RowSource& source,
+                                               const std::vector<std::uint8_t>& valid,
+                                               const std::vector<float>& radius, std::int64_t k,
+                                               const AllPairsOptions& opt,
+                                               const WorkShare& share) = 0;
 
     /// @brief A GramAccumulator for rows of d columns and shift s (the covariance behind
     ///        principal_directions). CPU: cblas_dsyrk per block on the host. CUDA: S [d, d]

@@ -1,13 +1,56 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <new>
+#include <sstream>
+#include <string>
 
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
 #include "embgeom/errors.hpp"
 #include "io/unfinished_files.hpp"
+#include "scaleout/job_ranks.hpp"
 
 namespace embgeom {
+
+namespace {
+
+// Prints the error and returns its exit code. In an MPI job of several ranks every rank first
+// agrees on the failure (unless it was agreed already), so that no rank waits for a failed one,
+// and only rank 0 prints the agreed error.
+int report_error(ExitCode code, const std::string& message, bool agreed) {
+    const scaleout::JobRanks& ranks = scaleout::job_ranks();
+    std::string text = message;
+    if (ranks.several() && !agreed) try {
+            scaleout::agree(code, message);
+        } catch (const scaleout::RanksAgreedError& e) {
+            code = e.code();
+            text = e.what();
+        }
+    if (ranks.root()) std::cerr << "embgeom: error: " << text << "\n";
+    return static_cast<int>(code);
+}
+
+// Runs the chosen subcommand. An MPI job of several ranks runs analyze only, and every rank
+// then agrees that all succeeded before it reports success.
+int run_subcommand(CLI::App& app, CliState& st) {
+    const scaleout::JobRanks& ranks = scaleout::job_ranks();
+    if (ranks.several() && !app.got_subcommand("analyze"))
+        throw UsageError("only `embgeom analyze` runs as an MPI job of several ranks (this one has " +
+                         std::to_string(ranks.size) + "); run the other commands without mpiexec");
+    // The log and the summary are rank 0's; the other ranks' would repeat them.
+    std::ostringstream quiet;
+    std::ostream& out = ranks.root() ? std::cout : quiet;
+    int code = static_cast<int>(ExitCode::kUsage);
+    if (app.got_subcommand("analyze")) code = run_analyze_command(st, out);
+    else if (app.got_subcommand("synth")) code = run_synth_command(st, out);
+    else if (app.got_subcommand("inspect")) code = run_inspect_command(st, out);
+    else if (app.got_subcommand("demo")) code = run_demo_command(st, out);
+    else if (app.got_subcommand("devices")) code = run_devices_command(st, out);
+    if (ranks.several()) scaleout::agree();
+    return code;
+}
+
+}  // namespace
 
 int run_cli(int argc, char** argv) {
     remove_unfinished_files_on_signals();
@@ -20,24 +63,19 @@ int run_cli(int argc, char** argv) {
             parse_cli(app, st, std::vector<std::string>(argv + 1, argv + argc));
         } catch (const CLI::ParseError& e) {
             if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-            std::cerr << "embgeom: error: " << e.what() << " (see embgeom --help)\n";
-            return static_cast<int>(ExitCode::kUsage);
+            return report_error(ExitCode::kUsage, std::string(e.what()) + " (see embgeom --help)",
+                                false);
         }
-        if (app.got_subcommand("analyze")) return run_analyze_command(st, std::cout);
-        if (app.got_subcommand("synth")) return run_synth_command(st, std::cout);
-        if (app.got_subcommand("inspect")) return run_inspect_command(st, std::cout);
-        if (app.got_subcommand("demo")) return run_demo_command(st, std::cout);
-        if (app.got_subcommand("devices")) return run_devices_command(st, std::cout);
-        return static_cast<int>(ExitCode::kUsage);
+        return run_subcommand(app, st);
+    } catch (const scaleout::RanksAgreedError& e) {
+        return report_error(e.code(), e.what(), true);
     } catch (const Error& e) {
-        std::cerr << "embgeom: error: " << e.what() << "\n";
-        return static_cast<int>(e.code());
+        return report_error(e.code(), e.what(), false);
     } catch (const std::bad_alloc&) {
-        std::cerr << "embgeom: error: out of host memory (lower --memory-budget or --block-rows)\n";
-        return static_cast<int>(ExitCode::kRuntime);
+        return report_error(ExitCode::kRuntime,
+                            "out of host memory (lower --memory-budget or --block-rows)", false);
     } catch (const std::exception& e) {
-        std::cerr << "embgeom: error: " << e.what() << "\n";
-        return static_cast<int>(ExitCode::kRuntime);
+        return report_error(ExitCode::kRuntime, e.what(), false);
     }
 }
 

@@ -50,6 +50,7 @@
 #include "embgeom/errors.hpp"
 #include "embgeom/histogram_binning.hpp"
 #include "engine/duplicate_list.hpp"
+#include "engine/all_pairs_merge.hpp"
 #include "engine/fixed_point.hpp"
 #include "engine/padded_result.hpp"
 #include "engine/row_normalize.hpp"
@@ -413,8 +414,10 @@ void emit_nan_matrix(MatrixSink& sink, std::int64_t V) {
 class AllPairsPass final : public cpu::GridPass {
   public:
     AllPairsPass(const AllPairsOptions& opt, const FoldParams& fp, const RowMap& map,
-                 const TilePlan& plan, std::int64_t K, int threads, std::int64_t d)
-        : opt_(opt), fp_(fp), map_(map), plan_(plan), K_(K), d_(d), fold_tile_(pick_fold_tile(K)),
+                 const TilePlan& plan, std::int64_t K, int threads, std::int64_t d,
+                 const engine::GridShare& share)
+        : opt_(opt), fp_(fp), map_(map), plan_(plan), share_(share), K_(K), d_(d),
+          fold_tile_(pick_fold_tile(K)),
           global_(static_cast<std::int64_t>(map.orig.size()), K),
           sum_(static_cast<std::size_t>(d), 0.0),
           row_mean_(map.orig.size(), 0.0),
@@ -515,11 +518,12 @@ class AllPairsPass final : public cpu::GridPass {
         }
     }
 
-    /// The result in original row order.
-    AllPairsResult finish(std::int64_t V) {
+    /// The result in original row order; partial, when given, receives the exact sums.
+    AllPairsResult finish(std::int64_t V, AllPairsPartial* partial) {
         const std::int64_t n = static_cast<std::int64_t>(map_.orig.size());
         AllPairsResult res = engine::padded_result(V, opt_);
         const std::int64_t slots = std::min(opt_.k, K_);
+        if (partial && opt_.accumulate_row_sums) partial->row_sums.assign(static_cast<std::size_t>(V), 0);
         for (std::int64_t c = 0; c < n; ++c) {
             const std::int64_t o = map_.orig[c];
             const float* s = global_.sims(c);
@@ -534,6 +538,7 @@ class AllPairsPass final : public cpu::GridPass {
                 std::int64_t acc = 0;
                 for (const auto& ts : states_) acc += ts.row_sum[c];
                 res.row_sum_tiled[o] = static_cast<double>(acc) / engine::kCosScale;
+                if (partial) partial->row_sums[o] = acc;
             }
         }
         res.histogram.assign(static_cast<std::size_t>(fp_.bins), 0);
@@ -553,6 +558,10 @@ class AllPairsPass final : public cpu::GridPass {
         }
         res.valid_rows = n;
         res.gflop = static_cast<double>(total_tiles()) * 2.0 * plan_.grid * plan_.grid * d_ / 1e9;
+        if (partial) {
+            partial->cos_sq_fixed = static_cast<unsigned __int128>(cos_sq);
+            partial->duplicates_found = engine::duplicates_found_of(res, opt_);
+        }
         return res;
     }
 
@@ -561,6 +570,7 @@ class AllPairsPass final : public cpu::GridPass {
     const FoldParams fp_;
     const RowMap& map_;
     const TilePlan& plan_;
+    const engine::GridShare share_;
     const std::int64_t K_, d_;
     const FoldTileFn fold_tile_;
     TopKLists global_;
@@ -571,14 +581,16 @@ class AllPairsPass final : public cpu::GridPass {
     std::unique_ptr<std::atomic<float>[]> shared_thr_;
     std::atomic<std::int64_t> tiles_done_{0};
 
-    /// Grid tiles (= SGEMM calls) of the whole upper triangle: T (T + 1) / 2 for T grid tiles.
-    std::int64_t total_tiles() const { return plan_.grid_tiles * (plan_.grid_tiles + 1) / 2; }
+    /// Grid tiles (= SGEMM calls) this pass computes: the whole upper triangle, T (T + 1) / 2
+    /// for T grid tiles, or the share's part of it.
+    std::int64_t total_tiles() const { return share_.tiles(plan_.grid_tiles); }
 };
 
 }  // namespace
 
 AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
-                             const AllPairsOptions& opt, int threads) {
+                             const AllPairsOptions& opt, int threads,
+                             const engine::GridShare& share, AllPairsPartial* partial) {
     const auto t_start = std::chrono::steady_clock::now();
     const std::int64_t V = source.rows(), d = source.cols();
     EMBGEOM_EXPECTS(static_cast<std::int64_t>(valid.size()) == V, "valid has one flag per row");
@@ -617,13 +629,16 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
     fp.dup_min = engine::duplicate_min(opt.dup_threshold);
     fp.row_sums = opt.accumulate_row_sums;
 
-    AllPairsPass pass(opt, fp, map, plan, K, T, d);
+    EMBGEOM_EXPECTS(share.count >= 1 && share.index >= 0 && share.index < share.count,
+                    "a share is one of count");
+    EMBGEOM_EXPECTS(share.whole() || !opt.matrix, "a share writes no matrix");
+    AllPairsPass pass(opt, fp, map, plan, K, T, d, share);
     const auto t_grid = std::chrono::steady_clock::now();
     const double seconds_loading =
-        cpu::run_grid_pass(source, map.orig, plan, pass.rows_options(center), T, pass);
+        cpu::run_grid_pass(source, map.orig, plan, pass.rows_options(center), T, pass, share);
     if (opt.matrix && n == 0) emit_nan_matrix(*opt.matrix, V);
     const auto t_finish = std::chrono::steady_clock::now();
-    AllPairsResult res = pass.finish(V);
+    AllPairsResult res = pass.finish(V, partial);
     const auto t_end = std::chrono::steady_clock::now();
     const auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
     res.seconds = secs(t_start, t_end);

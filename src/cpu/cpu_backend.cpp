@@ -85,6 +85,16 @@ class CpuBackend final : public Backend {
         return r;
     }
 
+    AllPairsResult all_pairs_share(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                   const AllPairsOptions& opt, const WorkShare& share,
+                                   AllPairsPartial& partial) override {
+        partial = AllPairsPartial{};
+        AllPairsResult r =
+            cpu_all_pairs(source, valid, opt, threads_, grid_share(share), &partial);
+        r.precision = PrecisionPath::kExact;
+        return r;
+    }
+
     // BLAS runs with the threads set in the constructor.
     std::unique_ptr<GramAccumulator> gram_accumulator(std::int64_t d,
                                                       const std::vector<double>& shift) override {
@@ -103,6 +113,14 @@ class CpuBackend final : public Backend {
                                        threads_);
     }
 
+    CslsNeighbors csls_neighbors_share(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                       const std::vector<float>& radius, std::int64_t k,
+                                       const AllPairsOptions& opt,
+                                       const WorkShare& share) override {
+        return embgeom::csls_neighbors(source, valid, radius, k, opt.block_rows, opt.memory_budget,
+                                       threads_, grid_share(share));
+    }
+
     // The caller's thread count stands when it sets one (the result does not depend on it).
     Extremeness extremeness(RowSource& source, const std::vector<std::uint8_t>& valid,
                             const ExtremenessOptions& opt) override {
@@ -113,6 +131,11 @@ class CpuBackend final : public Backend {
     }
 
   private:
+    static engine::GridShare grid_share(const WorkShare& s) {
+        EMBGEOM_EXPECTS(s.count >= 1 && s.index >= 0 && s.index < s.count, "a share is one of count");
+        return engine::GridShare{s.index, s.count};
+    }
+
     int threads_;
 };
 

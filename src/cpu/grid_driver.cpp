@@ -103,7 +103,8 @@ void load_rows(RowSource& source, const std::vector<std::int64_t>& orig, RowRang
 }  // namespace
 
 double run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, const TilePlan& plan,
-                     const GridRowsOptions& ro, int threads, GridPass& pass) {
+                     const GridRowsOptions& ro, int threads, GridPass& pass,
+                     const engine::GridShare& share) {
     const std::int64_t n = static_cast<std::int64_t>(orig.size()), d = source.cols();
     const std::int64_t G = plan.grid, B = plan.block_rows;
     const int T = std::max(1, threads);
@@ -167,7 +168,11 @@ double run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, c
             pv.xi = buf_i.data();
             pv.xj = pv.same() ? buf_i.data() : buf_j.data();
         }
-        const std::vector<GridTile> tiles = plan.grid_tiles_of(bp);
+        std::vector<GridTile> tiles = plan.grid_tiles_of(bp);
+        if (!share.whole())
+            tiles.erase(std::remove_if(tiles.begin(), tiles.end(),
+                                       [&](const GridTile& t) { return !share.has(t, plan.grid_tiles); }),
+                        tiles.end());
         pass.prepare_pair(pv);
 
         const auto record_failure = [&] {

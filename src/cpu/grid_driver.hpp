@@ -95,12 +95,14 @@ struct GridRowsOptions {
 };
 
 /// Runs pass over every grid tile of plan (made for the n = orig.size() valid rows of source,
-/// original indices orig, ascending) with `threads` OpenMP threads.
+/// original indices orig, ascending) that belongs to share, with `threads` OpenMP threads. Every
+/// block pair is still visited (prepare_pair ... after_pair, rows loaded), so S and whatever a
+/// pass computes per block are whole in every share.
 /// @throws ResourceError when a valid row holds non-finite values or memory runs out; whatever a
 ///         hook throws.
 /// Returns the seconds spent reading, normalising and packing rows (the rest is tiles and folds).
 double run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig,
                      const engine::TilePlan& plan, const GridRowsOptions& rows_options, int threads,
-                     GridPass& pass);
+                     GridPass& pass, const engine::GridShare& share = {});
 
 }  // namespace embgeom::cpu

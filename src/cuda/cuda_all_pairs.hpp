@@ -108,18 +108,6 @@ struct EngineShare {
     bool defer_rescore = false;
 };
 
-/// The exact integer sums behind an AllPairsResult, for adding the results of several engines.
-struct AllPairsPartial {
-    unsigned __int128 cos_sq_fixed = 0;       ///< sum of cos^2 in units of 2^-24
-    std::vector<long long> row_sums;          ///< [rows] (accumulate_row_sums) in units of 2^-32
-    unsigned long long duplicates_found = 0;  ///< pairs that qualified, before the cut
-    /// With EngineShare::defer_rescore on a re-scored path: the K' candidates of every row by the
-    /// fast cosine, [rows, candidate_width] best first (empty slots hold kTopkEmptyIndex).
-    int candidate_width = 0;
-    std::vector<std::int64_t> candidate_index;
-    std::vector<float> candidate_sim;
-};
-
 /// cuda_csls_neighbors over share's tile pairs only (for cuda_multi_device_csls_neighbors): the
 /// lists of the pairs this engine folded. mask is [V] (the caller has checked the inputs).
 CslsNeighbors cuda_csls_neighbors_share(CudaResources& res, RowSource& source,

@@ -19,6 +19,7 @@
 #include "cuda/cuda_multi_device.hpp"
 #include "cuda/cuda_resources.hpp"
 #include "cuda/device_table.hpp"
+#include "cuda/merged_rescore.hpp"
 #include "cuda/upload_rows.hpp"
 #include "distances_to_point.cuh"
 #include "embgeom/backend.hpp"
@@ -165,6 +166,47 @@ class CudaBackend final : public Backend {
         return cuda_multi_device_all_pairs(engines(), source, valid, opt, held(source));
     }
 
+    // A share of a job split between processes runs on this backend's one engine, deferring any
+    // re-score (the best K' of every process's candidates are the one-process candidates).
+    AllPairsResult all_pairs_share(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                   const AllPairsOptions& opt, const WorkShare& share,
+                                   AllPairsPartial& partial) override {
+        require_one_engine();
+        EngineShare engine_share;
+        engine_share.index = share.index;
+        engine_share.count = share.count;
+        engine_share.usable_bytes = share.device_bytes;
+        engine_share.defer_rescore = true;
+        partial = AllPairsPartial{};
+        return cuda_all_pairs_share(res_, source, valid, opt, engine_share, &partial,
+                                    held(source));
+    }
+
+    std::uint64_t all_pairs_plan_bytes() override { return all_pairs_usable_device_bytes(res_); }
+
+    void rescore_candidates(RowSource& source, const std::vector<std::uint8_t>& valid,
+                            const std::optional<std::vector<double>>& center,
+                            const std::vector<std::int64_t>& cand_index, int kc, std::int64_t k,
+                            std::int64_t* out_index, float* out_sim) override {
+        rescore_merged_candidates(res_, source, held(source), valid, center, cand_index, kc, k,
+                                  out_index, out_sim);
+    }
+
+    CslsNeighbors csls_neighbors_share(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                       const std::vector<float>& radius, std::int64_t k,
+                                       const AllPairsOptions& opt,
+                                       const WorkShare& share) override {
+        require_one_engine();
+        const std::vector<std::uint8_t> mask =
+            checked_csls_mask(source.rows(), valid, radius, k, opt.block_rows);
+        EngineShare engine_share;
+        engine_share.index = share.index;
+        engine_share.count = share.count;
+        engine_share.usable_bytes = share.device_bytes;
+        return cuda_csls_neighbors_share(res_, source, mask, radius, k, opt, engine_share,
+                                         held(source));
+    }
+
     std::unique_ptr<GramAccumulator> gram_accumulator(std::int64_t d,
                                                       const std::vector<double>& shift) override {
         return make_cuda_gram_accumulator(res_, d, shift);
@@ -192,6 +234,14 @@ class CudaBackend final : public Backend {
     }
 
   private:
+    void require_one_engine() const {
+        if (!extra_.empty())
+            throw UsageError("--devices lists " + std::to_string(extra_.size() + 1) +
+                             " GPUs, but in an MPI job each rank runs one GPU: start one rank per "
+                             "GPU and leave --devices out (each rank takes the GPU of its local "
+                             "rank)");
+    }
+
     // The resources of every --devices entry, in order: one engine each.
     std::vector<CudaResources*> engines() {
         std::vector<CudaResources*> all{&res_};

@@ -13,9 +13,8 @@
 #include "cuda/cuda_all_pairs.hpp"
 #include "cuda/merged_rescore.hpp"
 #include "embgeom/errors.hpp"
-#include "engine/fixed_point.hpp"
+#include "engine/all_pairs_merge.hpp"
 #include "engine/precision_policy.hpp"
-#include "engine/topk_lists.hpp"
 #include "geometry/csls.hpp"
 
 namespace embgeom {
@@ -77,110 +76,16 @@ std::uint64_t common_usable_bytes(const std::vector<CudaResources*>& devices) {
     return usable;
 }
 
-// Per-row lists [n, k] (padded with -1 / NaN) of several engines, merged into the best k by the
-// engines' total order (engine::TopKLists): into index / sim, which hold the first engine's.
-void merge_lists(
-    std::int64_t n, std::int64_t k, std::vector<std::int64_t>& index, std::vector<float>& sim,
-    const std::vector<std::pair<const std::vector<std::int64_t>*, const std::vector<float>*>>&
-        others) {
-    if (k <= 0 || n <= 0) return;
-    engine::TopKLists lists(n, k);
-    const auto offer = [&](const std::vector<std::int64_t>& idx, const std::vector<float>& sims) {
-        for (std::int64_t i = 0; i < n; ++i)
-            for (std::int64_t s = 0; s < k; ++s) {
-                const std::size_t at = static_cast<std::size_t>(i * k + s);
-                if (idx[at] < 0) break;
-                lists.offer(i, sims[at], idx[at]);
-            }
-    };
-    offer(index, sim);
-    for (const auto& [idx, sims] : others) offer(*idx, *sims);
-    for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t s = 0; s < k; ++s) {
-            const std::size_t at = static_cast<std::size_t>(i * k + s);
-            const std::int64_t j = lists.indices(i)[s];
-            index[at] = j == engine::kEmptyIndex ? -1 : j;
-            sim[at] = j == engine::kEmptyIndex ? std::numeric_limits<float>::quiet_NaN()
-                                               : lists.sims(i)[s];
-        }
-}
-
+// The engines' shares added into the first (engine/all_pairs_merge.hpp); with deferred
+// re-scoring, sums[0] ends with the merged candidates: the best K' of every row over the
+// engines' candidate lists, the candidates one engine would have kept.
 AllPairsResult merge(std::vector<AllPairsResult>& parts, std::vector<AllPairsPartial>& sums,
                      const std::vector<std::uint8_t>& valid, const AllPairsOptions& opt) {
     AllPairsResult out = std::move(parts[0]);  // row means, S, valid rows: the same on every engine
-    const std::int64_t n = out.rows, k = out.k;
     for (std::size_t e = 1; e < parts.size(); ++e)
-        EMBGEOM_EXPECTS(
-            parts[e].precision == out.precision && parts[e].rows == n && parts[e].k == k,
-            "every engine ran the same plan");
-
-    std::vector<std::pair<const std::vector<std::int64_t>*, const std::vector<float>*>> others;
-    for (std::size_t e = 1; e < parts.size(); ++e)
-        others.emplace_back(&parts[e].neighbor_index, &parts[e].neighbor_sim);
-    merge_lists(n, k, out.neighbor_index, out.neighbor_sim, others);
-
-    unsigned __int128 cos_sq = 0;
-    unsigned long long found = 0;
-    for (const AllPairsPartial& s : sums) {
-        cos_sq += s.cos_sq_fixed;
-        found += s.duplicates_found;
-    }
-    out.pair_cos_sq_sum = static_cast<double>(cos_sq) / static_cast<double>(engine::kCosSqScale);
-    if (opt.accumulate_row_sums)
-        for (std::int64_t i = 0; i < n; ++i) {
-            if (!valid[i]) continue;
-            long long row = 0;
-            for (const AllPairsPartial& s : sums) row += s.row_sums[i];
-            out.row_sum_tiled[i] = static_cast<double>(row) / engine::kCosScale;
-        }
-
-    for (std::size_t e = 1; e < parts.size(); ++e) {
-        for (std::size_t b = 0; b < out.histogram.size(); ++b)
-            out.histogram[b] += parts[e].histogram[b];
-        out.duplicates.insert(out.duplicates.end(), parts[e].duplicates.begin(),
-                              parts[e].duplicates.end());
-        out.gflop += parts[e].gflop;
-    }
-    std::sort(out.duplicates.begin(), out.duplicates.end(),
-              [](const DuplicatePair& x, const DuplicatePair& y) {
-                  return x.i != y.i ? x.i < y.i : x.j < y.j;
-              });
-    const auto keep = static_cast<std::size_t>(opt.max_dup_pairs);
-    if (out.duplicates.size() > keep) out.duplicates.resize(keep);
-    out.duplicates_truncated = found > static_cast<unsigned long long>(opt.max_dup_pairs);
+        engine::absorb_share(out, sums[0], parts[e], sums[e], opt);
+    engine::finish_shares(out, sums[0], valid, opt);
     return out;
-}
-
-// The best K' of every row over the engines' candidate lists (each sorted best first by the fast
-// cosine, over disjoint tile pairs): the candidates one engine would have kept.
-std::vector<std::int64_t> merge_candidates(const std::vector<AllPairsPartial>& sums,
-                                           std::int64_t n) {
-    const int kc = sums[0].candidate_width;
-    for (const AllPairsPartial& s : sums)
-        EMBGEOM_EXPECTS(
-            s.candidate_width == kc && s.candidate_index.size() == static_cast<std::size_t>(n) * kc,
-            "every engine kept K' candidates per row");
-    std::vector<std::int64_t> merged(static_cast<std::size_t>(n) * kc);
-#pragma omp parallel
-    {
-        std::vector<float> acc_s(kc), tmp_s(kc);
-        std::vector<std::int64_t> acc_i(kc), tmp_i(kc);
-#pragma omp for schedule(static)
-        for (std::int64_t i = 0; i < n; ++i) {
-            const std::size_t at = static_cast<std::size_t>(i) * kc;
-            std::copy_n(sums[0].candidate_sim.begin() + at, kc, acc_s.begin());
-            std::copy_n(sums[0].candidate_index.begin() + at, kc, acc_i.begin());
-            for (std::size_t e = 1; e < sums.size(); ++e) {
-                engine::merge_topk(acc_s.data(), acc_i.data(), sums[e].candidate_sim.data() + at,
-                                   sums[e].candidate_index.data() + at, kc, tmp_s.data(),
-                                   tmp_i.data());
-                acc_s.swap(tmp_s);
-                acc_i.swap(tmp_i);
-            }
-            std::copy(acc_i.begin(), acc_i.end(), merged.begin() + at);
-        }
-    }
-    return merged;
 }
 
 using Progress = std::function<void(std::int64_t done, std::int64_t total)>;
@@ -292,9 +197,9 @@ AllPairsResult cuda_multi_device_all_pairs(const std::vector<CudaResources*>& de
     AllPairsResult out = merge(parts, sums, valid, opt);
     // A re-scored product: the merged candidates are re-scored once, on the first device.
     if (engine::is_rescored(out.precision) && sums[0].candidate_width > 0) {
-        const std::vector<std::int64_t> candidates = merge_candidates(sums, out.rows);
         rescore_merged_candidates(*devices[0], source, held_on(held, *devices[0]), valid,
-                                  opt.center, candidates, sums[0].candidate_width, out.k,
+                                  opt.center, sums[0].candidate_index, sums[0].candidate_width,
+                                  out.k,
                                   out.neighbor_index.data(), out.neighbor_sim.data());
     }
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -324,12 +229,11 @@ CslsNeighbors cuda_multi_device_csls_neighbors(const std::vector<CudaResources*>
                                       share_of(engines, e, usable), held_on(held, *devices[e]));
     });
     CslsNeighbors out = std::move(parts[0]);
-    std::vector<std::pair<const std::vector<std::int64_t>*, const std::vector<float>*>> others;
     for (std::size_t e = 1; e < engines; ++e) {
-        others.emplace_back(&parts[e].index, &parts[e].score);
+        engine::merge_neighbor_lists(out.rows, out.k, out.index, out.score, parts[e].index,
+                                     parts[e].score);
         out.resident = out.resident && parts[e].resident;
     }
-    merge_lists(out.rows, out.k, out.index, out.score, others);
     return out;
 }
 

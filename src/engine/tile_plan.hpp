@@ -74,6 +74,26 @@ struct TilePlan {
     std::vector<GridTile> grid_tiles_of(const BlockPair& p) const;
 };
 
+/// The grid tiles one of `count` processes computes (WorkShare, include/embgeom/backend.hpp):
+/// those whose ordinal in the grid's upper triangle, row by row ((0,0), (0,1), ..., (1,1), ...),
+/// has ordinal % count == index. The grid depends on the row count only, so every process deals
+/// the same tiles whatever its block size.
+struct GridShare {
+    int index = 0;
+    int count = 1;
+    bool whole() const { return count == 1; }
+    /// Whether tile t of a grid of `grid_tiles` tiles per side is this share's.
+    bool has(const GridTile& t, std::int64_t grid_tiles) const {
+        const std::int64_t ordinal = t.gi * grid_tiles - t.gi * (t.gi - 1) / 2 + (t.gj - t.gi);
+        return ordinal % count == index;
+    }
+    /// Tiles of this share in a grid of `grid_tiles` tiles per side.
+    std::int64_t tiles(std::int64_t grid_tiles) const {
+        const std::int64_t all = grid_tiles * (grid_tiles + 1) / 2;
+        return all > index ? (all - index + count - 1) / count : 0;
+    }
+};
+
 /// GEMM tile side used for `rows` rows: 512 from 8192 rows up (an efficient single-threaded
 /// SGEMM shape whose 1 MiB result tile stays in L2 for the fold), smaller powers of two (>= 32)
 /// below, so that small tables are still cut into about 16 tiles per side.

@@ -158,7 +158,8 @@ std::vector<std::uint8_t> checked_csls_mask(std::int64_t V, const std::vector<st
 
 CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
                              const std::vector<float>& radius, std::int64_t k,
-                             std::int64_t block_rows, std::uint64_t memory_budget, int threads) {
+                             std::int64_t block_rows, std::uint64_t memory_budget, int threads,
+                             const engine::GridShare& share) {
     const std::int64_t V = source.rows(), d = source.cols();
     check_csls_inputs(V, valid, radius, k, block_rows);
     EMBGEOM_EXPECTS(threads >= 0, "csls: threads >= 0");
@@ -185,7 +186,7 @@ CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>&
     CslsPass pass(n, K, plan.grid, T, rad);
     cpu::GridRowsOptions rows;
     rows.what = "csls";
-    cpu::run_grid_pass(source, orig, plan, rows, T, pass);
+    cpu::run_grid_pass(source, orig, plan, rows, T, pass, share);
     const TopKLists& global = pass.lists();
 
     CslsNeighbors res;

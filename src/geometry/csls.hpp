@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "embgeom/row_source.hpp"
+#include "engine/tile_plan.hpp"
 
 namespace embgeom {
 
@@ -75,9 +76,10 @@ std::vector<std::uint8_t> checked_csls_mask(std::int64_t V, const std::vector<st
 /// @param[in] threads        OpenMP threads, 0 = omp_get_max_threads(); results do not depend on it.
 /// @throws ResourceError (EMBGEOM_EXPECTS, check_csls_inputs) on bad shapes or a non-finite
 ///         radius of a valid row, and when a row marked valid holds a non-finite value.
+/// With a share (Backend::csls_neighbors_share): the lists of its grid tiles only.
 CslsNeighbors csls_neighbors(RowSource& source, const std::vector<std::uint8_t>& valid,
                              const std::vector<float>& radius, std::int64_t k,
                              std::int64_t block_rows = 0, std::uint64_t memory_budget = 0,
-                             int threads = 0);
+                             int threads = 0, const engine::GridShare& share = {});
 
 }  // namespace embgeom

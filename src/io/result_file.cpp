@@ -200,10 +200,22 @@ class BlockMatrixSink final : public MatrixSink {
 
 }  // namespace
 
-ResultFile::ResultFile(const std::string& final_path) : impl_(std::make_unique<Impl>()) {
+ResultFile::ResultFile(const std::string& final_path, ResultFileMode mode)
+    : impl_(std::make_unique<Impl>()) {
     silence_hdf5_errors();
     Impl& m = *impl_;
     m.final_path = final_path;
+    if (mode == ResultFileMode::kDiscard) {
+        // HDF5's core driver without a backing store: the same writes, in memory, then dropped.
+        PlistHandle fapl(H5Pcreate(H5P_FILE_ACCESS));
+        if (!fapl || H5Pset_fapl_core(fapl.get(), 1 << 20, 0) < 0)
+            throw ResourceError("cannot set up an in-memory HDF5 file for " + final_path);
+        m.file = FileHandle(H5Fcreate(("embgeom-discarded-" + std::to_string(::getpid())).c_str(),
+                                      H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+        if (!m.file) throw ResourceError("cannot create an in-memory HDF5 file for " + final_path);
+        init_write_properties();
+        return;
+    }
     m.dir = parent_dir(final_path);
     const std::string base = base_name(final_path);
     if (base.empty() || base == "." || base == "..")
@@ -233,13 +245,18 @@ ResultFile::ResultFile(const std::string& final_path) : impl_(std::make_unique<I
         throw ResourceError("cannot write " + final_path + ": cannot create a file in folder " +
                             m.dir + " (not writable or full?)");
     }
+    init_write_properties();
+}
+
+void ResultFile::init_write_properties() {
+    Impl& m = *impl_;
     m.lcpl = PlistHandle(H5Pcreate(H5P_LINK_CREATE));
     m.vlen_utf8 = make_vlen_utf8();
     if (!m.lcpl || H5Pset_create_intermediate_group(m.lcpl.get(), 1) < 0 ||
         H5Pset_char_encoding(m.lcpl.get(), H5T_CSET_UTF8) < 0 || !m.vlen_utf8) {
         m.close_file();
-        ::unlink(m.temp_path.c_str());
-        throw ResourceError("cannot write " + final_path + ": HDF5 property setup failed");
+        if (!m.temp_path.empty()) ::unlink(m.temp_path.c_str());
+        throw ResourceError("cannot write " + m.final_path + ": HDF5 property setup failed");
     }
 }
 
@@ -247,7 +264,7 @@ ResultFile::~ResultFile() {
     if (!impl_ || impl_->committed) return;
     impl_->close_matrices();
     impl_->close_file();
-    ::unlink(impl_->temp_path.c_str());
+    if (!impl_->temp_path.empty()) ::unlink(impl_->temp_path.c_str());
 }
 
 const std::string& ResultFile::final_path() const { return impl_->final_path; }
@@ -534,6 +551,11 @@ void ResultFile::commit() {
         throw ResourceError("cannot write " + m.final_path + ": " + what);
     };
     m.close_matrices();
+    if (m.temp_path.empty()) {  // a discarded file (ResultFileMode::kDiscard): nothing to keep
+        m.close_file();
+        m.committed = true;
+        return;
+    }
     if (H5Fflush(m.file.get(), H5F_SCOPE_GLOBAL) < 0)
         fail("flushing the HDF5 file failed (disk full?)");
     if (!m.close_file()) fail("closing the HDF5 file failed (disk full?)");

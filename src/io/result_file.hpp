@@ -35,11 +35,16 @@ struct PairRow {
 /// Every write throws ResourceError "OUTPUT: failed writing /path" when HDF5 refuses it (the
 /// path exists already, the disk is full, ...), and after commit(). Numbers are stored as
 /// little-endian IEEE/two's-complement types, strings as variable-length UTF-8.
+/// kWrite: the file at the final path. kDiscard: every write goes to an HDF5 file in memory that
+/// commit() drops, for a process whose results another writes (the MPI ranks other than 0).
+enum class ResultFileMode { kWrite, kDiscard };
+
 class ResultFile {
   public:
-    /// Creates "<dir>/.<name>.tmp.<pid>" beside final_path.
+    /// Creates "<dir>/.<name>.tmp.<pid>" beside final_path (kWrite), or the in-memory file.
     /// @throws ResourceError naming the folder when it does not exist or is not writable.
-    explicit ResultFile(const std::string& final_path);
+    explicit ResultFile(const std::string& final_path,
+                        ResultFileMode mode = ResultFileMode::kWrite);
     /// Without commit(): closes and deletes the temporary file; the target is untouched.
     ~ResultFile();
     ResultFile(const ResultFile&) = delete;
@@ -79,6 +84,7 @@ class ResultFile {
     const std::string& final_path() const;
 
   private:
+    void init_write_properties();
     /// gzip_level < 0: contiguous (no chunks); mirror: write each off-diagonal tile transposed too.
     std::unique_ptr<MatrixSink> create_block_matrix(const std::string& path, std::int64_t rows,
                                                     std::int64_t cols, StoredFloat stored,

@@ -30,6 +30,7 @@
 #include "pipeline/progress.hpp"
 #include "pipeline/result_layout.hpp"
 #include "pipeline/table_hold.hpp"
+#include "scaleout/job_ranks.hpp"
 
 namespace embgeom {
 namespace {
@@ -100,6 +101,29 @@ class CachedTable {
     std::unique_ptr<MemoryRowSource> memory_;
 };
 
+// What an MPI job of several ranks cannot do, found before anything is read.
+void check_rank_config(const AnalyzeConfig& cfg, const scaleout::JobRanks& ranks) {
+    const std::string job = "in an MPI job of " + std::to_string(ranks.size) + " ranks";
+    if (cfg.all_pairs && cfg.write_matrix)
+        throw UsageError("--write-matrix " + job +
+                         ": the matrix is written by one process; run the job without mpiexec");
+    if (cfg.backend != BackendKind::kCpu && cfg.devices.size() > 1)
+        throw UsageError("--devices lists " + std::to_string(cfg.devices.size()) + " GPUs " + job +
+                         ": each rank runs one GPU (by default the GPU of its local rank); start "
+                         "one rank per GPU");
+}
+
+// The GPU of this rank: the --devices id when one is given, else its local rank's, counting the
+// machine's usable GPUs (`--devices all` counts the same ones). Empty for the CPU, and where the
+// machine lists no GPU (auto then runs on the CPU, and the ranks agree on it or stop).
+std::vector<int> rank_devices(const AnalyzeConfig& cfg, const scaleout::JobRanks& ranks) {
+    if (cfg.backend == BackendKind::kCpu) return {};
+    if (cfg.devices.size() == 1 && !cfg.all_devices) return cfg.devices;
+    std::vector<int> usable = cuda_all_devices();
+    if (usable.empty()) return {};
+    return {usable[static_cast<std::size_t>(ranks.local_rank) % usable.size()]};
+}
+
 }  // namespace
 
 void validate_config(const AnalyzeConfig& cfg) {
@@ -151,14 +175,19 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     }
     validate_geometry_config(cfg, V);
     const std::uint64_t budget = cfg.memory_budget ? cfg.memory_budget : default_memory_budget();
+    const scaleout::JobRanks& ranks = scaleout::job_ranks();
+    if (ranks.several()) check_rank_config(cfg, ranks);
 
-    ResultFile out(cfg.output);  // fails now, before any compute, if the folder is unwritable
+    // Fails now, before any compute, if the folder is unwritable. Rank 0 of an MPI job writes the
+    // results; the other ranks compute the same ones and drop them.
+    ResultFile out(cfg.output, ranks.root() ? ResultFileMode::kWrite : ResultFileMode::kDiscard);
     // The backend is made while the table is read: a CUDA context and cuBLAS take 0.1-0.2 s on an
     // H100 machine, as long as reading a GPT-2-size table. Its quick checks (a GPU present, the
     // --devices ids) run first, so a bad request still fails before the read.
     // --devices all becomes the machine's ids here (a CPU run never asks the CUDA runtime).
     std::string devices_left_out;
-    const std::vector<int> devices = cfg.all_devices && cfg.backend != BackendKind::kCpu
+    const std::vector<int> devices = ranks.several()  ? rank_devices(cfg, ranks)
+                                     : cfg.all_devices && cfg.backend != BackendKind::kCpu
                                          ? cuda_all_devices(&devices_left_out)
                                          : cfg.devices;
     check_backend_request(cfg.backend, devices);
@@ -180,7 +209,8 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     CachedTable table(reader, budget);
     report.seconds_read = seconds_since(t_read);
     report.table_mapped = table.mapped();
-    std::unique_ptr<Backend> backend = backend_ready.get();
+    // In an MPI job: the all-pairs passes shared by the ranks (a collective step).
+    std::unique_ptr<Backend> backend = scaleout::share_between_ranks(backend_ready.get());
     report.seconds_backend_start = seconds_backend_start;
     report.backend = backend->name();
     if (!notice.empty()) log << "embgeom: note: " << notice << "\n";
@@ -271,6 +301,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     out.set_attribute("/", "rows", V);
     out.set_attribute("/", "dims", d);
     out.set_attribute("/", "backend", report.backend);
+    out.set_attribute("/", "mpi_ranks", static_cast<std::int64_t>(ranks.size));
     out.set_attribute("/", "precision", precision_ran);
     AnalyzeConfig resolved = cfg;
     resolved.memory_budget = budget;
@@ -294,6 +325,8 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
         out.set_attribute("/", key, seconds);
     }
     out.set_attribute("/", "seconds_total", report.seconds_total);
+    // Every rank has finished its part: rank 0 may keep the results.
+    scaleout::agree();
     const auto t_commit = Clock::now();
     out.commit();
     const double seconds_commit = seconds_since(t_commit);

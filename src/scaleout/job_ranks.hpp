@@ -1,0 +1,69 @@
+#pragma once
+// Scale-out beyond one process: MPI ranks share the all-pairs work of one analyze job. This
+// header is free of MPI types, so the pipeline and the CLI build the same with and without MPI
+// (without it, every process is a job of one rank).
+//
+// How a job runs on R ranks (docs/architecture.md, "MPI ranks"):
+//  - every rank runs the whole job on its own backend (each reads the table and computes the
+//    per-token passes, which are O(V d)); the backend is wrapped by share_between_ranks, so each
+//    all-pairs and CSLS pass computes only this rank's share of the tiles (WorkShare) and the
+//    shares are added up exactly (engine/all_pairs_merge.hpp) and handed back to every rank: every
+//    rank then holds the one-process result, bit for bit, and the job goes on identically;
+//  - rank 0 writes the output and the log; the others write nothing (ResultFileMode::kDiscard);
+//  - failures are agreed: each collective step first learns whether any rank failed, and every
+//    rank then stops with the first failing rank's error (RanksAgreedError); rank 0 prints it.
+#include <memory>
+#include <string>
+
+#include "embgeom/backend.hpp"
+#include "embgeom/errors.hpp"
+
+namespace embgeom::scaleout {
+
+/// This process's place in the job.
+struct JobRanks {
+    int rank = 0;
+    int size = 1;
+    int local_rank = 0;  ///< rank among the job's processes on this machine (its GPU, by default)
+    bool root() const { return rank == 0; }
+    bool several() const { return size > 1; }
+};
+
+/// Initialises MPI when an MPI launcher (mpiexec, mpirun, srun with PMI/PMIx) started this
+/// process and the build has MPI, and finalises it when it goes. One per process, in main.
+class MpiSession {
+  public:
+    MpiSession(int& argc, char**& argv);
+    ~MpiSession();
+    MpiSession(const MpiSession&) = delete;
+    MpiSession& operator=(const MpiSession&) = delete;
+
+  private:
+    bool initialised_ = false;
+};
+
+/// The job's ranks ({0, 1, 0} outside an MPI job).
+const JobRanks& job_ranks();
+
+/// "MPICH Version: 4.0.2 ..." (first line of MPI_Get_library_version), or "built without MPI".
+std::string mpi_library_version();
+
+/// An error every rank of the job stops with, agreed in a collective step: rank 0 prints it, the
+/// others stay silent, and no rank takes part in another agreement.
+class RanksAgreedError : public Error {
+  public:
+    RanksAgreedError(ExitCode code, const std::string& message) : Error(code, message) {}
+};
+
+/// @brief The collective step where ranks learn whether any of them failed: every rank calls it
+///        once per step with its own failure (code kOk: none). No-op for one rank.
+/// @throws RanksAgreedError with the first failing rank's code and message ("rank r: ..." when
+///         r is not 0) on every rank when any failed.
+void agree(ExitCode code = ExitCode::kOk, const std::string& message = {});
+
+/// The backend of this rank, wrapped so that all_pairs and csls_neighbors share their tiles
+/// between the job's ranks and every rank receives the whole result; `local` itself for one rank.
+/// @throws RanksAgreedError when the ranks run different kinds of backend (CPU and CUDA).
+std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local);
+
+}  // namespace embgeom::scaleout

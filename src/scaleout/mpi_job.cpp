@@ -1,0 +1,74 @@
+// The MPI side of job_ranks.hpp: initialisation, the job's ranks, and agreement on failures.
+#include <mpi.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "scaleout/job_ranks.hpp"
+#include "scaleout/rank_exchange.hpp"
+
+namespace embgeom::scaleout {
+namespace {
+
+JobRanks g_ranks;
+
+// The variables the common launchers set for each process they start: MPICH/Hydra and Intel MPI
+// (PMI_*), Open MPI (OMPI_*), PMIx launchers such as Slurm's srun --mpi=pmix (PMIX_RANK),
+// MVAPICH (MV2_*). Without one, this is a plain process and MPI is left alone: a singleton
+// MPI_Init can be slow or fail where no process manager runs.
+bool started_by_mpi_launcher() {
+    for (const char* v : {"PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE",
+                          "MV2_COMM_WORLD_SIZE"})
+        if (std::getenv(v)) return true;
+    return false;
+}
+
+}  // namespace
+
+MpiSession::MpiSession(int& argc, char**& argv) {
+    if (!started_by_mpi_launcher()) return;
+    int provided = 0;
+    // Only the main thread calls MPI (the engines' threads never do).
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    initialised_ = true;
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_ranks.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_ranks.size);
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_ranks.rank, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &g_ranks.local_rank);
+    MPI_Comm_free(&node);
+}
+
+MpiSession::~MpiSession() {
+    if (initialised_) MPI_Finalize();
+}
+
+const JobRanks& job_ranks() { return g_ranks; }
+
+std::string mpi_library_version() {
+    char text[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    MPI_Get_library_version(text, &len);
+    std::string s(text, static_cast<std::size_t>(len));
+    if (const auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.pop_back();
+    return s;
+}
+
+void agree(ExitCode code, const std::string& message) {
+    const JobRanks& r = job_ranks();
+    if (!r.several()) return;
+    int mine = code == ExitCode::kOk ? r.size : r.rank;
+    int first = r.size;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (first == r.size) return;
+    // The first failing rank tells every rank its exit code and message.
+    int what = static_cast<int>(code);
+    MPI_Bcast(&what, 1, MPI_INT, first, MPI_COMM_WORLD);
+    std::string text = r.rank == first ? message : std::string();
+    broadcast_string(text, first);
+    if (first != 0) text = "rank " + std::to_string(first) + ": " + text;
+    throw RanksAgreedError(static_cast<ExitCode>(what), text);
+}
+
+}  // namespace embgeom::scaleout

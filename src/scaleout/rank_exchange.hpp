@@ -1,0 +1,27 @@
+#pragma once
+// Moving results between the ranks of an MPI job: results packed into bytes, a binomial-tree
+// reduction of the shares to rank 0 (log2 R steps, two shares held per rank at a time) and
+// broadcasts from rank 0. MPI's default error handler stands: a failed transfer ends the job.
+#include <string>
+
+#include "embgeom/backend.hpp"
+#include "geometry/csls.hpp"
+
+namespace embgeom::scaleout {
+
+/// s on every rank becomes root's.
+void broadcast_string(std::string& s, int root);
+
+/// Rank 0's share becomes the sum of every rank's (engine::absorb_share), in a fixed tree, so
+/// the grouping never depends on timing (and the sum is exact in any grouping anyway). Other
+/// ranks' shares are left consumed.
+void reduce_shares_to_root(AllPairsResult& share, AllPairsPartial& sums, const AllPairsOptions& opt);
+
+/// The same for CSLS lists (engine::merge_neighbor_lists).
+void reduce_csls_to_root(CslsNeighbors& share);
+
+/// Every rank's result becomes rank 0's.
+void broadcast_from_root(AllPairsResult& result);
+void broadcast_from_root(CslsNeighbors& lists);
+
+}  // namespace embgeom::scaleout

@@ -1,0 +1,20 @@
+// job_ranks.hpp in a build without MPI: every process is a job of one rank.
+#include "scaleout/job_ranks.hpp"
+
+namespace embgeom::scaleout {
+
+MpiSession::MpiSession(int&, char**&) {}
+MpiSession::~MpiSession() = default;
+
+const JobRanks& job_ranks() {
+    static const JobRanks one;
+    return one;
+}
+
+std::string mpi_library_version() { return "built without MPI"; }
+
+void agree(ExitCode, const std::string&) {}
+
+std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local) { return local; }
+
+}  // namespace embgeom::scaleout
