@@ -1,0 +1,111 @@
+"""embgeom analyze as an MPI job of real ranks (mpiexec), against the same job in one process.
+
+usage: check_mpi_ranks.py EMBGEOM EMULATED MPIEXEC WORKDIR SEED
+  EMULATED: embgeom linked to the emulated CUDA backend (its CUDA path under MPI), or "" to skip.
+
+Checks, printing "ok" at the end:
+  - 2 and 3 ranks on the CPU give the one-process file bit for bit (every dataset; the root's
+    mpi_ranks attribute says how many ran), with --csls and --center: three shared passes;
+  - 2 ranks of the emulated CUDA backend in the re-scored product (auto, several tile pairs) give
+    the one-process file bit for bit;
+  - failures: a rank that cannot read its input stops the job with that rank's one-line error
+    (exit 3), leaving an earlier file at the output path untouched and nothing beside it;
+    --write-matrix and a command other than analyze are one-line usage errors (exit 2); ranks on
+    different backends (CUDA and CPU) stop with a one-line usage error.
+"""
+import os
+import subprocess
+import sys
+
+import h5py
+
+embgeom, emulated, mpiexec, work, seed = sys.argv[1:6]
+os.chdir(work)
+compare = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_outputs.py")
+
+
+def run(args, expect_rc=0, timeout=300):
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != expect_rc:
+        print("FAIL: exit", r.returncode, "instead of", expect_rc, "for", " ".join(args))
+        print(r.stdout[-3000:], r.stderr[-3000:])
+        sys.exit(1)
+    return r
+
+
+def same_files(a, b):
+    r = subprocess.run([sys.executable, compare, a, b], capture_output=True, text=True)
+    if r.returncode != 0 or "ok" not in r.stdout:
+        print("FAIL:", a, "and", b, "differ:", r.stdout, r.stderr)
+        sys.exit(1)
+
+
+def ranks_attribute(path):
+    with h5py.File(path, "r") as f:
+        return int(f.attrs["mpi_ranks"])
+
+
+def one_error_line(r, must_hold):
+    lines = [l for l in r.stderr.splitlines() if l.startswith("embgeom")]
+    if len(lines) != 1 or must_hold not in lines[0]:
+        print("FAIL: wanted one error line holding", repr(must_hold), "got:", r.stderr)
+        sys.exit(1)
+
+
+run([embgeom, "synth", "--kind", "trained", "--rows", "2600", "--dim", "40", "--seed", seed,
+     "-o", "table.h5"])
+job = ["analyze", "--input", "table.h5", "--dataset", "embeddings", "--csls", "--center",
+       "--topk", "7", "--dup-threshold", "0.995"]
+
+# The CPU: one process, then 2 and 3 ranks.
+run([embgeom] + job + ["--backend", "cpu", "--output", "one.h5"])
+assert ranks_attribute("one.h5") == 1
+for n in (2, 3):
+    out = "ranks%d.h5" % n
+    r = run([mpiexec, "-n", str(n), embgeom] + job + ["--backend", "cpu", "--output", out])
+    same_files("one.h5", out)
+    assert ranks_attribute(out) == n, ranks_attribute(out)
+    if r.stdout.count("wrote " + out) != 1:
+        print("FAIL: rank 0 alone should log; got:", r.stdout)
+        sys.exit(1)
+
+# A rank that cannot read its input (MPMD: rank 2 is given another path), over an earlier result.
+with open("kept.h5", "wb") as f:
+    f.write(b"an earlier result")
+cpu_job = job + ["--backend", "cpu", "--output", "kept.h5"]
+bad = [a if a != "table.h5" else "missing.h5" for a in cpu_job]
+r = run([mpiexec, "-n", "2", embgeom] + cpu_job + [":", "-n", "1", embgeom] + bad, expect_rc=3)
+one_error_line(r, "rank 2: missing.h5")
+with open("kept.h5", "rb") as f:
+    assert f.read() == b"an earlier result", "the earlier file was touched"
+left = [n for n in os.listdir(".") if n.startswith(".kept.h5")]
+assert not left, "temporary files left: %s" % left
+
+r = run([mpiexec, "-n", "2", embgeom] + job + ["--backend", "cpu", "--output", "m.h5",
+                                               "--write-matrix"], expect_rc=2)
+one_error_line(r, "--write-matrix in an MPI job of 2 ranks")
+r = run([mpiexec, "-n", "2", embgeom, "synth", "--rows", "10", "--dim", "4", "-o", "s.h5"],
+        expect_rc=2)
+one_error_line(r, "only `embgeom analyze` runs as an MPI job")
+assert not os.path.exists("s.h5") and not os.path.exists("m.h5")
+
+if emulated:
+    # The CUDA path: deferred re-scores merged across ranks, CSLS shared, on the emulated device.
+    small = ["analyze", "--input", "small.h5", "--dataset", "embeddings", "--csls",
+             "--topk", "6", "--block-rows", "256", "--backend", "cuda", "--precision", "auto"]
+    run([embgeom, "synth", "--kind", "trained", "--rows", "900", "--dim", "24", "--seed", seed,
+         "-o", "small.h5"])
+    run([emulated] + small + ["--output", "cuda1.h5"])
+    run([mpiexec, "-n", "2", emulated] + small + ["--output", "cuda2.h5"])
+    same_files("cuda1.h5", "cuda2.h5")
+    with h5py.File("cuda2.h5", "r") as f:
+        assert f.attrs["precision"] in ("tf32", b"tf32"), f.attrs["precision"]
+    # Rank 0 on CUDA, rank 1 on the CPU: the ranks must agree on one backend.
+    mixed = [a if a != "cuda" else "cpu" for a in small]
+    r = run([mpiexec, "-n", "1", emulated] + small + ["--output", "mixed.h5", ":", "-n", "1",
+                                                       embgeom] + mixed + ["--output", "mixed.h5"],
+            expect_rc=2)
+    one_error_line(r, "every rank must run the same one")
+    assert not os.path.exists("mixed.h5")
+
+print("ok")
