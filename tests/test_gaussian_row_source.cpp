@@ -279,7 +279,7 @@ TEST(GaussianNull, SameSeedAgreesOtherSeedDiffers) {
     EXPECT_EQ(a.describe(), "isotropic Gaussian null (seed " + std::to_string(seed) + ")");
 }
 
-// V = 20000, d = 16: each column is N(mean[c], variance[c]) (moments within 5 standard errors,
+// V = 20000, d = 16: each column is N(mean[c], variance[c]) (moments within 5 standard errors, 6 for the kurtosis;
 // skewness, excess kurtosis, 1.96-sigma coverage and a Kolmogorov-Smirnov distance all as for a
 // normal sample), and columns and consecutive rows are uncorrelated (|corr| < 5 / sqrt(V)).
 TEST(GaussianNull, ValuesAreIndependentGaussians) {
@@ -310,7 +310,12 @@ TEST(GaussianNull, ValuesAreIndependentGaussians) {
         EXPECT_LT(std::fabs(m), 5.0 / std::sqrt(n)) << "mean, column " << c;
         EXPECT_LT(std::fabs(var - 1.0), 5.0 * std::sqrt(2.0 / (n - 1))) << "variance, column " << c;
         EXPECT_LT(std::fabs(skew), 5.0 * std::sqrt(6.0 / n)) << "skewness, column " << c;
-        EXPECT_LT(std::fabs(kurt), 5.0 * std::sqrt(24.0 / n)) << "excess kurtosis, column " << c;
+        // The sample kurtosis of a normal sample is skewed to the right even at n = 20000 (why
+        // D'Agostino's test transforms it), so its upper tail is heavier than the standard
+        // error suggests: 5 of them failed once in ~10^3 runs (seed 7844303330824286095,
+        // 0.1738 against 0.1732). 6 keep a wrong generator (a uniform's -1.2, a Laplace's 3)
+        // hundreds of standard errors out.
+        EXPECT_LT(std::fabs(kurt), 6.0 * std::sqrt(24.0 / n)) << "excess kurtosis, column " << c;
         double lag1 = 0;
         for (std::int64_t r = 1; r < V; ++r) lag1 += z[r * d + c] * z[(r - 1) * d + c];
         EXPECT_LT(std::fabs(lag1 / (n - 1)), 5.0 / std::sqrt(n)) << "row lag-1, column " << c;
