@@ -20,24 +20,30 @@ using Bytes = std::vector<char>;
 // MPI counts are ints: large results move in pieces of at most 1 GiB.
 constexpr std::size_t kPiece = std::size_t{1} << 30;
 
+// Writes values into bytes; Unpacker reads them back in the same order. Both are called through
+// one field list per type (fields() below), so packing and unpacking cannot drift apart.
 class Packer {
   public:
     template <class T>
-    void put(const T& v) {
+    void operator()(const T& v) {
         static_assert(std::is_trivially_copyable_v<T>, "plain values only");
         const char* p = reinterpret_cast<const char*>(&v);
         bytes.insert(bytes.end(), p, p + sizeof(T));
     }
     template <class T>
-    void put(const std::vector<T>& v) {
+    void operator()(const std::vector<T>& v) {
         static_assert(std::is_trivially_copyable_v<T>, "plain values only");
-        put(static_cast<std::uint64_t>(v.size()));
+        (*this)(static_cast<std::uint64_t>(v.size()));
         const char* p = reinterpret_cast<const char*>(v.data());
         bytes.insert(bytes.end(), p, p + sizeof(T) * v.size());
     }
-    void put(const std::string& s) {
-        put(static_cast<std::uint64_t>(s.size()));
-        bytes.insert(bytes.end(), s.begin(), s.end());
+    void operator()(const std::vector<std::pair<std::string, double>>& v) {
+        (*this)(static_cast<std::uint64_t>(v.size()));
+        for (const auto& [name, value] : v) {
+            (*this)(static_cast<std::uint64_t>(name.size()));
+            bytes.insert(bytes.end(), name.begin(), name.end());
+            (*this)(value);
+        }
     }
     Bytes bytes;
 };
@@ -46,24 +52,29 @@ class Unpacker {
   public:
     explicit Unpacker(const Bytes& b) : b_(b) {}
     template <class T>
-    void get(T& v) {
+    void operator()(T& v) {
         take(&v, sizeof(T));
     }
     template <class T>
-    void get(std::vector<T>& v) {
-        std::uint64_t n = 0;
-        get(n);
-        v.resize(n);
-        take(v.data(), sizeof(T) * n);
+    void operator()(std::vector<T>& v) {
+        v.resize(size());
+        take(v.data(), sizeof(T) * v.size());
     }
-    void get(std::string& s) {
-        std::uint64_t n = 0;
-        get(n);
-        s.resize(n);
-        take(s.data(), n);
+    void operator()(std::vector<std::pair<std::string, double>>& v) {
+        v.resize(size());
+        for (auto& [name, value] : v) {
+            name.resize(size());
+            take(name.data(), name.size());
+            (*this)(value);
+        }
     }
 
   private:
+    std::uint64_t size() {
+        std::uint64_t n = 0;
+        (*this)(n);
+        return n;
+    }
     void take(void* out, std::size_t n) {
         EMBGEOM_EXPECTS(at_ + n <= b_.size(), "a packed result is whole");
         if (n) std::memcpy(out, b_.data() + at_, n);
@@ -73,89 +84,29 @@ class Unpacker {
     std::size_t at_ = 0;
 };
 
-void pack(Packer& p, const AllPairsResult& r) {
-    p.put(r.rows);
-    p.put(r.k);
-    p.put(r.neighbor_index);
-    p.put(r.neighbor_sim);
-    p.put(r.row_mean);
-    p.put(r.row_sum_tiled);
-    p.put(r.histogram);
-    p.put(r.pair_cos_sq_sum);
-    p.put(r.normalized_sum);
-    p.put(r.duplicates);
-    p.put(r.duplicates_truncated);
-    p.put(r.valid_rows);
-    p.put(r.precision);
-    p.put(r.gflop);
-    p.put(r.seconds);
-    p.put(static_cast<std::uint64_t>(r.phase_seconds.size()));
-    for (const auto& [name, s] : r.phase_seconds) {
-        p.put(name);
-        p.put(s);
-    }
+// The fields that travel, once per type, for Packer (R const) and Unpacker alike.
+template <class Io, class R>
+void fields_of_result(Io& io, R& r) {
+    io(r.rows), io(r.k), io(r.neighbor_index), io(r.neighbor_sim), io(r.row_mean);
+    io(r.row_sum_tiled), io(r.histogram), io(r.pair_cos_sq_sum), io(r.normalized_sum);
+    io(r.duplicates), io(r.duplicates_truncated), io(r.valid_rows), io(r.precision);
+    io(r.gflop), io(r.seconds), io(r.phase_seconds);
 }
-
-void unpack(Unpacker& u, AllPairsResult& r) {
-    u.get(r.rows);
-    u.get(r.k);
-    u.get(r.neighbor_index);
-    u.get(r.neighbor_sim);
-    u.get(r.row_mean);
-    u.get(r.row_sum_tiled);
-    u.get(r.histogram);
-    u.get(r.pair_cos_sq_sum);
-    u.get(r.normalized_sum);
-    u.get(r.duplicates);
-    u.get(r.duplicates_truncated);
-    u.get(r.valid_rows);
-    u.get(r.precision);
-    u.get(r.gflop);
-    u.get(r.seconds);
-    std::uint64_t phases = 0;
-    u.get(phases);
-    r.phase_seconds.resize(phases);
-    for (auto& [name, s] : r.phase_seconds) {
-        u.get(name);
-        u.get(s);
-    }
+template <class Io, class S>
+void fields_of_sums(Io& io, S& s) {
+    io(s.cos_sq_fixed), io(s.row_sums), io(s.duplicates_found), io(s.candidate_width);
+    io(s.candidate_index), io(s.candidate_sim);
 }
-
-void pack(Packer& p, const AllPairsPartial& s) {
-    p.put(s.cos_sq_fixed);
-    p.put(s.row_sums);
-    p.put(s.duplicates_found);
-    p.put(s.candidate_width);
-    p.put(s.candidate_index);
-    p.put(s.candidate_sim);
+template <class Io, class C>
+void fields_of_csls(Io& io, C& c) {
+    io(c.rows), io(c.k), io(c.index), io(c.score), io(c.valid_rows), io(c.resident);
 }
-
-void unpack(Unpacker& u, AllPairsPartial& s) {
-    u.get(s.cos_sq_fixed);
-    u.get(s.row_sums);
-    u.get(s.duplicates_found);
-    u.get(s.candidate_width);
-    u.get(s.candidate_index);
-    u.get(s.candidate_sim);
-}
-
-void pack(Packer& p, const CslsNeighbors& c) {
-    p.put(c.rows);
-    p.put(c.k);
-    p.put(c.index);
-    p.put(c.score);
-    p.put(c.valid_rows);
-    p.put(c.resident);
-}
-
-void unpack(Unpacker& u, CslsNeighbors& c) {
-    u.get(c.rows);
-    u.get(c.k);
-    u.get(c.index);
-    u.get(c.score);
-    u.get(c.valid_rows);
-    u.get(c.resident);
-}
+void pack(Packer& p, const AllPairsResult& r) { fields_of_result(p, r); }
+void unpack(Unpacker& u, AllPairsResult& r) { fields_of_result(u, r); }
+void pack(Packer& p, const AllPairsPartial& s) { fields_of_sums(p, s); }
+void unpack(Unpacker& u, AllPairsPartial& s) { fields_of_sums(u, s); }
+void pack(Packer& p, const CslsNeighbors& c) { fields_of_csls(p, c); }
+void unpack(Unpacker& u, CslsNeighbors& c) { fields_of_csls(u, c); }
 
 constexpr int kShareTag = 7401;
 
@@ -248,24 +199,22 @@ void reduce_csls_to_root(CslsNeighbors& share) {
         });
 }
 
-void broadcast_from_root(AllPairsResult& result) {
+namespace {
+
+template <class T>
+void broadcast_packed(T& value) {
     Packer p;
-    if (job_ranks().root()) pack(p, result);
+    if (job_ranks().root()) pack(p, value);
     broadcast_bytes(p.bytes, 0);
     if (!job_ranks().root()) {
         Unpacker u(p.bytes);
-        unpack(u, result);
+        unpack(u, value);
     }
 }
 
-void broadcast_from_root(CslsNeighbors& lists) {
-    Packer p;
-    if (job_ranks().root()) pack(p, lists);
-    broadcast_bytes(p.bytes, 0);
-    if (!job_ranks().root()) {
-        Unpacker u(p.bytes);
-        unpack(u, lists);
-    }
-}
+}  // namespace
+
+void broadcast_from_root(AllPairsResult& result) { broadcast_packed(result); }
+void broadcast_from_root(CslsNeighbors& lists) { broadcast_packed(lists); }
 
 }  // namespace embgeom::scaleout
