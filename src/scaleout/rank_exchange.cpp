@@ -137,6 +137,20 @@ void broadcast_bytes(Bytes& b, int root) {
                   MPI_COMM_WORLD);
 }
 
+template <class... T>
+void send_packed(int to, const T&... values) {
+    Packer p;
+    (pack(p, values), ...);
+    send_bytes(p.bytes, to);
+}
+
+template <class... T>
+void receive_packed(int from, T&... values) {
+    const Bytes b = receive_bytes(from);
+    Unpacker u(b);
+    (unpack(u, values), ...);
+}
+
 // Binomial tree to rank 0: at step s (1, 2, 4, ...) a rank r with r % 2s == s sends to r - s and
 // is done; one with r % 2s == 0 receives from r + s (when it exists) and adds it in.
 template <class Send, class ReceiveAndAdd>
@@ -162,35 +176,21 @@ void broadcast_string(std::string& s, int root) {
 void reduce_shares_to_root(AllPairsResult& share, AllPairsPartial& sums,
                            const AllPairsOptions& opt) {
     tree_to_root(
-        [&](int to) {
-            Packer p;
-            pack(p, share);
-            pack(p, sums);
-            send_bytes(p.bytes, to);
-        },
+        [&](int to) { send_packed(to, share, sums); },
         [&](int from) {
-            const Bytes b = receive_bytes(from);
-            Unpacker u(b);
             AllPairsResult other;
             AllPairsPartial other_sums;
-            unpack(u, other);
-            unpack(u, other_sums);
+            receive_packed(from, other, other_sums);
             engine::absorb_share(share, sums, other, other_sums, opt);
         });
 }
 
 void reduce_csls_to_root(CslsNeighbors& share) {
     tree_to_root(
-        [&](int to) {
-            Packer p;
-            pack(p, share);
-            send_bytes(p.bytes, to);
-        },
+        [&](int to) { send_packed(to, share); },
         [&](int from) {
-            const Bytes b = receive_bytes(from);
-            Unpacker u(b);
             CslsNeighbors other;
-            unpack(u, other);
+            receive_packed(from, other);
             EMBGEOM_EXPECTS(other.rows == share.rows && other.k == share.k,
                             "every rank's CSLS lists have one shape");
             engine::merge_neighbor_lists(share.rows, share.k, share.index, share.score,
