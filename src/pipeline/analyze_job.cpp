@@ -174,8 +174,12 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
                 ", over --max-matrix-bytes " + format_bytes(double(cfg.max_matrix_bytes)));
     }
     validate_geometry_config(cfg, V);
-    const std::uint64_t budget = cfg.memory_budget ? cfg.memory_budget : default_memory_budget();
+    // The ranks of an MPI job on one machine split its memory (each holds the table).
     const scaleout::JobRanks& ranks = scaleout::job_ranks();
+    const std::uint64_t budget =
+        cfg.memory_budget ? cfg.memory_budget
+                          : std::max<std::uint64_t>(default_memory_budget() / ranks.local_size,
+                                                    256ull << 20);
     if (ranks.several()) check_rank_config(cfg, ranks);
 
     // Fails now, before any compute, if the folder is unwritable. Rank 0 of an MPI job writes the
@@ -210,7 +214,8 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     report.seconds_read = seconds_since(t_read);
     report.table_mapped = table.mapped();
     // In an MPI job: the all-pairs passes shared by the ranks (a collective step).
-    std::unique_ptr<Backend> backend = scaleout::share_between_ranks(backend_ready.get());
+    std::unique_ptr<Backend> backend =
+        scaleout::share_between_ranks(backend_ready.get(), devices.empty() ? 0 : devices[0]);
     report.seconds_backend_start = seconds_backend_start;
     report.backend = backend->name();
     if (!notice.empty()) log << "embgeom: note: " << notice << "\n";

@@ -25,6 +25,7 @@ struct JobRanks {
     int rank = 0;
     int size = 1;
     int local_rank = 0;  ///< rank among the job's processes on this machine (its GPU, by default)
+    int local_size = 1;  ///< the job's processes on this machine (they split its memory)
     bool root() const { return rank == 0; }
     bool several() const { return size > 1; }
 };
@@ -61,9 +62,12 @@ class RanksAgreedError : public Error {
 ///         r is not 0) on every rank when any failed.
 void agree(ExitCode code = ExitCode::kOk, const std::string& message = {});
 
-/// The backend of this rank, wrapped so that all_pairs and csls_neighbors share their tiles
-/// between the job's ranks and every rank receives the whole result; `local` itself for one rank.
+/// @brief The backend of this rank, wrapped so that all_pairs and csls_neighbors share their
+///        tiles between the job's ranks and every rank receives the whole result; `local` itself
+///        for one rank. A collective step.
+/// @param[in] device  the GPU `local` runs on (CUDA), so that ranks sharing a GPU split its
+///                    memory; ignored for the CPU.
 /// @throws RanksAgreedError when the ranks run different kinds of backend (CPU and CUDA).
-std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local);
+std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local, int device = 0);
 
 }  // namespace embgeom::scaleout

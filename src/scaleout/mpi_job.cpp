@@ -11,6 +11,7 @@ namespace embgeom::scaleout {
 namespace {
 
 JobRanks g_ranks;
+MPI_Comm g_machine = MPI_COMM_NULL;  // the job's ranks on this machine
 
 // The variables the common launchers set for each process they start: MPICH/Hydra and Intel MPI
 // (PMI_*), Open MPI (OMPI_*), PMIx launchers such as Slurm's srun --mpi=pmix (PMIX_RANK),
@@ -33,14 +34,26 @@ MpiSession::MpiSession(int& argc, char**& argv) {
     initialised_ = true;
     MPI_Comm_rank(MPI_COMM_WORLD, &g_ranks.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_ranks.size);
-    MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_ranks.rank, MPI_INFO_NULL, &node);
-    MPI_Comm_rank(node, &g_ranks.local_rank);
-    MPI_Comm_free(&node);
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_ranks.rank, MPI_INFO_NULL,
+                        &g_machine);
+    MPI_Comm_rank(g_machine, &g_ranks.local_rank);
+    MPI_Comm_size(g_machine, &g_ranks.local_size);
 }
 
 MpiSession::~MpiSession() {
-    if (initialised_) MPI_Finalize();
+    if (!initialised_) return;
+    MPI_Comm_free(&g_machine);
+    MPI_Finalize();
+}
+
+int ranks_on_this_machine_alike(int key) {
+    if (!job_ranks().several()) return 1;
+    MPI_Comm alike;
+    MPI_Comm_split(g_machine, key, g_ranks.local_rank, &alike);
+    int n = 1;
+    MPI_Comm_size(alike, &n);
+    MPI_Comm_free(&alike);
+    return n;
 }
 
 const JobRanks& job_ranks() { return g_ranks; }

@@ -9,6 +9,10 @@
 
 namespace embgeom::scaleout {
 
+/// How many of the job's ranks on this machine pass the same key (a collective step of the
+/// machine's ranks; keys must be >= 0), e.g. ranks sharing one GPU.
+int ranks_on_this_machine_alike(int key);
+
 /// s on every rank becomes root's.
 void broadcast_string(std::string& s, int root);
 

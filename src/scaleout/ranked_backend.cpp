@@ -11,6 +11,7 @@
 //  5. agree again (rank 0's finish may fail), then rank 0's result goes to every rank.
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -56,7 +57,10 @@ std::string kind_of(const Backend& b) {
 
 class RankedBackend final : public Backend {
   public:
-    explicit RankedBackend(std::unique_ptr<Backend> local) : local_(std::move(local)) {}
+    // ranks_sharing_memory: ranks of the job whose backend plans with the same device memory
+    // (on one GPU), which split it.
+    RankedBackend(std::unique_ptr<Backend> local, int ranks_sharing_memory)
+        : local_(std::move(local)), ranks_sharing_memory_(std::max(1, ranks_sharing_memory)) {}
 
     std::string name() const override {
         const JobRanks& r = job_ranks();
@@ -157,7 +161,7 @@ class RankedBackend final : public Backend {
         share.index = r.rank;
         share.count = r.size;
         std::uint64_t bytes = 0;
-        agreed_step([&] { bytes = local_->all_pairs_plan_bytes(); });
+        agreed_step([&] { bytes = local_->all_pairs_plan_bytes() / ranks_sharing_memory_; });
         std::uint64_t least = 0;
         MPI_Allreduce(&bytes, &least, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
         if (least > 0) share.device_bytes = least;
@@ -165,11 +169,12 @@ class RankedBackend final : public Backend {
     }
 
     std::unique_ptr<Backend> local_;
+    int ranks_sharing_memory_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local) {
+std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local, int device) {
     const JobRanks& r = job_ranks();
     if (!r.several()) return local;
     // Every rank must run the same kind of backend: the CPU and CUDA deal different tiles.
@@ -184,7 +189,9 @@ std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local) {
                                 " backend; every rank must run the same one (give --backend " +
                                 root_kind + " or --backend cpu, and see the notice of each rank)";
     agree(differs.empty() ? ExitCode::kOk : ExitCode::kUsage, differs);
-    return std::make_unique<RankedBackend>(std::move(local));
+    // Ranks on one GPU (more ranks than GPUs on a machine, or --devices N) split its memory.
+    const int sharing = mine == "cuda" ? ranks_on_this_machine_alike(std::max(0, device)) : 1;
+    return std::make_unique<RankedBackend>(std::move(local), sharing);
 }
 
 }  // namespace embgeom::scaleout
