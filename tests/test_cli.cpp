@@ -289,6 +289,21 @@ TEST(CliBinary, QuickBackendCheckRefusesWhatMakeBackendRefuses) {
     }
 }
 
+TEST(CliBinary, VersionSaysWhatTheBuildHas) {
+    const auto r = run_embgeom("--version");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("embgeom ", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find(std::string("\nCUDA backend: ") + (cuda_built() ? "built" : "not built")),
+              std::string::npos)
+        << r.out;
+    // The MPI library's own first line ("MPICH Version: 4.0.2", "Open MPI v4.1.4, ..."), or
+    // "built without MPI".
+    const auto mpi = r.out.find("\nMPI: ");
+    ASSERT_NE(mpi, std::string::npos) << r.out;
+    EXPECT_GT(r.out.size(), mpi + 7) << r.out;
+    EXPECT_EQ(r.out.find('\t'), std::string::npos) << r.out;
+}
+
 TEST(CliBinary, HelpListsEveryOptionAndExitsZero) {
     const auto r = run_embgeom("analyze --help");
     EXPECT_EQ(r.exit_code, 0);

@@ -8,6 +8,7 @@
 #include "embgeom/build_info.hpp"
 #include "embgeom/errors.hpp"
 #include "pipeline/memory_plan.hpp"
+#include "scaleout/job_ranks.hpp"
 
 namespace embgeom {
 namespace {
@@ -192,7 +193,9 @@ void add_devices(CLI::App& app) {
 
 void build_cli(CLI::App& app, CliState& st) {
     app.require_subcommand(1);
-    app.set_version_flag("--version", "embgeom " + std::string(kVersion));
+    app.set_version_flag("--version", "embgeom " + std::string(kVersion) + "\nCUDA backend: " +
+                                          (kCudaBuilt ? "built" : "not built") +
+                                          "\nMPI: " + scaleout::mpi_library_version());
     add_analyze(app, st);
     add_synth(app, st);
     add_inspect(app, st);

@@ -62,9 +62,16 @@ std::string mpi_library_version() {
     char text[MPI_MAX_LIBRARY_VERSION_STRING];
     int len = 0;
     MPI_Get_library_version(text, &len);
-    std::string s(text, static_cast<std::size_t>(len));
-    if (const auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.pop_back();
+    std::string first_line(text, static_cast<std::size_t>(len));
+    if (const auto nl = first_line.find('\n'); nl != std::string::npos) first_line.resize(nl);
+    // "MPICH Version:\t4.0.2" -> "MPICH Version: 4.0.2": one space between words.
+    std::string s;
+    for (const char c : first_line) {
+        const bool blank = c == ' ' || c == '\t' || c == '\r';
+        if (!blank) s += c;
+        else if (!s.empty() && s.back() != ' ') s += ' ';
+    }
+    if (!s.empty() && s.back() == ' ') s.pop_back();
     return s;
 }
 
