@@ -5,7 +5,7 @@ usage: check_mpi_ranks.py EMBGEOM EMULATED MPIEXEC WORKDIR SEED
 
 Checks, printing "ok" at the end:
   - 2 and 3 ranks on the CPU give the one-process file bit for bit (every dataset; the root's
-    mpi_ranks attribute says how many ran), with --csls and --center: three shared passes;
+    mpi_ranks attribute says how many ran), with every geometry stage and null model;
   - 2 ranks of the emulated CUDA backend in the re-scored product (auto, several tile pairs) give
     the one-process file bit for bit;
   - failures: a rank that cannot read its input stops the job with that rank's one-line error
@@ -54,15 +54,21 @@ def one_error_line(r, must_hold):
 
 run([embgeom, "synth", "--kind", "trained", "--rows", "2600", "--dim", "40", "--seed", seed,
      "-o", "table.h5"])
+# Every stage: the shared passes (main, centred, CSLS, the null models' and all-but-the-top's
+# all-pairs) and the ones every rank computes whole.
 job = ["analyze", "--input", "table.h5", "--dataset", "embeddings", "--csls", "--center",
-       "--topk", "7", "--dup-threshold", "0.995"]
+       "--topk", "7", "--dup-threshold", "0.995", "--principal", "--remove-top", "2",
+       "--undertrained", "--simplex", "4", "--null", "isotropic,matched"]
 
 # The CPU: one process, then 2 and 3 ranks.
 run([embgeom] + job + ["--backend", "cpu", "--output", "one.h5"])
 assert ranks_attribute("one.h5") == 1
 for n in (2, 3):
     out = "ranks%d.h5" % n
-    r = run([mpiexec, "-n", str(n), embgeom] + job + ["--backend", "cpu", "--output", out])
+    # One thread per rank (the one-process run has the machine's): the bits must not care, and
+    # ranks spinning in MPI while others compute do not crowd the cores.
+    r = run([mpiexec, "-n", str(n), embgeom] + job + ["--backend", "cpu", "--threads", "1",
+                                                      "--output", out])
     same_files("one.h5", out)
     assert ranks_attribute(out) == n, ranks_attribute(out)
     if r.stdout.count("wrote " + out) != 1:
