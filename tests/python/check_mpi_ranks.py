@@ -10,8 +10,9 @@ Checks, printing "ok" at the end:
     the one-process file bit for bit;
   - failures: a rank that cannot read its input stops the job with that rank's one-line error
     (exit 3), leaving an earlier file at the output path untouched and nothing beside it;
-    --write-matrix and a command other than analyze are one-line usage errors (exit 2); ranks on
-    different backends (CUDA and CPU) stop with a one-line usage error.
+    --write-matrix and a command other than analyze are one-line usage errors (exit 2); a rank
+    whose share fails inside the shared pass (emulated device memory) stops every rank with its
+    error (exit 4); ranks on different backends (CUDA and CPU) stop with a one-line usage error.
 """
 import os
 import subprocess
@@ -106,6 +107,13 @@ if emulated:
     same_files("cuda1.h5", "cuda2.h5")
     with h5py.File("cuda2.h5", "r") as f:
         assert f.attrs["precision"] in ("tf32", b"tf32"), f.attrs["precision"]
+    # Rank 1's share fails inside the shared pass (its device budget is too small for any plan):
+    # every rank stops there with rank 1's error.
+    r = run([mpiexec, "-n", "1", emulated] + small + ["--output", "f.h5", ":", "-n", "1",
+                                                       emulated] + small + [
+        "--output", "f.h5", "--device-memory-budget", "64K"], expect_rc=4)
+    one_error_line(r, "rank 1: CUDA all-pairs: not enough device memory")
+    assert not os.path.exists("f.h5")
     # Rank 0 on CUDA, rank 1 on the CPU: the ranks must agree on one backend.
     mixed = [a if a != "cuda" else "cpu" for a in small]
     r = run([mpiexec, "-n", "1", emulated] + small + ["--output", "mixed.h5", ":", "-n", "1",
