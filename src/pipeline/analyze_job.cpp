@@ -113,6 +113,38 @@ void check_rank_config(const AnalyzeConfig& cfg, const scaleout::JobRanks& ranks
                          "one rank per GPU");
 }
 
+// The configuration that decides the results and the plans the ranks share, as TOML: all of it
+// but what each rank may set for itself (threads, host memory, its GPU, the output path only
+// rank 0 writes).
+std::string config_every_rank_shares(const AnalyzeConfig& cfg) {
+    AnalyzeConfig c = cfg;
+    c.threads = 0;
+    c.memory_budget = 0;
+    c.devices.clear();
+    c.all_devices = false;
+    c.output.clear();
+    return config_to_toml(c);
+}
+
+// What tells two tables apart, in a few lines of text: the shape, the stored type, the valid
+// rows, and a hash (FNV-1a) of the valid flags and the centroid's float64 bits, which are the
+// same on every rank that reads the same values (column sums in row order on every backend).
+std::string table_fingerprint(std::int64_t V, std::int64_t d, const Hdf5TableReader& reader,
+                              const PerToken& tok) {
+    std::uint64_t h = 1469598103934665603ull;
+    const auto mix = [&h](const void* data, std::size_t bytes) {
+        const auto* p = static_cast<const unsigned char*>(data);
+        for (std::size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
+    };
+    mix(tok.valid.data(), tok.valid.size());
+    mix(tok.centroid.data(), tok.centroid.size() * sizeof(double));
+    std::ostringstream s;
+    s << "shape = " << V << " x " << d << "\nstored as " << to_string(reader.stored_dtype())
+      << "\nvalid rows = " << std::count(tok.valid.begin(), tok.valid.end(), 1)
+      << "\nvalues hash to " << std::hex << h << "\n";
+    return s.str();
+}
+
 // The GPU of this rank: the --devices id when one is given, else its local rank's, counting the
 // machine's usable GPUs (`--devices all` counts the same ones). Empty for the CPU, and where the
 // machine lists no GPU (auto then runs on the CPU, and the ranks agree on it or stop).
@@ -180,7 +212,10 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
         cfg.memory_budget ? cfg.memory_budget
                           : std::max<std::uint64_t>(default_memory_budget() / ranks.local_size,
                                                     256ull << 20);
-    if (ranks.several()) check_rank_config(cfg, ranks);
+    if (ranks.several()) {
+        check_rank_config(cfg, ranks);
+        scaleout::check_same_on_every_rank("configuration", config_every_rank_shares(cfg));
+    }
 
     // Fails now, before any compute, if the folder is unwritable. Rank 0 of an MPI job writes the
     // results; the other ranks compute the same ones and drop them.
@@ -251,6 +286,10 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
                          bias.empty() ? nullptr : &bias);
     report.seconds_per_token = seconds_since(t_tokens);
     report.valid_rows = std::count(tok.valid.begin(), tok.valid.end(), 1);
+    // Ranks that read "the same" file from different copies (a node-local disk) would add up
+    // shares of different tables: the centroid's bits tell them apart before anything is shared.
+    if (ranks.several())
+        scaleout::check_same_on_every_rank("table", table_fingerprint(V, d, reader, tok));
 
     ResultLayout layout(out, vocab, cfg.outliers);
     layout.write_per_token(tok.norms, tok.centered_norms, tok.bias_norms, tok.centroid, tok.finite,

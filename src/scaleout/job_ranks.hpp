@@ -62,6 +62,12 @@ class RanksAgreedError : public Error {
 ///         r is not 0) on every rank when any failed.
 void agree(ExitCode code = ExitCode::kOk, const std::string& message = {});
 
+/// @brief Checks that every rank holds the same `text` (a collective step): a rank that holds
+///        another stops every rank with a usage error naming `what` and the first line that
+///        differs from rank 0's. No-op for one rank.
+/// @throws RanksAgreedError as agree.
+void check_same_on_every_rank(const std::string& what, const std::string& text);
+
 /// @brief The backend of this rank, wrapped so that all_pairs and csls_neighbors share their
 ///        tiles between the job's ranks and every rank receives the whole result; `local` itself
 ///        for one rank. A collective step.

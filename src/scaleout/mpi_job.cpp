@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 
 #include "scaleout/job_ranks.hpp"
 #include "scaleout/rank_exchange.hpp"
@@ -89,6 +90,29 @@ void agree(ExitCode code, const std::string& message) {
     broadcast_string(text, first);
     if (first != 0) text = "rank " + std::to_string(first) + ": " + text;
     throw RanksAgreedError(static_cast<ExitCode>(what), text);
+}
+
+void check_same_on_every_rank(const std::string& what, const std::string& text) {
+    const JobRanks& r = job_ranks();
+    if (!r.several()) return;
+    agree();  // a rank that failed before meets the others here
+    std::string root_text = text;
+    broadcast_string(root_text, 0);
+    std::string differs;
+    if (root_text != text) {
+        std::istringstream a(root_text), b(text);
+        std::string la, lb;
+        while (true) {
+            const bool more_a = static_cast<bool>(std::getline(a, la));
+            const bool more_b = static_cast<bool>(std::getline(b, lb));
+            if (!more_a) la = "(nothing)";
+            if (!more_b) lb = "(nothing)";
+            if (la != lb || (!more_a && !more_b)) break;
+        }
+        differs = "another " + what + " than rank 0's (first difference: '" + lb +
+                  "' against rank 0's '" + la + "'); every rank of one job must have the same";
+    }
+    agree(differs.empty() ? ExitCode::kOk : ExitCode::kUsage, differs);
 }
 
 }  // namespace embgeom::scaleout

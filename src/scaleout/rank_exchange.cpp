@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <exception>
+#include <functional>
+#include <new>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -17,11 +21,12 @@ namespace {
 
 using Bytes = std::vector<char>;
 
-// MPI counts are ints: large results move in pieces of at most 1 GiB.
-constexpr std::size_t kPiece = std::size_t{1} << 30;
+// MPI counts are ints, and a receiver without room for a result takes it a piece at a time into
+// scratch (drain): results move in pieces of 64 MiB.
+constexpr std::size_t kPiece = std::size_t{64} << 20;
 
 // Writes values into bytes; Unpacker reads them back in the same order. Both are called through
-// one field list per type (fields() below), so packing and unpacking cannot drift apart.
+// one field list per type (fields_of_*() below), so packing and unpacking cannot drift apart.
 class Packer {
   public:
     template <class T>
@@ -110,106 +115,166 @@ void unpack(Unpacker& u, CslsNeighbors& c) { fields_of_csls(u, c); }
 
 constexpr int kShareTag = 7401;
 
-void send_bytes(const Bytes& b, int to) {
-    std::uint64_t n = b.size();
-    MPI_Send(&n, 1, MPI_UINT64_T, to, kShareTag, MPI_COMM_WORLD);
-    for (std::size_t at = 0; at < b.size(); at += kPiece)
-        MPI_Send(b.data() + at, static_cast<int>(std::min(kPiece, b.size() - at)), MPI_BYTE, to,
-                 kShareTag, MPI_COMM_WORLD);
+// The size a rank sends instead of its bytes when it has none to send (it failed before): the
+// protocol still runs to its end on every rank, and the failure is agreed afterwards.
+constexpr std::uint64_t kNothing = ~std::uint64_t{0};
+
+int piece_size(std::size_t total, std::size_t at) {
+    return static_cast<int>(std::min(kPiece, total - at));
 }
 
-Bytes receive_bytes(int from) {
+// Takes every piece of an n-byte message the receiver has no room for, so that the sender, which
+// waits for each piece to be taken, gets to its end; then reports the missing room.
+template <class TakePiece>
+[[noreturn]] void drain(std::uint64_t n, TakePiece take) {
+    std::vector<char> scratch(std::min<std::uint64_t>(n, kPiece));
+    for (std::uint64_t at = 0; at < n; at += kPiece) take(scratch.data(), piece_size(n, at));
+    throw std::bad_alloc();
+}
+
+Bytes allocate_or_drain(std::uint64_t n, const std::function<void(char*, int)>& take) {
+    try {
+        return Bytes(n);
+    } catch (const std::bad_alloc&) {
+        drain(n, take);
+    }
+}
+
+void send_bytes(const Bytes* b, int to) {
+    const std::uint64_t n = b ? b->size() : kNothing;
+    MPI_Send(&n, 1, MPI_UINT64_T, to, kShareTag, MPI_COMM_WORLD);
+    if (!b) return;
+    for (std::size_t at = 0; at < b->size(); at += kPiece)
+        MPI_Send(b->data() + at, piece_size(b->size(), at), MPI_BYTE, to, kShareTag,
+                 MPI_COMM_WORLD);
+}
+
+// The bytes `from` sent, or nothing when it had none (it failed).
+std::optional<Bytes> receive_bytes(int from) {
     std::uint64_t n = 0;
     MPI_Recv(&n, 1, MPI_UINT64_T, from, kShareTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    Bytes b(n);
-    for (std::size_t at = 0; at < b.size(); at += kPiece)
-        MPI_Recv(b.data() + at, static_cast<int>(std::min(kPiece, b.size() - at)), MPI_BYTE, from,
-                 kShareTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    if (n == kNothing) return std::nullopt;
+    const auto take = [from](char* p, int count) {
+        MPI_Recv(p, count, MPI_BYTE, from, kShareTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    };
+    Bytes b = allocate_or_drain(n, take);
+    for (std::size_t at = 0; at < b.size(); at += kPiece) take(b.data() + at, piece_size(n, at));
     return b;
 }
 
-void broadcast_bytes(Bytes& b, int root) {
-    std::uint64_t n = b.size();
+// root's bytes to every rank: b on the others, or nothing there when root had none.
+bool broadcast_bytes(Bytes* b, int root) {
+    std::uint64_t n = b ? b->size() : kNothing;
     MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD);
-    b.resize(n);
-    for (std::size_t at = 0; at < b.size(); at += kPiece)
-        MPI_Bcast(b.data() + at, static_cast<int>(std::min(kPiece, b.size() - at)), MPI_BYTE, root,
-                  MPI_COMM_WORLD);
-}
-
-template <class... T>
-void send_packed(int to, const T&... values) {
-    Packer p;
-    (pack(p, values), ...);
-    send_bytes(p.bytes, to);
-}
-
-template <class... T>
-void receive_packed(int from, T&... values) {
-    const Bytes b = receive_bytes(from);
-    Unpacker u(b);
-    (unpack(u, values), ...);
+    if (n == kNothing) return false;
+    const auto take = [root](char* p, int count) {
+        MPI_Bcast(p, count, MPI_BYTE, root, MPI_COMM_WORLD);
+    };
+    if (job_ranks().rank != root) *b = allocate_or_drain(n, take);
+    for (std::size_t at = 0; at < b->size(); at += kPiece) take(b->data() + at, piece_size(n, at));
+    return true;
 }
 
 // Binomial tree to rank 0: at step s (1, 2, 4, ...) a rank r with r % 2s == s sends to r - s and
-// is done; one with r % 2s == 0 receives from r + s (when it exists) and adds it in.
-template <class Send, class ReceiveAndAdd>
-void tree_to_root(Send send, ReceiveAndAdd receive_and_add) {
+// is done; one with r % 2s == 0 receives from r + s (when it exists) and adds it in. Each rank
+// runs its part to the end even when something fails (a rank that failed sends nothing; one that
+// cannot add a share goes on receiving), since its neighbours wait for its messages; the first
+// failure is rethrown afterwards, for the caller to agree on. pack() gives this rank's bytes,
+// add(bytes) adds a share received.
+template <class Pack, class Add>
+void tree_to_root(Pack pack_mine, Add add) {
     const JobRanks& r = job_ranks();
+    std::exception_ptr failure;
     for (int step = 1; step < r.size; step *= 2) {
         if (r.rank % (2 * step) == step) {
-            send(r.rank - step);
-            return;
+            std::optional<Bytes> mine;
+            if (!failure) try {
+                    mine = pack_mine();
+                } catch (...) {
+                    failure = std::current_exception();
+                }
+            send_bytes(mine ? &*mine : nullptr, r.rank - step);
+            break;
         }
-        if (r.rank % (2 * step) == 0 && r.rank + step < r.size) receive_and_add(r.rank + step);
+        if (r.rank % (2 * step) != 0 || r.rank + step >= r.size) continue;
+        try {
+            const std::optional<Bytes> theirs = receive_bytes(r.rank + step);
+            if (theirs && !failure) add(*theirs);
+        } catch (...) {
+            if (!failure) failure = std::current_exception();
+        }
     }
+    if (failure) std::rethrow_exception(failure);
+}
+
+template <class... T>
+Bytes packed(const T&... values) {
+    Packer p;
+    (pack(p, values), ...);
+    return std::move(p.bytes);
+}
+
+template <class... T>
+void unpacked(const Bytes& b, T&... values) {
+    Unpacker u(b);
+    (unpack(u, values), ...);
 }
 
 }  // namespace
 
 void broadcast_string(std::string& s, int root) {
     Bytes b(s.begin(), s.end());
-    broadcast_bytes(b, root);
+    broadcast_bytes(&b, root);
     s.assign(b.begin(), b.end());
 }
 
 void reduce_shares_to_root(AllPairsResult& share, AllPairsPartial& sums,
                            const AllPairsOptions& opt) {
-    tree_to_root(
-        [&](int to) { send_packed(to, share, sums); },
-        [&](int from) {
-            AllPairsResult other;
-            AllPairsPartial other_sums;
-            receive_packed(from, other, other_sums);
-            engine::absorb_share(share, sums, other, other_sums, opt);
-        });
+    tree_to_root([&] { return packed(share, sums); },
+                 [&](const Bytes& b) {
+                     AllPairsResult other;
+                     AllPairsPartial other_sums;
+                     unpacked(b, other, other_sums);
+                     engine::absorb_share(share, sums, other, other_sums, opt);
+                 });
 }
 
 void reduce_csls_to_root(CslsNeighbors& share) {
-    tree_to_root(
-        [&](int to) { send_packed(to, share); },
-        [&](int from) {
-            CslsNeighbors other;
-            receive_packed(from, other);
-            EMBGEOM_EXPECTS(other.rows == share.rows && other.k == share.k,
-                            "every rank's CSLS lists have one shape");
-            engine::merge_neighbor_lists(share.rows, share.k, share.index, share.score,
-                                         other.index, other.score);
-            share.resident = share.resident && other.resident;
-        });
+    tree_to_root([&] { return packed(share); },
+                 [&](const Bytes& b) {
+                     CslsNeighbors other;
+                     unpacked(b, other);
+                     EMBGEOM_EXPECTS(other.rows == share.rows && other.k == share.k,
+                                     "every rank's CSLS lists have one shape");
+                     engine::merge_neighbor_lists(share.rows, share.k, share.index, share.score,
+                                                  other.index, other.score);
+                     share.resident = share.resident && other.resident;
+                 });
 }
 
 namespace {
 
+// Root packs, every rank takes part in the broadcast whatever happens, then the first failure
+// here is rethrown (root's: it could not pack; the others': nothing came, or no room for it).
 template <class T>
 void broadcast_packed(T& value) {
-    Packer p;
-    if (job_ranks().root()) pack(p, value);
-    broadcast_bytes(p.bytes, 0);
-    if (!job_ranks().root()) {
-        Unpacker u(p.bytes);
-        unpack(u, value);
+    const bool root = job_ranks().root();
+    std::exception_ptr failure;
+    std::optional<Bytes> bytes;
+    if (root) try {
+            bytes = packed(value);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+    if (!root) bytes.emplace();
+    try {
+        if (!broadcast_bytes(bytes ? &*bytes : nullptr, 0) && !root)
+            throw ResourceError("rank 0 sent no result");
+        if (!root) unpacked(*bytes, value);
+    } catch (...) {
+        if (!failure) failure = std::current_exception();
     }
+    if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace

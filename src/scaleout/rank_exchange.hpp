@@ -1,7 +1,10 @@
 #pragma once
 // Moving results between the ranks of an MPI job: results packed into bytes, a binomial-tree
 // reduction of the shares to rank 0 (log2 R steps, two shares held per rank at a time) and
-// broadcasts from rank 0. MPI's default error handler stands: a failed transfer ends the job.
+// broadcasts from rank 0. Every rank runs each transfer to its end even when its own part fails
+// (it sends "nothing", or takes a result it has no room for into scratch), so no rank is left
+// waiting; the failure is rethrown afterwards for the ranks to agree on (job_ranks.hpp: agree).
+// MPI's own errors end the job (MPI's default error handler).
 #include <string>
 
 #include "embgeom/backend.hpp"

@@ -6,9 +6,11 @@
 //     engines make one plan and deal its tile pairs alike;
 //  2. each computes its share (Backend::all_pairs_share), deferring any re-score;
 //  3. agree: a rank whose share failed stops every rank with its error;
-//  4. the shares are added up on rank 0 (rank_exchange.hpp), which finishes the result and,
-//     on a re-scored path, re-scores the merged candidates once on its backend;
-//  5. agree again (rank 0's finish may fail), then rank 0's result goes to every rank.
+//  4. the shares are added up on rank 0 (rank_exchange.hpp), agree, then rank 0 finishes the
+//     result and, on a re-scored path, re-scores the merged candidates once on its backend;
+//  5. agree again (rank 0's finish may fail), then rank 0's result goes to every rank, and a last
+//     agreement (a rank may have had no room for it). Transfers never leave a rank waiting:
+//     each runs to its end on every rank before its failure is agreed.
 #include <mpi.h>
 
 #include <algorithm>
@@ -92,7 +94,7 @@ class RankedBackend final : public Backend {
         AllPairsResult result;
         AllPairsPartial sums;
         agreed_step([&] { result = local_->all_pairs_share(source, valid, opt, share, sums); });
-        reduce_shares_to_root(result, sums, opt);
+        agreed_step([&] { reduce_shares_to_root(result, sums, opt); });
         agreed_step([&] {
             if (!job_ranks().root()) return;
             engine::finish_shares(result, sums, valid, opt);
@@ -102,7 +104,7 @@ class RankedBackend final : public Backend {
                                            result.neighbor_index.data(),
                                            result.neighbor_sim.data());
         });
-        broadcast_from_root(result);
+        agreed_step([&] { broadcast_from_root(result); });
         result.seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         return result;
@@ -136,8 +138,8 @@ class RankedBackend final : public Backend {
         const WorkShare share = this_share();
         CslsNeighbors lists;
         agreed_step([&] { lists = local_->csls_neighbors_share(source, valid, radius, k, opt, share); });
-        reduce_csls_to_root(lists);
-        broadcast_from_root(lists);
+        agreed_step([&] { reduce_csls_to_root(lists); });
+        agreed_step([&] { broadcast_from_root(lists); });
         return lists;
     }
     CslsNeighbors csls_neighbors_share(RowSource& source, const std::vector<std::uint8_t>& valid,
@@ -184,10 +186,10 @@ std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local, int
     broadcast_string(root_kind, 0);
     const std::string differs =
         mine == root_kind ? std::string()
-                          : "rank " + std::to_string(r.rank) + " runs the " + mine +
-                                " backend and rank 0 the " + root_kind +
+                          : "this rank runs the " + mine + " backend and rank 0 the " + root_kind +
                                 " backend; every rank must run the same one (give --backend " +
-                                root_kind + " or --backend cpu, and see the notice of each rank)";
+                                root_kind + " or --backend cpu; `embgeom devices` on this rank's "
+                                "machine says why it runs another)";
     agree(differs.empty() ? ExitCode::kOk : ExitCode::kUsage, differs);
     // Ranks on one GPU (more ranks than GPUs on a machine, or --devices N) split its memory.
     const int sharing = mine == "cuda" ? ranks_on_this_machine_alike(std::max(0, device)) : 1;

@@ -15,6 +15,8 @@ std::string mpi_library_version() { return "built without MPI"; }
 
 void agree(ExitCode, const std::string&) {}
 
+void check_same_on_every_rank(const std::string&, const std::string&) {}
+
 std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local, int) { return local; }
 
 }  // namespace embgeom::scaleout

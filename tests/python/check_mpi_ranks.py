@@ -10,9 +10,12 @@ Checks, printing "ok" at the end:
     the one-process file bit for bit;
   - failures: a rank that cannot read its input stops the job with that rank's one-line error
     (exit 3), leaving an earlier file at the output path untouched and nothing beside it;
-    --write-matrix and a command other than analyze are one-line usage errors (exit 2); a rank
-    whose share fails inside the shared pass (emulated device memory) stops every rank with its
-    error (exit 4); ranks on different backends (CUDA and CPU) stop with a one-line usage error.
+    ranks given another configuration, or another table behind the same path, stop with a
+    one-line usage error naming the first difference (exit 2);
+    --write-matrix and a command other than analyze are one-line usage errors (exit 2); shares
+    that fail inside the shared pass (emulated device memory) stop every rank with one line
+    (exit 4); ranks that end on different backends (auto: CUDA on one, the CPU on a machine without a GPU)
+    stop with a one-line usage error.
 """
 import os
 import subprocess
@@ -88,6 +91,30 @@ with open("kept.h5", "rb") as f:
 left = [n for n in os.listdir(".") if n.startswith(".kept.h5")]
 assert not left, "temporary files left: %s" % left
 
+# Ranks given another configuration, or another table behind the same relative path (each rank
+# in its own working folder, as on machines with their own disks): a usage error naming the
+# first difference, before anything is shared.
+small_job = ["analyze", "--input", "t.h5", "--dataset", "embeddings", "--backend", "cpu",
+             "--output", os.path.join(work, "diff.h5")]
+for folder, rows, seed_offset in (("a", 700, 0), ("b", 700, 1), ("c", 701, 0)):
+    os.mkdir(folder)
+    run([embgeom, "synth", "--rows", str(rows), "--dim", "12", "--seed", str(int(seed) + seed_offset),
+         "-o", os.path.join(folder, "t.h5")])
+in_folder = lambda f: ["-n", "1", "-wdir", os.path.join(work, f), embgeom]
+
+
+def two_ranks(first, second):  # one mpiexec, two argument sets (MPMD)
+    return run([mpiexec] + first + [":"] + second, expect_rc=2, timeout=120)
+
+
+r = two_ranks(in_folder("a") + small_job, in_folder("a") + small_job + ["--topk", "9"])
+one_error_line(r, "rank 1: another configuration than rank 0's (first difference: 'topk = 9'")
+r = two_ranks(in_folder("a") + small_job, in_folder("b") + small_job)
+one_error_line(r, "rank 1: another table than rank 0's (first difference: 'values hash to")
+r = two_ranks(in_folder("a") + small_job, in_folder("c") + small_job)
+one_error_line(r, "rank 1: another table than rank 0's (first difference: 'shape = 701 x 12'")
+assert not os.path.exists("diff.h5")
+
 r = run([mpiexec, "-n", "2", embgeom] + job + ["--backend", "cpu", "--output", "m.h5",
                                                "--write-matrix"], expect_rc=2)
 one_error_line(r, "--write-matrix in an MPI job of 2 ranks")
@@ -107,19 +134,20 @@ if emulated:
     same_files("cuda1.h5", "cuda2.h5")
     with h5py.File("cuda2.h5", "r") as f:
         assert f.attrs["precision"] in ("tf32", b"tf32"), f.attrs["precision"]
-    # Rank 1's share fails inside the shared pass (its device budget is too small for any plan):
-    # every rank stops there with rank 1's error.
-    r = run([mpiexec, "-n", "1", emulated] + small + ["--output", "f.h5", ":", "-n", "1",
-                                                       emulated] + small + [
-        "--output", "f.h5", "--device-memory-budget", "64K"], expect_rc=4)
-    one_error_line(r, "rank 1: CUDA all-pairs: not enough device memory")
+    # The shares fail inside the shared pass (a device budget too small for any plan): every
+    # rank stops there, and the error is printed once.
+    r = run([mpiexec, "-n", "2", emulated] + small + ["--output", "f.h5",
+                                                      "--device-memory-budget", "64K"],
+            expect_rc=4)
+    one_error_line(r, "CUDA all-pairs: not enough device memory")
     assert not os.path.exists("f.h5")
-    # Rank 0 on CUDA, rank 1 on the CPU: the ranks must agree on one backend.
-    mixed = [a if a != "cuda" else "cpu" for a in small]
-    r = run([mpiexec, "-n", "1", emulated] + small + ["--output", "mixed.h5", ":", "-n", "1",
-                                                       embgeom] + mixed + ["--output", "mixed.h5"],
-            expect_rc=2)
-    one_error_line(r, "every rank must run the same one")
+    # --backend auto where rank 1's machine has no GPU: rank 0 would run CUDA and rank 1 the CPU,
+    # whose shares do not add up; the ranks must agree on one backend.
+    auto = [a if a != "cuda" else "auto" for a in small] + ["--output", "mixed.h5"]
+    r = run([mpiexec, "-n", "1", emulated] + auto + [":", "-n", "1", "-env",
+                                                     "EMBGEOM_EMULATED_NO_DEVICE", "no-driver",
+                                                     emulated] + auto, expect_rc=2)
+    one_error_line(r, "rank 1: this rank runs the cpu backend and rank 0 the cuda backend")
     assert not os.path.exists("mixed.h5")
 
 print("ok")
