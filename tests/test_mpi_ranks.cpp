@@ -29,5 +29,33 @@ TEST(MpiRanks, AJobOfTwoOrThreeRanksWritesTheOneProcessFileAndAgreesOnFailures) 
     EXPECT_NE(r.out.find("ok"), std::string::npos) << r.out << r.err;
 }
 
+// Rank 1's share cannot be added to rank 0's (tests/mpi/transfer_failures.cpp): rank 0 still takes
+// rank 2's share, every rank finishes the reduction and the broadcast, and all learn rank 0's
+// failure in one agreement.
+TEST(MpiRanks, TransfersRunToTheirEndWhenARankFails) {
+    const std::string mpiexec = EMBGEOM_MPIEXEC;
+    if (mpiexec.empty()) GTEST_SKIP() << "built without MPI (EMBGEOM_MPI=OFF or no MPI library)";
+    if (!test::file_exists(mpiexec)) GTEST_SKIP() << mpiexec << " is not on this machine";
+#ifdef EMBGEOM_MPI_TRANSFER_PROBE
+    const test::CommandResult r = test::run_command(
+        "timeout 120 " + test::shell_quote(mpiexec) + " -n 3 " +
+        test::shell_quote(EMBGEOM_MPI_TRANSFER_PROBE));
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    // Rank 0 failed adding rank 1's share and added nothing after it (its histogram stays its own
+    // 1); the broadcast still gave every rank rank 0's result, and every rank learnt of the
+    // failure.
+    for (int rank = 0; rank < 3; ++rank) {
+        const std::string line = "rank " + std::to_string(rank) + ": ";
+        const auto at = r.out.find(line);
+        ASSERT_NE(at, std::string::npos) << r.out;
+        const std::string mine = r.out.substr(at, r.out.find('\n', at) - at);
+        EXPECT_NE(mine.find("agreed: internal check failed: every share ran the same plan"),
+                  std::string::npos)
+            << mine;
+        EXPECT_NE(mine.find("histogram[0] 1"), std::string::npos) << mine;
+    }
+#endif
+}
+
 }  // namespace
 }  // namespace embgeom
