@@ -6,8 +6,8 @@ usage: check_mpi_ranks.py EMBGEOM EMULATED MPIEXEC WORKDIR SEED
 Checks, printing "ok" at the end:
   - 2 and 3 ranks on the CPU give the one-process file bit for bit (every dataset; the root's
     mpi_ranks attribute says how many ran), with every geometry stage and null model;
-  - 2 ranks of the emulated CUDA backend in the re-scored product (auto, several tile pairs) give
-    the one-process file bit for bit;
+  - 2 ranks of the emulated CUDA backend in the re-scored product (auto, several tile pairs), and
+    3 on a bfloat16 table (the raw 16-bit product), give the one-process file bit for bit;
   - failures: a rank that cannot read its input stops the job with that rank's one-line error
     (exit 3), leaving an earlier file at the output path untouched and nothing beside it;
     ranks given another configuration, or another table behind the same path, stop with a
@@ -134,6 +134,14 @@ if emulated:
     same_files("cuda1.h5", "cuda2.h5")
     with h5py.File("cuda2.h5", "r") as f:
         assert f.attrs["precision"] in ("tf32", b"tf32"), f.attrs["precision"]
+    # A table stored as bfloat16: the raw 16-bit product, nothing to re-score.
+    run([embgeom, "synth", "--kind", "trained", "--rows", "700", "--dim", "24", "--seed", seed,
+         "--dtype", "bfloat16", "-o", "small.h5"])
+    run([emulated] + small + ["--output", "bf1.h5"])
+    run([mpiexec, "-n", "3", emulated] + small + ["--output", "bf3.h5", "--threads", "1"])
+    same_files("bf1.h5", "bf3.h5")
+    with h5py.File("bf3.h5", "r") as f:
+        assert f.attrs["precision"] in ("bf16-raw", b"bf16-raw"), f.attrs["precision"]
     # The shares fail inside the shared pass (a device budget too small for any plan): every
     # rank stops there, and the error is printed once.
     r = run([mpiexec, "-n", "2", emulated] + small + ["--output", "f.h5",
