@@ -69,7 +69,11 @@ class RankedBackend final : public Backend {
         return local_->name() + ", all-pairs shared by " + std::to_string(r.size) + " MPI ranks";
     }
     void prepare() override { local_->prepare(); }
+    // Ranks sharing a GPU do not hold the table there: each would see the GPU's free memory,
+    // not its part of it, and they could race for it. Their passes upload the rows instead (the
+    // same bits: HeldTable.* in the GPU tests).
     bool hold_table(RowSource& source, const AllPairsOptions& engine) override {
+        if (ranks_sharing_memory_ > 1) return false;
         return local_->hold_table(source, engine);
     }
     void release_table() override { local_->release_table(); }

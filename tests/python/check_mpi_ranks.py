@@ -6,7 +6,8 @@ usage: check_mpi_ranks.py EMBGEOM EMULATED MPIEXEC WORKDIR SEED
 Checks, printing "ok" at the end:
   - 2 and 3 ranks on the CPU give the one-process file bit for bit (every dataset; the root's
     mpi_ranks attribute says how many ran), with every geometry stage and null model;
-  - 2 ranks of the emulated CUDA backend in the re-scored product (auto, several tile pairs), and
+  - 2 ranks of the emulated CUDA backend in the re-scored product (auto, several tile pairs), on
+    two devices and both on one (which then holds no table copy), and
     3 on a bfloat16 table (the raw 16-bit product), give the one-process file bit for bit;
   - failures: a rank that cannot read its input stops the job with that rank's one-line error
     (exit 3), leaving an earlier file at the output path untouched and nothing beside it;
@@ -132,6 +133,12 @@ if emulated:
     run([emulated] + small + ["--output", "cuda1.h5"])
     run([mpiexec, "-n", "2", emulated] + small + ["--output", "cuda2.h5"])
     same_files("cuda1.h5", "cuda2.h5")
+    # Both ranks pinned to one GPU (--devices 0): they split its memory and do not hold the table
+    # on it (one process does), with the same bits.
+    run([mpiexec, "-n", "2", emulated] + small + ["--output", "cuda2on1.h5", "--devices", "0"])
+    same_files("cuda1.h5", "cuda2on1.h5")
+    with h5py.File("cuda1.h5", "r") as one, h5py.File("cuda2on1.h5", "r") as two:
+        assert int(one.attrs["table_on_device"]) == 1 and int(two.attrs["table_on_device"]) == 0
     with h5py.File("cuda2.h5", "r") as f:
         assert f.attrs["precision"] in ("tf32", b"tf32"), f.attrs["precision"]
     # A table stored as bfloat16: the raw 16-bit product, nothing to re-score.
