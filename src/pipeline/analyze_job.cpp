@@ -346,6 +346,11 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     out.set_attribute("/", "dims", d);
     out.set_attribute("/", "backend", report.backend);
     out.set_attribute("/", "mpi_ranks", static_cast<std::int64_t>(ranks.size));
+    if (ranks.several()) {
+        std::string each;
+        for (const std::string& line : scaleout::rank_backends()) each += line + "\n";
+        out.set_attribute("/", "mpi_rank_backends", each);
+    }
     out.set_attribute("/", "precision", precision_ran);
     AnalyzeConfig resolved = cfg;
     resolved.memory_budget = budget;

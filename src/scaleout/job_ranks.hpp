@@ -14,6 +14,7 @@
 //    rank then stops with the first failing rank's error (RanksAgreedError); rank 0 prints it.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
@@ -61,6 +62,11 @@ class RanksAgreedError : public Error {
 /// @throws RanksAgreedError with the first failing rank's code and message ("rank r: ..." when
 ///         r is not 0) on every rank when any failed.
 void agree(ExitCode code = ExitCode::kOk, const std::string& message = {});
+
+/// On rank 0 after share_between_ranks: one line per rank, "rank R on HOST: BACKEND", in rank
+/// order (which machine and which device computed each share, for the output's provenance).
+/// Empty on the other ranks and for one rank.
+const std::vector<std::string>& rank_backends();
 
 /// @brief Checks that every rank holds the same `text` (a collective step): a rank that holds
 ///        another stops every rank with a usage error naming `what` and the first line that

@@ -222,6 +222,27 @@ void unpacked(const Bytes& b, T&... values) {
 
 }  // namespace
 
+std::vector<std::string> gather_strings_to_root(const std::string& s) {
+    const JobRanks& r = job_ranks();
+    const int mine = static_cast<int>(s.size());
+    std::vector<int> sizes(r.root() ? static_cast<std::size_t>(r.size) : 0);
+    MPI_Gather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+    std::vector<int> offsets(sizes.size());
+    int total = 0;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        offsets[i] = total;
+        total += sizes[i];
+    }
+    std::string all(static_cast<std::size_t>(total), '\0');
+    MPI_Gatherv(s.data(), mine, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR, 0,
+                MPI_COMM_WORLD);
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+        out.push_back(all.substr(static_cast<std::size_t>(offsets[i]),
+                                 static_cast<std::size_t>(sizes[i])));
+    return out;
+}
+
 void broadcast_string(std::string& s, int root) {
     Bytes b(s.begin(), s.end());
     broadcast_bytes(&b, root);

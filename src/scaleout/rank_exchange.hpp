@@ -6,6 +6,7 @@
 // waiting; the failure is rethrown afterwards for the ranks to agree on (job_ranks.hpp: agree).
 // MPI's own errors end the job (MPI's default error handler).
 #include <string>
+#include <vector>
 
 #include "embgeom/backend.hpp"
 #include "geometry/csls.hpp"
@@ -15,6 +16,9 @@ namespace embgeom::scaleout {
 /// How many of the job's ranks on this machine pass the same key (a collective step of the
 /// machine's ranks; keys must be >= 0), e.g. ranks sharing one GPU.
 int ranks_on_this_machine_alike(int key);
+
+/// Every rank's s, in rank order, on rank 0 (empty on the others).
+std::vector<std::string> gather_strings_to_root(const std::string& s);
 
 /// s on every rank becomes root's.
 void broadcast_string(std::string& s, int root);

@@ -15,9 +15,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <new>
+
+#include <unistd.h>
 
 #include "engine/all_pairs_merge.hpp"
 #include "engine/precision_policy.hpp"
@@ -178,7 +181,11 @@ class RankedBackend final : public Backend {
     int ranks_sharing_memory_;
 };
 
+std::vector<std::string> g_rank_backends;  // rank_backends(), on rank 0
+
 }  // namespace
+
+const std::vector<std::string>& rank_backends() { return g_rank_backends; }
 
 std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local, int device) {
     const JobRanks& r = job_ranks();
@@ -195,6 +202,15 @@ std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local, int
                                 root_kind + " or --backend cpu; `embgeom devices` on this rank's "
                                 "machine says why it runs another)";
     agree(differs.empty() ? ExitCode::kOk : ExitCode::kUsage, differs);
+    // Which machine and device computed each share, for the output's provenance.
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "?");
+    const std::vector<std::string> each = gather_strings_to_root(
+        std::string(host) + ": " + local->name() +
+        (mine == "cuda" ? ", device " + std::to_string(std::max(0, device)) : std::string()));
+    g_rank_backends.clear();
+    for (std::size_t i = 0; i < each.size(); ++i)
+        g_rank_backends.push_back("rank " + std::to_string(i) + " on " + each[i]);
     // Ranks on one GPU (more ranks than GPUs on a machine, or --devices N) split its memory.
     const int sharing = mine == "cuda" ? ranks_on_this_machine_alike(std::max(0, device)) : 1;
     return std::make_unique<RankedBackend>(std::move(local), sharing);

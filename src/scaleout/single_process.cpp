@@ -17,6 +17,11 @@ void agree(ExitCode, const std::string&) {}
 
 void check_same_on_every_rank(const std::string&, const std::string&) {}
 
+const std::vector<std::string>& rank_backends() {
+    static const std::vector<std::string> none;
+    return none;
+}
+
 std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local, int) { return local; }
 
 }  // namespace embgeom::scaleout

@@ -76,6 +76,10 @@ for n in (2, 3):
                                                       "--output", out])
     same_files("one.h5", out)
     assert ranks_attribute(out) == n, ranks_attribute(out)
+    with h5py.File(out, "r") as f:  # which machine and backend computed each share
+        lines = f.attrs["mpi_rank_backends"].splitlines()
+    assert [l.split(" on ")[0] for l in lines] == ["rank %d" % i for i in range(n)], lines
+    assert all(": cpu (" in l and "1 threads" in l for l in lines), lines
     if r.stdout.count("wrote " + out) != 1:
         print("FAIL: rank 0 alone should log; got:", r.stdout)
         sys.exit(1)
@@ -139,6 +143,9 @@ if emulated:
     same_files("cuda1.h5", "cuda2on1.h5")
     with h5py.File("cuda1.h5", "r") as one, h5py.File("cuda2on1.h5", "r") as two:
         assert int(one.attrs["table_on_device"]) == 1 and int(two.attrs["table_on_device"]) == 0
+        assert "mpi_rank_backends" not in one.attrs
+        lines = two.attrs["mpi_rank_backends"].splitlines()
+    assert len(lines) == 2 and all(": cuda (" in l and l.endswith(", device 0") for l in lines), lines
     with h5py.File("cuda2.h5", "r") as f:
         assert f.attrs["precision"] in ("tf32", b"tf32"), f.attrs["precision"]
     # A table stored as bfloat16: the raw 16-bit product, nothing to re-score.
