@@ -185,8 +185,7 @@ TEST(AllPairsShares, CslsListsMergeToTheWholeListsBitForBit) {
                 EXPECT_FALSE(same_bits(part.index, whole.index)) << "one share is not the whole";
                 continue;
             }
-            engine::merge_neighbor_lists(merged.rows, merged.k, merged.index, merged.score,
-                                         part.index, part.score);
+            engine::absorb_csls_share(merged, part);
         }
         EXPECT_TRUE(same_bits(merged.index, whole.index)) << count << " shares";
         EXPECT_TRUE(same_bits(merged.score, whole.score)) << count << " shares";

@@ -112,8 +112,7 @@ TEST_F(CudaShares, CslsListsMergeToTheOneProcessLists) {
     EXPECT_NE(merged.index, whole.index) << "one share is not the whole";
     share.index = 1;
     const CslsNeighbors other = b->csls_neighbors_share(source, t.valid, radius, k, opt, share);
-    engine::merge_neighbor_lists(merged.rows, merged.k, merged.index, merged.score, other.index,
-                                 other.score);
+    engine::absorb_csls_share(merged, other);
     EXPECT_EQ(merged.index, whole.index);
     EXPECT_EQ(test::bits(merged.score), test::bits(whole.score));
 }

@@ -1,6 +1,8 @@
 #pragma once
 // Error types and the documented exit codes. Every failure that reaches the user is one of these,
 // carrying a one-line message that names the file, dataset or key at fault.
+#include <exception>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -48,6 +50,28 @@ class NotBuiltWithCuda : public ResourceError {
     NotBuiltWithCuda()
         : ResourceError("this embgeom was built without CUDA (rebuild with -DEMBGEOM_CUDA=ON)") {}
 };
+
+/// What a failure reports: its exit code and its one-line message.
+struct Failure {
+    ExitCode code = ExitCode::kRuntime;
+    std::string message;
+};
+
+/// The Failure of a thrown exception, as the CLI reports it: an embgeom Error's own code and
+/// message, host memory running out, or any other exception's message with exit code 4.
+inline Failure failure_of(const std::exception_ptr& thrown) {
+    try {
+        std::rethrow_exception(thrown);
+    } catch (const Error& e) {
+        return {e.code(), e.what()};
+    } catch (const std::bad_alloc&) {
+        return {ExitCode::kRuntime, "out of host memory (lower --memory-budget or --block-rows)"};
+    } catch (const std::exception& e) {
+        return {ExitCode::kRuntime, e.what()};
+    } catch (...) {
+        return {ExitCode::kRuntime, "an unknown error"};
+    }
+}
 
 }  // namespace embgeom
 

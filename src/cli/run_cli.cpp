@@ -1,6 +1,5 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
-#include <new>
 #include <sstream>
 #include <string>
 
@@ -69,13 +68,9 @@ int run_cli(int argc, char** argv) {
         return run_subcommand(app, st);
     } catch (const scaleout::RanksAgreedError& e) {
         return report_error(e.code(), e.what(), true);
-    } catch (const Error& e) {
-        return report_error(e.code(), e.what(), false);
-    } catch (const std::bad_alloc&) {
-        return report_error(ExitCode::kRuntime,
-                            "out of host memory (lower --memory-budget or --block-rows)", false);
-    } catch (const std::exception& e) {
-        return report_error(ExitCode::kRuntime, e.what(), false);
+    } catch (...) {
+        const Failure f = failure_of(std::current_exception());
+        return report_error(f.code, f.message, false);
     }
 }
 

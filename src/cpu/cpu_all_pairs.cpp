@@ -629,8 +629,6 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
     fp.dup_min = engine::duplicate_min(opt.dup_threshold);
     fp.row_sums = opt.accumulate_row_sums;
 
-    EMBGEOM_EXPECTS(share.count >= 1 && share.index >= 0 && share.index < share.count,
-                    "a share is one of count");
     EMBGEOM_EXPECTS(share.whole() || !opt.matrix, "a share writes no matrix");
     AllPairsPass pass(opt, fp, map, plan, K, T, d, share);
     const auto t_grid = std::chrono::steady_clock::now();

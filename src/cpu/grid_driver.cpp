@@ -105,6 +105,8 @@ void load_rows(RowSource& source, const std::vector<std::int64_t>& orig, RowRang
 double run_grid_pass(RowSource& source, const std::vector<std::int64_t>& orig, const TilePlan& plan,
                      const GridRowsOptions& ro, int threads, GridPass& pass,
                      const engine::GridShare& share) {
+    EMBGEOM_EXPECTS(share.count >= 1 && share.index >= 0 && share.index < share.count,
+                    "a share is one of count");
     const std::int64_t n = static_cast<std::int64_t>(orig.size()), d = source.cols();
     const std::int64_t G = plan.grid, B = plan.block_rows;
     const int T = std::max(1, threads);

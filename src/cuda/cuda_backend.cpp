@@ -171,11 +171,7 @@ class CudaBackend final : public Backend {
     AllPairsResult all_pairs_share(RowSource& source, const std::vector<std::uint8_t>& valid,
                                    const AllPairsOptions& opt, const WorkShare& share,
                                    AllPairsPartial& partial) override {
-        require_one_engine();
-        EngineShare engine_share;
-        engine_share.index = share.index;
-        engine_share.count = share.count;
-        engine_share.usable_bytes = share.device_bytes;
+        EngineShare engine_share = one_engine_share(share);
         engine_share.defer_rescore = true;
         partial = AllPairsPartial{};
         return cuda_all_pairs_share(res_, source, valid, opt, engine_share, &partial,
@@ -196,13 +192,9 @@ class CudaBackend final : public Backend {
                                        const std::vector<float>& radius, std::int64_t k,
                                        const AllPairsOptions& opt,
                                        const WorkShare& share) override {
-        require_one_engine();
+        const EngineShare engine_share = one_engine_share(share);
         const std::vector<std::uint8_t> mask =
             checked_csls_mask(source.rows(), valid, radius, k, opt.block_rows);
-        EngineShare engine_share;
-        engine_share.index = share.index;
-        engine_share.count = share.count;
-        engine_share.usable_bytes = share.device_bytes;
         return cuda_csls_neighbors_share(res_, source, mask, radius, k, opt, engine_share,
                                          held(source));
     }
@@ -234,12 +226,18 @@ class CudaBackend final : public Backend {
     }
 
   private:
-    void require_one_engine() const {
+    // The engine share of a process's share; a backend of several engines (--devices) runs none.
+    EngineShare one_engine_share(const WorkShare& share) const {
         if (!extra_.empty())
             throw UsageError("--devices lists " + std::to_string(extra_.size() + 1) +
                              " GPUs, but in an MPI job each rank runs one GPU: start one rank per "
                              "GPU and leave --devices out (each rank takes the GPU of its local "
                              "rank)");
+        EngineShare engine_share;
+        engine_share.index = share.index;
+        engine_share.count = share.count;
+        engine_share.usable_bytes = share.device_bytes;
+        return engine_share;
     }
 
     // The resources of every --devices entry, in order: one engine each.

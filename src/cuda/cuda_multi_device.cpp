@@ -229,11 +229,7 @@ CslsNeighbors cuda_multi_device_csls_neighbors(const std::vector<CudaResources*>
                                       share_of(engines, e, usable), held_on(held, *devices[e]));
     });
     CslsNeighbors out = std::move(parts[0]);
-    for (std::size_t e = 1; e < engines; ++e) {
-        engine::merge_neighbor_lists(out.rows, out.k, out.index, out.score, parts[e].index,
-                                     parts[e].score);
-        out.resident = out.resident && parts[e].resident;
-    }
+    for (std::size_t e = 1; e < engines; ++e) engine::absorb_csls_share(out, parts[e]);
     return out;
 }
 

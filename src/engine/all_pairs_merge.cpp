@@ -33,6 +33,13 @@ void merge_neighbor_lists(std::int64_t n, std::int64_t k, std::vector<std::int64
         }
 }
 
+void absorb_csls_share(CslsNeighbors& into, const CslsNeighbors& other) {
+    EMBGEOM_EXPECTS(other.rows == into.rows && other.k == into.k,
+                    "every share's CSLS lists have one shape");
+    merge_neighbor_lists(into.rows, into.k, into.index, into.score, other.index, other.score);
+    into.resident = into.resident && other.resident;
+}
+
 namespace {
 
 // The best kc of each row of two candidate lists [n, kc] (sorted best first by the fast cosine,

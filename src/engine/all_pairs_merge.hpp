@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "embgeom/backend.hpp"
+#include "geometry/csls.hpp"
 
 namespace embgeom::engine {
 
@@ -18,6 +19,10 @@ namespace embgeom::engine {
 void merge_neighbor_lists(std::int64_t n, std::int64_t k, std::vector<std::int64_t>& index,
                           std::vector<float>& sim, const std::vector<std::int64_t>& other_index,
                           const std::vector<float>& other_sim);
+
+/// CSLS lists of another share added into `into`: the best k of both per row; resident only
+/// when both were. @throws ResourceError (internal) when the two have another shape.
+void absorb_csls_share(CslsNeighbors& into, const CslsNeighbors& other);
 
 /// @brief Adds share `other` into `into`: lists merged, histogram and gflop added, duplicates
 ///        merged by (i, j) and cut at opt.max_dup_pairs, exact sums added, deferred candidates

@@ -32,13 +32,13 @@ struct PairRow {
     double cosine = 0.0;
 };
 
-/// Every write throws ResourceError "OUTPUT: failed writing /path" when HDF5 refuses it (the
-/// path exists already, the disk is full, ...), and after commit(). Numbers are stored as
-/// little-endian IEEE/two's-complement types, strings as variable-length UTF-8.
 /// kWrite: the file at the final path. kDiscard: every write goes to an HDF5 file in memory that
 /// commit() drops, for a process whose results another writes (the MPI ranks other than 0).
 enum class ResultFileMode { kWrite, kDiscard };
 
+/// Every write throws ResourceError "OUTPUT: failed writing /path" when HDF5 refuses it (the
+/// path exists already, the disk is full, ...), and after commit(). Numbers are stored as
+/// little-endian IEEE/two's-complement types, strings as variable-length UTF-8.
 class ResultFile {
   public:
     /// Creates "<dir>/.<name>.tmp.<pid>" beside final_path (kWrite), or the in-memory file.

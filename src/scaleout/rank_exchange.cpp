@@ -265,11 +265,7 @@ void reduce_csls_to_root(CslsNeighbors& share) {
                  [&](const Bytes& b) {
                      CslsNeighbors other;
                      unpacked(b, other);
-                     EMBGEOM_EXPECTS(other.rows == share.rows && other.k == share.k,
-                                     "every rank's CSLS lists have one shape");
-                     engine::merge_neighbor_lists(share.rows, share.k, share.index, share.score,
-                                                  other.index, other.score);
-                     share.resident = share.resident && other.resident;
+                     engine::absorb_csls_share(share, other);
                  });
 }
 

@@ -28,7 +28,7 @@ void broadcast_string(std::string& s, int root);
 /// ranks' shares are left consumed.
 void reduce_shares_to_root(AllPairsResult& share, AllPairsPartial& sums, const AllPairsOptions& opt);
 
-/// The same for CSLS lists (engine::merge_neighbor_lists).
+/// The same for CSLS lists (engine::absorb_csls_share).
 void reduce_csls_to_root(CslsNeighbors& share);
 
 /// Every rank's result becomes rank 0's.

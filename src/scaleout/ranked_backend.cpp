@@ -18,7 +18,6 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
-#include <new>
 
 #include <unistd.h>
 
@@ -35,23 +34,15 @@ namespace {
 // Runs step; on failure agrees it (every rank stops with the first failing rank's error), and on
 // success agrees too, since another rank may have failed.
 void agreed_step(const std::function<void()>& step) {
-    ExitCode code = ExitCode::kOk;
-    std::string message;
+    Failure failure{ExitCode::kOk, {}};
     try {
         step();
     } catch (const RanksAgreedError&) {
         throw;
-    } catch (const Error& e) {
-        code = e.code();
-        message = e.what();
-    } catch (const std::bad_alloc&) {
-        code = ExitCode::kRuntime;
-        message = "out of host memory (lower --memory-budget or --block-rows)";
-    } catch (const std::exception& e) {
-        code = ExitCode::kRuntime;
-        message = e.what();
+    } catch (...) {
+        failure = failure_of(std::current_exception());
     }
-    agree(code, message);
+    agree(failure.code, failure.message);
 }
 
 // The word before the first space of a backend's name: "cpu", "cuda".
@@ -93,9 +84,8 @@ class RankedBackend final : public Backend {
 
     AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
                              const AllPairsOptions& opt) override {
-        if (opt.matrix)
-            throw UsageError("--write-matrix: the matrix is written by one process; run the job "
-                             "without mpiexec (or with one rank) to write it");
+        // analyze refuses --write-matrix in an MPI job before it reads anything.
+        EMBGEOM_EXPECTS(!opt.matrix, "a pass shared by ranks writes no matrix");
         const auto start = std::chrono::steady_clock::now();
         const WorkShare share = this_share();
         AllPairsResult result;
@@ -205,14 +195,15 @@ std::unique_ptr<Backend> share_between_ranks(std::unique_ptr<Backend> local, int
     // Which machine and device computed each share, for the output's provenance.
     char host[256] = {};
     if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "?");
+    const int gpu = std::max(0, device);
     const std::vector<std::string> each = gather_strings_to_root(
         std::string(host) + ": " + local->name() +
-        (mine == "cuda" ? ", device " + std::to_string(std::max(0, device)) : std::string()));
+        (mine == "cuda" ? ", device " + std::to_string(gpu) : std::string()));
     g_rank_backends.clear();
     for (std::size_t i = 0; i < each.size(); ++i)
         g_rank_backends.push_back("rank " + std::to_string(i) + " on " + each[i]);
     // Ranks on one GPU (more ranks than GPUs on a machine, or --devices N) split its memory.
-    const int sharing = mine == "cuda" ? ranks_on_this_machine_alike(std::max(0, device)) : 1;
+    const int sharing = mine == "cuda" ? ranks_on_this_machine_alike(gpu) : 1;
     return std::make_unique<RankedBackend>(std::move(local), sharing);
 }
 
