@@ -4,6 +4,9 @@
 // reason, in a build without MPI.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <string>
+
 #include "support/test_support.hpp"
 
 #ifndef EMBGEOM_MPIEXEC
@@ -37,22 +40,22 @@ TEST(MpiRanks, TransfersRunToTheirEndWhenARankFails) {
     if (mpiexec.empty()) GTEST_SKIP() << "built without MPI (EMBGEOM_MPI=OFF or no MPI library)";
     if (!test::file_exists(mpiexec)) GTEST_SKIP() << mpiexec << " is not on this machine";
 #ifdef EMBGEOM_MPI_TRANSFER_PROBE
+    test::TempDir dir;
     const test::CommandResult r = test::run_command(
         "timeout 120 " + test::shell_quote(mpiexec) + " -n 3 " +
-        test::shell_quote(EMBGEOM_MPI_TRANSFER_PROBE));
+        test::shell_quote(EMBGEOM_MPI_TRANSFER_PROBE) + " " + test::shell_quote(dir.path()));
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     // Rank 0 failed adding rank 1's share and added nothing after it (its histogram stays its own
     // 1); the broadcast still gave every rank rank 0's result, and every rank learnt of the
-    // failure.
+    // failure. Each rank wrote its own file (the launcher interleaves the ranks' stdout).
     for (int rank = 0; rank < 3; ++rank) {
-        const std::string line = "rank " + std::to_string(rank) + ": ";
-        const auto at = r.out.find(line);
-        ASSERT_NE(at, std::string::npos) << r.out;
-        const std::string mine = r.out.substr(at, r.out.find('\n', at) - at);
+        std::ifstream in(dir.file("rank" + std::to_string(rank) + ".txt"));
+        std::string mine;
+        ASSERT_TRUE(std::getline(in, mine)) << "rank " << rank << " wrote nothing; " << r.err;
         EXPECT_NE(mine.find("agreed: internal check failed: every share ran the same plan"),
                   std::string::npos)
-            << mine;
-        EXPECT_NE(mine.find("histogram[0] 1"), std::string::npos) << mine;
+            << "rank " << rank << ": " << mine;
+        EXPECT_NE(mine.find("histogram[0] 1"), std::string::npos) << "rank " << rank << ": " << mine;
     }
 #endif
 }

@@ -3,8 +3,9 @@
 // step of the reduction. Rank 0 must still take rank 2's share in the second step: the shares
 // are megabytes, past MPI's eager limit, so rank 2's send waits until rank 0 receives it, and a
 // rank 0 that gave up at its failure would leave rank 2 waiting forever. Then the broadcast runs
-// on every rank, and the failure reaches every rank through one agreement. Prints one line per
-// rank: "rank R: <what it saw>".
+// on every rank, and the failure reaches every rank through one agreement. Each rank writes what
+// it saw to FOLDER/rank<R>.txt (its own file: the launcher interleaves the ranks' stdout).
+#include <fstream>
 #include <iostream>
 #include <limits>
 #include <string>
@@ -34,8 +35,8 @@ AllPairsResult share_of_width(std::int64_t rows, std::int64_t k, int rank) {
 int main(int argc, char** argv) {
     scaleout::MpiSession mpi(argc, argv);
     const scaleout::JobRanks& ranks = scaleout::job_ranks();
-    if (ranks.size != 3) {
-        std::cerr << "run with 3 ranks\n";
+    if (ranks.size != 3 || argc != 2) {
+        std::cerr << "usage: mpiexec -n 3 embgeom_mpi_transfer_failures FOLDER\n";
         return 2;
     }
     AllPairsOptions opt;
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
     } catch (const scaleout::RanksAgreedError& e) {
         seen += std::string("; agreed: ") + e.what();
     }
-    std::cout << "rank " << ranks.rank << ": " << seen << ", histogram[0] " << share.histogram[0]
-              << std::endl;
+    std::ofstream(std::string(argv[1]) + "/rank" + std::to_string(ranks.rank) + ".txt")
+        << seen << ", histogram[0] " << share.histogram[0] << "\n";
     return 0;
 }
