@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
+#include "engine/all_pairs_merge.hpp"
 #include "engine/topk_lists.hpp"
 #include "support/test_support.hpp"
 
@@ -125,6 +127,51 @@ TEST(EngineTopK, MergeWithEmptyListsAndShortLists) {
     a.reset(3);
     EXPECT_EQ(a.rows(), 3);
     for (std::int64_t r = 0; r < 3; ++r) EXPECT_EQ(a.threshold(r), kEmptySim);
+}
+
+// The result format's lists ([rows, k], padded with -1 / NaN) of two shares merge into the lists
+// of all their candidates: rows with many ties, rows short of k on one side or both, empty rows.
+TEST(EngineTopK, ResultListsOfTwoSharesMergeIntoTheListsOfAllTheirCandidates) {
+    std::mt19937_64 rng(embgeom::test::fresh_seed());
+    for (std::int64_t k : {1, 4, 10, 40}) {
+        const std::int64_t rows = 257;
+        std::vector<std::int64_t> index[2];
+        std::vector<float> sim[2];
+        std::vector<std::vector<Cand>> all(rows);
+        for (int share = 0; share < 2; ++share) {
+            index[share].assign(static_cast<std::size_t>(rows * k), -1);
+            sim[share].assign(static_cast<std::size_t>(rows * k),
+                              std::numeric_limits<float>::quiet_NaN());
+        }
+        std::uniform_int_distribution<int> count(0, static_cast<int>(2 * k));
+        for (std::int64_t r = 0; r < rows; ++r) {
+            const std::vector<Cand> cands = tied_candidates(rng, count(rng) + count(rng));
+            std::vector<Cand> of_share[2];
+            for (std::size_t c = 0; c < cands.size(); ++c) of_share[rng() % 2].push_back(cands[c]);
+            for (int share = 0; share < 2; ++share) {
+                const std::vector<Cand> kept = expected_topk(of_share[share], k);
+                for (std::int64_t p = 0; p < k; ++p) {
+                    if (kept[p].index == kEmptyIndex) break;
+                    index[share][r * k + p] = kept[p].index;
+                    sim[share][r * k + p] = kept[p].sim;
+                    all[r].push_back(kept[p]);
+                }
+            }
+        }
+        embgeom::engine::merge_neighbor_lists(rows, k, index[0], sim[0], index[1], sim[1]);
+        for (std::int64_t r = 0; r < rows; ++r) {
+            const std::vector<Cand> want = expected_topk(all[r], k);
+            for (std::int64_t p = 0; p < k; ++p) {
+                const bool empty = want[p].index == kEmptyIndex;
+                EXPECT_EQ(index[0][r * k + p], empty ? -1 : want[p].index)
+                    << "k " << k << " row " << r << " slot " << p;
+                if (empty)
+                    EXPECT_TRUE(std::isnan(sim[0][r * k + p])) << "k " << k << " row " << r;
+                else
+                    EXPECT_EQ(sim[0][r * k + p], want[p].sim) << "k " << k << " row " << r;
+            }
+        }
+    }
 }
 
 }  // namespace

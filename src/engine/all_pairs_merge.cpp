@@ -13,24 +13,40 @@ void merge_neighbor_lists(std::int64_t n, std::int64_t k, std::vector<std::int64
                           std::vector<float>& sim, const std::vector<std::int64_t>& other_index,
                           const std::vector<float>& other_sim) {
     if (k <= 0 || n <= 0) return;
-    TopKLists lists(n, k);
-    const auto offer = [&](const std::vector<std::int64_t>& idx, const std::vector<float>& sims) {
-        for (std::int64_t i = 0; i < n; ++i)
-            for (std::int64_t s = 0; s < k; ++s) {
-                const std::size_t at = static_cast<std::size_t>(i * k + s);
-                if (idx[at] < 0) break;
-                lists.offer(i, sims[at], idx[at]);
+    const auto slots = static_cast<std::size_t>(n * k);
+    EMBGEOM_EXPECTS(index.size() == slots && sim.size() == slots && other_index.size() == slots &&
+                        other_sim.size() == slots,
+                    "both neighbour lists are [rows, k]");
+    // Each row goes through merge_topk, the engines' one linear merge of two sorted lists: its
+    // slots are translated from the result's padding (-1, NaN) to the engine's empty slot
+    // (kEmptyIndex, -inf), which sorts last as the padding does.
+    const auto ku = static_cast<std::size_t>(k);
+#pragma omp parallel
+    {
+        std::vector<float> a_sim(ku), b_sim(ku), out_sim(ku);
+        std::vector<std::int64_t> a_index(ku), b_index(ku), out_index(ku);
+        const auto take = [&](const std::int64_t* idx, const float* sims, std::int64_t* to_index,
+                              float* to_sim) {
+            for (std::size_t s = 0; s < ku; ++s) {
+                const bool empty = idx[s] < 0;
+                to_index[s] = empty ? kEmptyIndex : idx[s];
+                to_sim[s] = empty ? kEmptySim : sims[s];
             }
-    };
-    offer(index, sim);
-    offer(other_index, other_sim);
-    for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t s = 0; s < k; ++s) {
-            const std::size_t at = static_cast<std::size_t>(i * k + s);
-            const std::int64_t j = lists.indices(i)[s];
-            index[at] = j == kEmptyIndex ? -1 : j;
-            sim[at] = j == kEmptyIndex ? std::numeric_limits<float>::quiet_NaN() : lists.sims(i)[s];
+        };
+#pragma omp for schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) {
+            const std::size_t at = static_cast<std::size_t>(i) * ku;
+            take(index.data() + at, sim.data() + at, a_index.data(), a_sim.data());
+            take(other_index.data() + at, other_sim.data() + at, b_index.data(), b_sim.data());
+            merge_topk(a_sim.data(), a_index.data(), b_sim.data(), b_index.data(), k,
+                       out_sim.data(), out_index.data());
+            for (std::size_t s = 0; s < ku; ++s) {
+                const bool empty = out_index[s] == kEmptyIndex;
+                index[at + s] = empty ? -1 : out_index[s];
+                sim[at + s] = empty ? std::numeric_limits<float>::quiet_NaN() : out_sim[s];
+            }
         }
+    }
 }
 
 void absorb_csls_share(CslsNeighbors& into, const CslsNeighbors& other) {
