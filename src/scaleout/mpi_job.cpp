@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "scaleout/job_ranks.hpp"
+#include "scaleout/machine_ranks.hpp"
 #include "scaleout/rank_exchange.hpp"
 
 namespace embgeom::scaleout {

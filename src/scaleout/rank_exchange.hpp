@@ -13,10 +13,6 @@
 
 namespace embgeom::scaleout {
 
-/// How many of the job's ranks on this machine pass the same key (a collective step of the
-/// machine's ranks; keys must be >= 0), e.g. ranks sharing one GPU.
-int ranks_on_this_machine_alike(int key);
-
 /// Every rank's s, in rank order, on rank 0 (empty on the others).
 std::vector<std::string> gather_strings_to_root(const std::string& s);
 

@@ -26,6 +26,7 @@
 #include "geometry/csls.hpp"
 #include "geometry/extremeness.hpp"
 #include "scaleout/job_ranks.hpp"
+#include "scaleout/machine_ranks.hpp"
 #include "scaleout/rank_exchange.hpp"
 
 namespace embgeom::scaleout {
