@@ -101,6 +101,38 @@ TEST(AnalyzeJob, IdenticalForAnyBlockSizeThreadsAndBudget) {
     }
 }
 
+// The stages that call BLAS/LAPACK from the host (covariance, eigendecomposition, all-but-the-top,
+// the null models' own) give the same file for any --threads and whatever OpenMP setting the
+// process starts with (OMP_NUM_THREADS=1 stands for a one-core cpuset or an MPI rank bound to a
+// core: OpenBLAS's OpenMP build sizes its calls by it). 160 columns: three panels of the covariance.
+TEST(AnalyzeJob, GeometryStagesIdenticalForAnyThreadsAndOpenMpSetting) {
+    TempDir dir;
+    const std::string in = dir.file("in.h5");
+    write_random_input(in, 400, 160, test::fresh_seed());
+    const std::string stages =
+        " --center --principal --remove-top 2 --null isotropic --undertrained --simplex 3";
+    const std::string base = dir.file("base.h5");
+    ASSERT_EQ(run_embgeom(analyze_args(in, base) + stages + " --threads 2").exit_code, 0);
+    struct Variant {
+        const char* environment;
+        const char* flags;
+    };
+    const Variant variants[] = {{"", "--threads 1"},
+                                {"", "--threads 3"},
+                                {"OMP_NUM_THREADS=1", "--threads 2"},
+                                {"OMP_NUM_THREADS=1", ""},
+                                {"OMP_NUM_THREADS=3", "--threads 1"}};
+    int n = 0;
+    for (const Variant& v : variants) {
+        const std::string out = dir.file("v" + std::to_string(n++) + ".h5");
+        const auto r = test::run_command(std::string(v.environment) + " " +
+                                         shell_quote(test::embgeom_binary()) + " " +
+                                         analyze_args(in, out) + stages + " " + v.flags);
+        ASSERT_EQ(r.exit_code, 0) << v.environment << " " << v.flags << "\n" << r.err;
+        run_python_file("compare_outputs.py", shell_quote(base) + " " + shell_quote(out));
+    }
+}
+
 TEST(AnalyzeJob, WrittenMatrixMatchesReferenceInBothDtypes) {
     TempDir dir;
     const std::string in = dir.file("in.h5");

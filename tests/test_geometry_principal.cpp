@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/blas_runtime.hpp"
 #include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
 #include "embgeom/row_source.hpp"
@@ -557,7 +558,8 @@ TEST(PrincipalDirectionsBackend, UndertrainedFirstPcOnTheBackendGivesTheReferenc
 TEST(GramAccumulator, CpuSumsMatchFloat64ReferenceForAnyBlockSplit) {
     const std::uint64_t seed = test::fresh_seed();
     const auto backend = make_cpu_backend(2);
-    for (std::int64_t d : {std::int64_t{1}, std::int64_t{3}, std::int64_t{40}}) {
+    // 300 columns: five panels of the accumulator, the last one short.
+    for (std::int64_t d : {std::int64_t{1}, std::int64_t{3}, std::int64_t{40}, std::int64_t{300}}) {
         const std::int64_t V = 777, ld = d + 3;
         std::vector<std::uint8_t> valid;
         const std::vector<float> dense = offset_table(V, d, seed + d, valid);
@@ -616,6 +618,78 @@ TEST(GramAccumulator, CpuSumsMatchFloat64ReferenceForAnyBlockSplit) {
         for (std::size_t r = 1; r < runs.size(); ++r)
             EXPECT_LE(max_abs_diff(runs[r].gram, runs[0].gram), 1e-12 * max_abs(runs[0].gram));
     }
+}
+
+// OpenBLAS's OpenMP build sizes each call by the calling thread's OpenMP setting, and a threaded
+// call splits its sums by the thread count. The results must not move with --threads nor with the
+// OpenMP setting of the thread that calls (OMP_NUM_THREADS, a one-core cpuset, an MPI rank bound
+// to a core): the same bits for every combination.
+TEST(GramAccumulator, CpuBitsAreTheSameForAnyThreadCountAndCallersOpenMpSetting) {
+    const std::uint64_t seed = test::fresh_seed();
+    for (std::int64_t d : {std::int64_t{40}, std::int64_t{300}}) {
+        const std::int64_t V = 900;
+        std::vector<std::uint8_t> valid;
+        const std::vector<float> x = offset_table(V, d, seed + d, valid);
+        const MatrixView<const float> table(x.data(), V, d, d);
+        const std::vector<double> shift(static_cast<std::size_t>(d), 1.5);
+        std::vector<GramSums> runs;
+        for (int threads : {1, 2, 3})
+            for (int callers : {1, 2}) {
+                BlasThreads callers_setting(callers);  // the calling thread's OpenMP count
+                auto acc = make_cpu_backend(threads)->gram_accumulator(d, shift);
+                for (std::int64_t first = 0; first < V; first += 256)
+                    acc->add(table.slice_rows(first, std::min<std::int64_t>(256, V - first)),
+                             valid.data() + first);
+                runs.push_back(acc->finish());
+                EXPECT_TRUE(same_bits(runs.back().gram, runs.front().gram))
+                    << "d " << d << ", " << threads << " threads, caller's OpenMP " << callers;
+            }
+    }
+}
+
+TEST(SymmetricEigen, CpuBitsAreTheSameForAnyThreadCountAndCallersOpenMpSetting) {
+    std::mt19937_64 rng(test::fresh_seed());
+    std::normal_distribution<double> g;
+    for (std::int64_t d : {std::int64_t{96}, std::int64_t{300}}) {
+        std::vector<double> A(static_cast<std::size_t>(d * d));
+        for (std::int64_t i = 0; i < d; ++i)
+            for (std::int64_t j = 0; j <= i; ++j) A[i * d + j] = A[j * d + i] = g(rng);
+        std::vector<double> first_v, first_w;
+        for (int threads : {1, 2, 3})
+            for (int callers : {1, 2}) {
+                BlasThreads callers_setting(callers);  // the calling thread's OpenMP count
+                std::vector<double> v = A, w;
+                make_cpu_backend(threads)->symmetric_eigen(d, v, w);
+                if (first_v.empty()) {
+                    first_v = v;
+                    first_w = w;
+                }
+                EXPECT_TRUE(same_bits(w, first_w) && same_bits(v, first_v))
+                    << "d " << d << ", " << threads << " threads, caller's OpenMP " << callers;
+            }
+    }
+}
+
+TEST(AllButTheTop, BitsAreTheSameForAnyThreadCountAndCallersOpenMpSetting) {
+    std::mt19937_64 rng(test::fresh_seed());
+    std::normal_distribution<double> g;
+    const std::int64_t V = 1500, d = 300, D = 5;  // several row chunks of the transform
+    std::vector<float> x(static_cast<std::size_t>(V * d));
+    for (float& v : x) v = static_cast<float>(g(rng));
+    std::vector<double> mean(static_cast<std::size_t>(d)), dirs(static_cast<std::size_t>(D * d));
+    for (double& v : mean) v = g(rng);
+    for (double& v : dirs) v = g(rng) / std::sqrt(static_cast<double>(d));
+    std::vector<float> first;
+    for (int threads : {1, 2, 3})
+        for (int callers : {1, 2}) {
+            BlasThreads callers_setting(callers);  // the calling thread's OpenMP count
+            std::vector<float> y = x;
+            remove_mean_and_top_directions(MatrixView<float>(y.data(), V, d), mean, dirs, D,
+                                           threads);
+            if (first.empty()) first = y;
+            EXPECT_EQ(std::memcmp(y.data(), first.data(), y.size() * sizeof(float)), 0)
+                << threads << " threads, caller's OpenMP " << callers;
+        }
 }
 
 TEST(SymmetricEigen, CpuBackendGivesAscendingOrthonormalEigenpairs) {

@@ -1,7 +1,9 @@
 #include "cpu/blas_runtime.hpp"
 
+#include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -11,7 +13,6 @@
 extern "C" {
 char* openblas_get_corename(void);
 char* openblas_get_config(void);
-void openblas_set_num_threads(int num_threads);
 }
 
 namespace embgeom {
@@ -94,8 +95,10 @@ std::string blas_description() {
     return d;
 }
 
-void set_blas_threads(int threads) {
-    if (threads > 0) openblas_set_num_threads(threads);
+BlasThreads::BlasThreads(int threads) : previous_(omp_get_max_threads()) {
+    omp_set_num_threads(std::max(threads, 1));
 }
+
+BlasThreads::~BlasThreads() { omp_set_num_threads(previous_); }
 
 }  // namespace embgeom

@@ -19,9 +19,7 @@ namespace {
 
 class CpuBackend final : public Backend {
   public:
-    explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {
-        set_blas_threads(threads_);
-    }
+    explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
 
     std::string name() const override {
         return "cpu (" + blas_description() + ", " + std::to_string(threads_) + " threads)";
@@ -95,10 +93,9 @@ class CpuBackend final : public Backend {
         return r;
     }
 
-    // BLAS runs with the threads set in the constructor.
     std::unique_ptr<GramAccumulator> gram_accumulator(std::int64_t d,
                                                       const std::vector<double>& shift) override {
-        return std::make_unique<CpuGramAccumulator>(d, shift);
+        return std::make_unique<CpuGramAccumulator>(d, shift, threads_);
     }
 
     void symmetric_eigen(std::int64_t d, std::vector<double>& a,

@@ -26,9 +26,11 @@ namespace embgeom {
 /// @param[in]     directions  [D, d] row-major, row k = u_k (e.g. the first D rows of
 ///                            PrincipalDirections::eigenvectors).
 /// @param[in]     num_directions  D >= 0; directions must hold at least D * d values.
+/// @param[in]     threads     threads sharing the rows (0: the calling thread's OpenMP count);
+///                            each row's bits are the same for any count.
 void remove_mean_and_top_directions(MatrixView<float> block, const std::vector<double>& mean,
                                     const std::vector<double>& directions,
-                                    std::int64_t num_directions);
+                                    std::int64_t num_directions, int threads = 0);
 
 /// A RowSource that reads rows from another one and returns them post-processed by
 /// remove_mean_and_top_directions. It holds a reference to `inner`, which must outlive it.
@@ -39,11 +41,13 @@ class PostProcessedRowSource final : public RowSource {
     /// @param[in] mean        [d].
     /// @param[in] directions  [D, d] row-major (only the first D * d values are kept).
     /// @param[in] num_directions  D, 0 <= D <= d.
+    /// @param[in] threads     threads of each read's transform (0: the reader's OpenMP count).
     PostProcessedRowSource(RowSource& inner, std::vector<double> mean,
-                           std::vector<double> directions, std::int64_t num_directions);
+                           std::vector<double> directions, std::int64_t num_directions,
+                           int threads = 0);
     /// The mean and the top D eigenvectors of pd (0 <= D <= pd.dims).
     PostProcessedRowSource(RowSource& inner, const PrincipalDirections& pd,
-                           std::int64_t num_directions);
+                           std::int64_t num_directions, int threads = 0);
 
     std::int64_t rows() const override { return inner_.rows(); }
     std::int64_t cols() const override { return inner_.cols(); }
@@ -58,6 +62,7 @@ class PostProcessedRowSource final : public RowSource {
     std::vector<double> mean_;
     std::vector<double> directions_;
     std::int64_t num_directions_;
+    int threads_;
 };
 
 }  // namespace embgeom

@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "cpu/blas_runtime.hpp"
 #include "embgeom/errors.hpp"
 
 namespace embgeom {
@@ -199,9 +200,8 @@ Extremeness random_direction_extremeness(RowSource& source, const std::vector<st
         const std::int64_t n_tiles = (count + T - 1) / T;
 #pragma omp parallel num_threads(threads)
         {
-            // One BLAS thread per call (OpenBLAS's OpenMP build reads this thread's ICV), so
-            // the grid shape is not split again inside BLAS.
-            omp_set_num_threads(1);
+            // One BLAS thread per call, so the grid shape is not split again inside BLAS.
+            BlasThreads one(1);
             ThreadState& st = states[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(static)
             for (std::int64_t t = 0; t < n_tiles; ++t) {

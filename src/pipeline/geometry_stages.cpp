@@ -114,7 +114,7 @@ void run_all_but_the_top(const AnalyzeConfig& cfg, const GeometryInputs& in,
                          const PrincipalDirections& pd, Backend& backend, ResultFile& out,
                          ResultLayout& layout, std::ostream& log) {
     const std::int64_t D = std::min(cfg.remove_top, pd.dims);
-    PostProcessedRowSource processed(in.table, pd, D);
+    PostProcessedRowSource processed(in.table, pd, D, cfg.threads);
     const std::int64_t V = in.table.rows(), d = in.table.cols();
     std::vector<float> norms(static_cast<std::size_t>(V));
     std::vector<std::uint8_t> finite(static_cast<std::size_t>(V));
