@@ -1,10 +1,12 @@
 // The analyze job end to end through the real binary: real HDF5 files written by h5py, results
 // read back by h5py and checked against a float64 numpy reference.
 #include <dirent.h>
+#include <sched.h>
 #include <gtest/gtest.h>
 
 #include <sstream>
 
+#include "core/cpu_affinity.hpp"
 #include "support/test_support.hpp"
 
 namespace embgeom {
@@ -131,6 +133,47 @@ TEST(AnalyzeJob, GeometryStagesIdenticalForAnyThreadsAndOpenMpSetting) {
         ASSERT_EQ(r.exit_code, 0) << v.environment << " " << v.flags << "\n" << r.err;
         run_python_file("compare_outputs.py", shell_quote(base) + " " + shell_quote(out));
     }
+}
+
+TEST(ThreadNote, OnlyWhenThreadsExceedTheCoresAndNamesTheRemedy) {
+    EXPECT_EQ(thread_oversubscription_note(0, 1), "") << "0 threads means one per core";
+    EXPECT_EQ(thread_oversubscription_note(2, 2), "");
+    EXPECT_EQ(thread_oversubscription_note(3, 16), "");
+    const std::string n = thread_oversubscription_note(8, 1);
+    EXPECT_NE(n.find("--threads 8 but this process may run on 1 core "), std::string::npos) << n;
+    EXPECT_NE(n.find("--map-by slot:PE=8"), std::string::npos) << n;
+    EXPECT_NE(n.find("--cpus-per-task=8"), std::string::npos) << n;
+    EXPECT_EQ(n.find('\n'), std::string::npos) << "one line";
+    EXPECT_NE(thread_oversubscription_note(4, 2).find("on 2 cores "), std::string::npos);
+}
+
+// A process bound to one core (taskset here; an MPI launcher's binding in a job) and asked for 2
+// threads says so, once; asked for 1 it says nothing. Its results do not change.
+TEST(AnalyzeJob, ThreadsBeyondTheBoundCoresGetANote) {
+    if (test::run_command("command -v taskset").exit_code != 0)
+        GTEST_SKIP() << "taskset (util-linux) is not on this machine";
+    ASSERT_GE(cores_this_process_may_use(), 1);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    int first = 0;
+    while (!CPU_ISSET(first, &set)) ++first;
+    TempDir dir;
+    const std::string in = dir.file("in.h5");
+    write_random_input(in, 100, 8, test::fresh_seed());
+    const std::string bound = "taskset -c " + std::to_string(first) + " " +
+                              shell_quote(test::embgeom_binary()) + " ";
+    const auto two = test::run_command(bound + analyze_args(in, dir.file("a.h5")) + " --threads 2");
+    ASSERT_EQ(two.exit_code, 0) << two.err;
+    const std::string all = two.out + two.err;
+    const std::string note = "embgeom: note: --threads 2 but this process may run on 1 core ";
+    EXPECT_NE(all.find(note), std::string::npos) << all;
+    EXPECT_EQ(all.find(note), all.rfind(note)) << "said once";
+    const auto one = test::run_command(bound + analyze_args(in, dir.file("b.h5")) + " --threads 1");
+    ASSERT_EQ(one.exit_code, 0) << one.err;
+    EXPECT_EQ((one.out + one.err).find("may run on"), std::string::npos) << one.out << one.err;
+    run_python_file("compare_outputs.py", shell_quote(dir.file("a.h5")) + " " +
+                                              shell_quote(dir.file("b.h5")));
 }
 
 TEST(AnalyzeJob, WrittenMatrixMatchesReferenceInBothDtypes) {

@@ -15,6 +15,7 @@
 #include "analysis/null_model.hpp"
 #include "analysis/outlier_ranking.hpp"
 #include "analysis/summary_stats.hpp"
+#include "core/cpu_affinity.hpp"
 #include "core/large_host_buffer.hpp"
 #include "embgeom/backend.hpp"
 #include "embgeom/build_info.hpp"
@@ -256,6 +257,9 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     if (!notice.empty()) log << "embgeom: note: " << notice << "\n";
     if (!devices_left_out.empty() && notice.empty())
         log << "embgeom: note: --devices all leaves out " << devices_left_out << "\n";
+    if (const std::string n = thread_oversubscription_note(cfg.threads, cores_this_process_may_use());
+        !n.empty())
+        log << "embgeom: note: " << n << "\n";
     log << "embgeom analyze: " << reader.describe() << " (" << V << " tokens x " << d << " dims, "
         << to_string(reader.stored_dtype()) << ")\n  backend: " << report.backend << "\n";
 
