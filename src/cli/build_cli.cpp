@@ -67,7 +67,7 @@ void add_analyze(CLI::App& app, CliState& st) {
             },
             ""));
     a->add_option("--memory-budget", st.memory_budget_text,
-                  "host memory the run may hold, e.g. 8G (default: half of physical memory)");
+                  "host memory the run may hold, e.g. 8G (default: half of physical memory, or of the job's cgroup memory limit where smaller)");
     a->add_option_function<std::string>(
         "--device-memory-budget",
         [&c](const std::string& v) {
