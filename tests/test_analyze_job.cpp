@@ -172,6 +172,15 @@ TEST(AnalyzeJob, ThreadsBeyondTheBoundCoresGetANote) {
     const auto one = test::run_command(bound + analyze_args(in, dir.file("b.h5")) + " --threads 1");
     ASSERT_EQ(one.exit_code, 0) << one.err;
     EXPECT_EQ((one.out + one.err).find("may run on"), std::string::npos) << one.out << one.err;
+    // The default is a thread per core the process may use (one here), or OMP_NUM_THREADS.
+    const auto by_default = test::run_command(bound + analyze_args(in, dir.file("c.h5")));
+    ASSERT_EQ(by_default.exit_code, 0) << by_default.err;
+    EXPECT_NE(by_default.out.find(", 1 threads)"), std::string::npos) << by_default.out;
+    EXPECT_EQ((by_default.out + by_default.err).find("may run on"), std::string::npos);
+    const auto from_env = test::run_command("OMP_NUM_THREADS=3 " + bound +
+                                            analyze_args(in, dir.file("d.h5")));
+    ASSERT_EQ(from_env.exit_code, 0) << from_env.err;
+    EXPECT_NE(from_env.out.find(", 3 threads)"), std::string::npos) << from_env.out;
     run_python_file("compare_outputs.py", shell_quote(dir.file("a.h5")) + " " +
                                               shell_quote(dir.file("b.h5")));
 }

@@ -48,7 +48,7 @@ void add_analyze(CLI::App& app, CliState& st) {
                   "the CPU always computes exact float32")
         ->transform(CLI::CheckedTransformer(precisions, CLI::ignore_case))
         ->default_str("auto");
-    a->add_option("--threads", c.threads, "CPU threads (0 = every core)")->capture_default_str();
+    a->add_option("--threads", c.threads, "CPU threads (0 = OMP_NUM_THREADS where set, else one per core this process may use, its CPU quota counted)")->capture_default_str();
     a->add_option("--devices", st.devices_text,
                   "CUDA devices sharing the all-pairs tiles, e.g. 0,1, or all (every GPU of the "
                   "model most of them are) (default: device 0); results are identical to one "

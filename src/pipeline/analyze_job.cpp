@@ -182,9 +182,13 @@ void validate_config(const AnalyzeConfig& cfg) {
         throw UsageError("--matrix-gzip must be between 0 and 9");
 }
 
-AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
+AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
     const auto t_start = Clock::now();
-    validate_config(cfg);
+    validate_config(requested);
+    // --threads 0: a thread per core this process may use, its CPU quota counted (OpenMP's own
+    // default counts every core of its affinity mask, however little time a quota leaves them).
+    AnalyzeConfig cfg = requested;
+    if (cfg.threads == 0) cfg.threads = default_thread_count();
     Hdf5TableReader reader(cfg.input, cfg.dataset);
     const std::int64_t V = reader.rows(), d = reader.cols();
     if (cfg.all_pairs && cfg.topk >= V)
@@ -257,7 +261,8 @@ AnalyzeReport run_analyze(const AnalyzeConfig& cfg, std::ostream& log) {
     if (!notice.empty()) log << "embgeom: note: " << notice << "\n";
     if (!devices_left_out.empty() && notice.empty())
         log << "embgeom: note: --devices all leaves out " << devices_left_out << "\n";
-    if (const std::string n = thread_oversubscription_note(cfg.threads, cores_this_process_may_use());
+    if (const std::string n =
+            thread_oversubscription_note(requested.threads, cores_this_process_may_use());
         !n.empty())
         log << "embgeom: note: " << n << "\n";
     log << "embgeom analyze: " << reader.describe() << " (" << V << " tokens x " << d << " dims, "

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "core/cgroup_memory.hpp"
+#include "core/cgroup_limits.hpp"
 #include "embgeom/errors.hpp"
 
 namespace embgeom {

@@ -1,11 +1,12 @@
-// The default memory budget follows a batch job's control-group limit: cgroup v1 and v2 trees
-// laid out as the kernel mounts them (files in a temporary folder standing for /sys/fs/cgroup).
+// A batch job's control-group limits (the default memory budget and thread count follow them):
+// cgroup v1 and v2 trees laid out as the kernel mounts them (files in a temporary folder
+// standing for /sys/fs/cgroup).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <string>
 
-#include "core/cgroup_memory.hpp"
+#include "core/cgroup_limits.hpp"
 #include "pipeline/memory_plan.hpp"
 #include "support/test_support.hpp"
 
@@ -88,6 +89,37 @@ TEST(CgroupMemory, NoLimitUnreadableOrMalformedMeansNone) {
     EXPECT_EQ(cgroup_memory_limit("0::/a\n4:memory:/a\ngarbage\n7:cpu\n", root.path()),
               std::nullopt);
     EXPECT_EQ(cgroup_memory_limit("0::/a\n", root.path() + "/missing"), std::nullopt);
+}
+
+TEST(CgroupCpu, QuotasInCoresTheSmallestOnTheWayUpWins) {
+    TempDir root;
+    // v2 (Docker --cpus 2.5 writes "250000 100000"); a parent without a quota.
+    put(root.path(), "", "cgroup.controllers", "cpu memory\n");
+    put(root.path(), "/docker", "cpu.max", "max 100000\n");
+    put(root.path(), "/docker/c1", "cpu.max", "250000 100000\n");
+    EXPECT_EQ(cgroup_cpu_limit("0::/docker/c1\n", root.path()), 2.5);
+    put(root.path(), "/docker", "cpu.max", "150000 100000\n");
+    EXPECT_EQ(cgroup_cpu_limit("0::/docker/c1\n", root.path()), 1.5) << "the parent's is smaller";
+    put(root.path(), "/docker", "cpu.max", "max 100000\n");
+    put(root.path(), "/docker/c1", "cpu.max", "max 100000\n");
+    EXPECT_EQ(cgroup_cpu_limit("0::/docker/c1\n", root.path()), std::nullopt);
+
+    // v1, cpu co-mounted with cpuacct: the quota is -1 where none is set.
+    TempDir v1;
+    put(v1.path(), "/cpu,cpuacct/kubepods/pod3", "cpu.cfs_quota_us", "400000\n");
+    put(v1.path(), "/cpu,cpuacct/kubepods/pod3", "cpu.cfs_period_us", "100000\n");
+    put(v1.path(), "/cpu,cpuacct/kubepods", "cpu.cfs_quota_us", "-1\n");
+    put(v1.path(), "/cpu,cpuacct/kubepods", "cpu.cfs_period_us", "100000\n");
+    EXPECT_EQ(cgroup_cpu_limit("3:cpu,cpuacct:/kubepods/pod3\n4:memory:/kubepods/pod3\n", v1.path()),
+              4.0);
+    put(v1.path(), "/cpu,cpuacct/kubepods/pod3", "cpu.cfs_quota_us", "-1\n");
+    EXPECT_EQ(cgroup_cpu_limit("3:cpu,cpuacct:/kubepods/pod3\n", v1.path()), std::nullopt);
+    put(v1.path(), "/cpu,cpuacct/kubepods/pod3", "cpu.cfs_quota_us", "50000\n");
+    put(v1.path(), "/cpu,cpuacct/kubepods/pod3", "cpu.cfs_period_us", "0\n");
+    EXPECT_EQ(cgroup_cpu_limit("3:cpu,cpuacct:/kubepods/pod3\n", v1.path()), std::nullopt)
+        << "a zero period is no quota";
+    EXPECT_EQ(cgroup_cpu_limit("3:cpu,cpuacct:/kubepods/pod3\n", v1.path() + "/missing"),
+              std::nullopt);
 }
 
 // On this machine: the default budget is half of the smaller of the physical memory and the
