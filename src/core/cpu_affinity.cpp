@@ -21,9 +21,9 @@ int cores_this_process_may_use() {
     return cores;
 }
 
-int default_thread_count() {
+int default_thread_count(int sharing) {
     if (std::getenv("OMP_NUM_THREADS")) return std::max(1, omp_get_max_threads());
-    return cores_this_process_may_use();
+    return std::max(1, cores_this_process_may_use() / std::max(1, sharing));
 }
 
 std::string thread_oversubscription_note(int threads, int cores) {

@@ -14,8 +14,10 @@ namespace embgeom {
 int cores_this_process_may_use();
 
 /// What --threads 0 means: OMP_NUM_THREADS where it is set (OpenMP's own count), else
-/// cores_this_process_may_use() (OpenMP alone would count the affinity mask but not a quota).
-int default_thread_count();
+/// cores_this_process_may_use() (OpenMP alone would count the affinity mask but not a quota)
+/// split between the `sharing` processes that may run on those cores (MPI ranks that the
+/// launcher did not bind apart), at least 1.
+int default_thread_count(int sharing = 1);
 
 /// "" when `threads` (0: the default count) fits `cores`; else one line saying that the threads
 /// share the cores and how an MPI launcher is told to give a rank more.

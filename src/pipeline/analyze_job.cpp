@@ -185,10 +185,7 @@ void validate_config(const AnalyzeConfig& cfg) {
 AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
     const auto t_start = Clock::now();
     validate_config(requested);
-    // --threads 0: a thread per core this process may use, its CPU quota counted (OpenMP's own
-    // default counts every core of its affinity mask, however little time a quota leaves them).
-    AnalyzeConfig cfg = requested;
-    if (cfg.threads == 0) cfg.threads = default_thread_count();
+    AnalyzeConfig cfg = requested;  // with --threads 0 resolved, below
     Hdf5TableReader reader(cfg.input, cfg.dataset);
     const std::int64_t V = reader.rows(), d = reader.cols();
     if (cfg.all_pairs && cfg.topk >= V)
@@ -221,6 +218,11 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
         check_rank_config(cfg, ranks);
         scaleout::check_same_on_every_rank("configuration", config_every_rank_shares(cfg));
     }
+    // --threads 0: a thread per core this process may use, its CPU quota counted (OpenMP's own
+    // default counts every core of its affinity mask, however little time a quota leaves them),
+    // split between the ranks that may run on the same cores (an MPI launcher that binds none,
+    // as MPICH's, leaves every rank the whole machine). After the agreement above: a collective.
+    if (cfg.threads == 0) cfg.threads = default_thread_count(scaleout::ranks_sharing_my_cores());
 
     // Fails now, before any compute, if the folder is unwritable. Rank 0 of an MPI job writes the
     // results; the other ranks compute the same ones and drop them.

@@ -47,6 +47,13 @@ class MpiSession {
 /// The job's ranks ({0, 1, 0} outside an MPI job).
 const JobRanks& job_ranks();
 
+/// @brief How many of the job's ranks on this machine may run on a core this rank may run on
+///        (its CPU affinity), itself included: every rank on the machine where the launcher bound
+///        none (MPICH's default), 1 where it bound each to cores of its own. A collective step of
+///        the machine's ranks, to be called where every rank has agreed that none failed. 1 for
+///        a job of one rank.
+int ranks_sharing_my_cores();
+
 /// "MPICH Version: 4.0.2 ..." (first line of MPI_Get_library_version), or "built without MPI".
 std::string mpi_library_version();
 

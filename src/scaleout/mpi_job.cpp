@@ -1,9 +1,13 @@
 // The MPI side of job_ranks.hpp: initialisation, the job's ranks, and agreement on failures.
 #include <mpi.h>
+#include <sched.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <vector>
 
 #include "scaleout/job_ranks.hpp"
 #include "scaleout/machine_ranks.hpp"
@@ -56,6 +60,27 @@ int ranks_on_this_machine_alike(int key) {
     MPI_Comm_size(alike, &n);
     MPI_Comm_free(&alike);
     return n;
+}
+
+int ranks_sharing_my_cores() {
+    if (!job_ranks().several()) return 1;
+    // Every rank's affinity mask, as words of bits, to every rank on the machine.
+    constexpr int kWords = CPU_SETSIZE / 64;
+    std::uint64_t mine[kWords] = {};
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int c = 0; c < CPU_SETSIZE; ++c)
+            if (CPU_ISSET(c, &set)) mine[c / 64] |= std::uint64_t{1} << (c % 64);
+    std::vector<std::uint64_t> all(static_cast<std::size_t>(kWords) * g_ranks.local_size);
+    MPI_Allgather(mine, kWords, MPI_UINT64_T, all.data(), kWords, MPI_UINT64_T, g_machine);
+    int sharing = 0;
+    for (int r = 0; r < g_ranks.local_size; ++r) {
+        bool overlap = false;
+        for (int w = 0; w < kWords; ++w) overlap |= (all[r * kWords + w] & mine[w]) != 0;
+        sharing += overlap ? 1 : 0;
+    }
+    return std::max(sharing, 1);
 }
 
 const JobRanks& job_ranks() { return g_ranks; }

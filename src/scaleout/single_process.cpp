@@ -11,6 +11,8 @@ const JobRanks& job_ranks() {
     return one;
 }
 
+int ranks_sharing_my_cores() { return 1; }
+
 std::string mpi_library_version() { return "built without MPI"; }
 
 void agree(ExitCode, const std::string&) {}

@@ -19,6 +19,7 @@ Checks, printing "ok" at the end:
     stop with a one-line usage error.
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -83,6 +84,18 @@ for n in (2, 3):
     if r.stdout.count("wrote " + out) != 1:
         print("FAIL: rank 0 alone should log; got:", r.stdout)
         sys.exit(1)
+
+# Without --threads the ranks that may run on the same cores split them: MPICH binds no rank, so
+# each of 2 ranks takes half the machine; a launcher that binds each rank to cores of its own
+# leaves each those. Either way no more threads in all than cores, and the same bits.
+r = run([mpiexec, "-n", "2", embgeom] + job + ["--backend", "cpu", "--output", "by_default.h5"])
+same_files("one.h5", "by_default.h5")
+with h5py.File("by_default.h5", "r") as f:
+    lines = f.attrs["mpi_rank_backends"].splitlines()
+threads = [int(re.search(r"(\d+) threads\)", l).group(1)) for l in lines]
+cores = len(os.sched_getaffinity(0))
+assert len(threads) == 2 and min(threads) >= 1, lines
+assert sum(threads) <= max(cores, 2), "%s threads on %d cores: %s" % (threads, cores, lines)
 
 # A rank that cannot read its input (MPMD: rank 2 is given another path), over an earlier result.
 with open("kept.h5", "wb") as f:
