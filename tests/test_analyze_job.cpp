@@ -145,6 +145,15 @@ TEST(ThreadNote, OnlyWhenThreadsExceedTheCoresAndNamesTheRemedy) {
     EXPECT_NE(n.find("--cpus-per-task=8"), std::string::npos) << n;
     EXPECT_EQ(n.find('\n'), std::string::npos) << "one line";
     EXPECT_NE(thread_oversubscription_note(4, 2).find("on 2 cores "), std::string::npos);
+    // Ranks of one job on the same cores: their threads add up.
+    EXPECT_EQ(thread_oversubscription_note(2, 4, 2), "");
+    const std::string shared = thread_oversubscription_note(2, 2, 2);
+    EXPECT_NE(shared.find("on 2 cores (its CPU affinity and CPU quota), as do 1 other rank of "
+                          "this job with 2 each"),
+              std::string::npos)
+        << shared;
+    EXPECT_NE(thread_oversubscription_note(1, 2, 3).find("as do 2 other ranks"),
+              std::string::npos);
 }
 
 // A process bound to one core (taskset here; an MPI launcher's binding in a job) and asked for 2

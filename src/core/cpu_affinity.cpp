@@ -26,16 +26,20 @@ int default_thread_count(int sharing) {
     return std::max(1, cores_this_process_may_use() / std::max(1, sharing));
 }
 
-std::string thread_oversubscription_note(int threads, int cores) {
-    if (threads <= cores) return "";
+std::string thread_oversubscription_note(int threads, int cores, int sharing) {
+    sharing = std::max(1, sharing);
+    if (static_cast<long long>(threads) * sharing <= cores) return "";
     const std::string t = std::to_string(threads), c = std::to_string(cores);
+    const std::string others =
+        sharing == 1 ? ""
+                     : ", as do " + std::to_string(sharing - 1) + " other rank" +
+                           (sharing == 2 ? "" : "s") + " of this job with " + t + " each";
     return "--threads " + t + " but this process may run on " + c +
-           (cores == 1 ? " core" : " cores") +
-           " (its CPU affinity and CPU quota), so its threads take turns on " +
-           (cores == 1 ? "it" : "them") +
-           "; an MPI launcher binds ranks to cores (Open MPI: one core per rank by default): "
-           "give each rank its cores, e.g. mpirun --map-by slot:PE=" + t +
-           " (Open MPI), srun --cpus-per-task=" + t + " (Slurm), or --bind-to none";
+           (cores == 1 ? " core" : " cores") + " (its CPU affinity and CPU quota)" + others +
+           ", so the threads take turns on " + (cores == 1 ? "it" : "them") +
+           "; ask for fewer, or give each rank cores of its own: mpirun --map-by slot:PE=" + t +
+           " (Open MPI, which binds each rank to one core by default), srun --cpus-per-task=" +
+           t + " (Slurm), mpiexec -bind-to core:" + t + " (MPICH)";
 }
 
 }  // namespace embgeom

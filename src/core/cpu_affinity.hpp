@@ -19,8 +19,8 @@ int cores_this_process_may_use();
 /// launcher did not bind apart), at least 1.
 int default_thread_count(int sharing = 1);
 
-/// "" when `threads` (0: the default count) fits `cores`; else one line saying that the threads
-/// share the cores and how an MPI launcher is told to give a rank more.
-std::string thread_oversubscription_note(int threads, int cores);
+/// "" when `threads` (0: the default count) on each of `sharing` processes fit `cores`; else one
+/// line saying that the threads take turns on the cores and how to give each rank its own.
+std::string thread_oversubscription_note(int threads, int cores, int sharing = 1);
 
 }  // namespace embgeom

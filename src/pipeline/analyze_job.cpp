@@ -222,7 +222,8 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
     // default counts every core of its affinity mask, however little time a quota leaves them),
     // split between the ranks that may run on the same cores (an MPI launcher that binds none,
     // as MPICH's, leaves every rank the whole machine). After the agreement above: a collective.
-    if (cfg.threads == 0) cfg.threads = default_thread_count(scaleout::ranks_sharing_my_cores());
+    const int sharing_cores = scaleout::ranks_sharing_my_cores();
+    if (cfg.threads == 0) cfg.threads = default_thread_count(sharing_cores);
 
     // Fails now, before any compute, if the folder is unwritable. Rank 0 of an MPI job writes the
     // results; the other ranks compute the same ones and drop them.
@@ -264,7 +265,8 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
     if (!devices_left_out.empty() && notice.empty())
         log << "embgeom: note: --devices all leaves out " << devices_left_out << "\n";
     if (const std::string n =
-            thread_oversubscription_note(requested.threads, cores_this_process_may_use());
+            thread_oversubscription_note(requested.threads, cores_this_process_may_use(),
+                                         sharing_cores);
         !n.empty())
         log << "embgeom: note: " << n << "\n";
     log << "embgeom analyze: " << reader.describe() << " (" << V << " tokens x " << d << " dims, "
