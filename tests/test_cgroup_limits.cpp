@@ -110,8 +110,8 @@ TEST(CgroupCpu, QuotasInCoresTheSmallestOnTheWayUpWins) {
     put(v1.path(), "/cpu,cpuacct/kubepods/pod3", "cpu.cfs_period_us", "100000\n");
     put(v1.path(), "/cpu,cpuacct/kubepods", "cpu.cfs_quota_us", "-1\n");
     put(v1.path(), "/cpu,cpuacct/kubepods", "cpu.cfs_period_us", "100000\n");
-    EXPECT_EQ(cgroup_cpu_limit("3:cpu,cpuacct:/kubepods/pod3\n4:memory:/kubepods/pod3\n", v1.path()),
-              4.0);
+    const std::string pod = "3:cpu,cpuacct:/kubepods/pod3\n4:memory:/kubepods/pod3\n";
+    EXPECT_EQ(cgroup_cpu_limit(pod, v1.path()), 4.0);
     put(v1.path(), "/cpu,cpuacct/kubepods/pod3", "cpu.cfs_quota_us", "-1\n");
     EXPECT_EQ(cgroup_cpu_limit("3:cpu,cpuacct:/kubepods/pod3\n", v1.path()), std::nullopt);
     put(v1.path(), "/cpu,cpuacct/kubepods/pod3", "cpu.cfs_quota_us", "50000\n");

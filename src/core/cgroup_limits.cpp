@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <sstream>
+#include <vector>
 
 namespace embgeom {
 namespace {
@@ -107,8 +108,9 @@ std::optional<std::uint64_t> cgroup_memory_limit(const std::string& cgroup_listi
         return w.empty() ? std::nullopt : whole_number(w[0]);
     };
     const auto bytes = smallest_limit(
-        cgroup_listing, cgroup_root, [&](const std::string& dir) { return first_word(dir + "/memory.max"); },
-        "memory", [&](const std::string& dir) { return first_word(dir + "/memory.limit_in_bytes"); });
+        cgroup_listing, cgroup_root,
+        [&](const std::string& dir) { return first_word(dir + "/memory.max"); }, "memory",
+        [&](const std::string& dir) { return first_word(dir + "/memory.limit_in_bytes"); });
     if (!bytes) return std::nullopt;
     return static_cast<std::uint64_t>(*bytes);
 }

@@ -1,8 +1,8 @@
 #pragma once
 // The CPU reference of the two heavy steps of principal_directions: the streamed float64 Gram
-// matrix of shifted rows (BLAS per block, in fixed column panels) and the symmetric eigendecomposition (LAPACK
-// dsyevd). CpuBackend wraps them; principal_directions' backend-free overloads call them
-// directly, so both give the same bits.
+// matrix of shifted rows (BLAS per block, in fixed panels of its rows) and the symmetric
+// eigendecomposition (LAPACK dsyevd). CpuBackend wraps them; principal_directions' backend-free
+// overloads call them directly, so both give the same bits.
 #include <cstdint>
 #include <vector>
 
@@ -16,7 +16,7 @@ namespace embgeom {
 /// result depends on the block split only through that grouping, and never on the threads.
 class CpuGramAccumulator final : public GramAccumulator {
   public:
-    /// @param threads  threads sharing the panel pairs (0: the calling thread's OpenMP count).
+    /// @param threads  threads sharing the panels (0: the calling thread's OpenMP count).
     /// @throws ResourceError when S cannot be allocated.
     CpuGramAccumulator(std::int64_t d, const std::vector<double>& shift, int threads = 0);
     void add(MatrixView<const float> block, const std::uint8_t* valid_rows) override;
@@ -26,7 +26,7 @@ class CpuGramAccumulator final : public GramAccumulator {
     std::int64_t d_;
     int threads_;
     std::vector<double> shift_;
-    std::int64_t panels_;  // of kGramPanel columns
+    std::int64_t panels_;        // of kGramPanel rows of S
     std::vector<double> gram_;   // [d, d] row-major, upper triangle until finish()
     std::vector<double> sums_;   // [d]
     std::vector<double> block_;  // packed shifted valid rows of the current block
