@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/blas_runtime.hpp"
+#include "core/openmp_threads.hpp"
 #include "embgeom/backend.hpp"
 #include "embgeom/errors.hpp"
 #include "embgeom/row_source.hpp"
@@ -635,7 +635,7 @@ TEST(GramAccumulator, CpuBitsAreTheSameForAnyThreadCountAndCallersOpenMpSetting)
         std::vector<GramSums> runs;
         for (int threads : {1, 2, 3})
             for (int callers : {1, 2}) {
-                BlasThreads callers_setting(callers);  // the calling thread's OpenMP count
+                OpenMpThreads callers_setting(callers);  // the calling thread's OpenMP count
                 auto acc = make_cpu_backend(threads)->gram_accumulator(d, shift);
                 for (std::int64_t first = 0; first < V; first += 256)
                     acc->add(table.slice_rows(first, std::min<std::int64_t>(256, V - first)),
@@ -657,7 +657,7 @@ TEST(SymmetricEigen, CpuBitsAreTheSameForAnyThreadCountAndCallersOpenMpSetting) 
         std::vector<double> first_v, first_w;
         for (int threads : {1, 2, 3})
             for (int callers : {1, 2}) {
-                BlasThreads callers_setting(callers);  // the calling thread's OpenMP count
+                OpenMpThreads callers_setting(callers);  // the calling thread's OpenMP count
                 std::vector<double> v = A, w;
                 make_cpu_backend(threads)->symmetric_eigen(d, v, w);
                 if (first_v.empty()) {
@@ -682,7 +682,7 @@ TEST(AllButTheTop, BitsAreTheSameForAnyThreadCountAndCallersOpenMpSetting) {
     std::vector<float> first;
     for (int threads : {1, 2, 3})
         for (int callers : {1, 2}) {
-            BlasThreads callers_setting(callers);  // the calling thread's OpenMP count
+            OpenMpThreads callers_setting(callers);  // the calling thread's OpenMP count
             std::vector<float> y = x;
             remove_mean_and_top_directions(MatrixView<float>(y.data(), V, d), mean, dirs, D,
                                            threads);

@@ -181,7 +181,7 @@ void add_demo(CLI::App& app, CliState& st) {
     d->add_option("--rows", st.demo_rows, "tokens")->capture_default_str();
     d->add_option("--dim", st.demo_dims, "dimensions")->capture_default_str();
     d->add_option("--dir", st.demo_dir, "folder for the demo's files (default: a new temporary folder)");
-    d->add_option("--threads", st.demo_threads, "CPU threads (0 = every core)")->capture_default_str();
+    d->add_option("--threads", st.demo_threads, "CPU threads (0 = one per core this process may use)")->capture_default_str();
 }
 
 void add_devices(CLI::App& app) {

@@ -1,9 +1,7 @@
 #include "cpu/blas_runtime.hpp"
 
-#include <omp.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -94,11 +92,5 @@ std::string blas_description() {
     }
     return d;
 }
-
-BlasThreads::BlasThreads(int threads) : previous_(omp_get_max_threads()) {
-    omp_set_num_threads(std::max(threads, 1));
-}
-
-BlasThreads::~BlasThreads() { omp_set_num_threads(previous_); }
 
 }  // namespace embgeom

@@ -19,23 +19,4 @@ void ensure_fast_blas_kernels(char** argv);
 /// e.g. "OpenBLAS 0.3.21 SkylakeX kernels (auto-selected from CPU features: avx512f)".
 std::string blas_description();
 
-/// While alive, OpenBLAS calls made by this thread use `threads` threads; the thread's previous
-/// setting comes back when it goes. embgeom links OpenBLAS's OpenMP build (CMakeLists.txt), which
-/// sizes each call by the calling thread's OpenMP thread count (omp_get_max_threads), not by
-/// openblas_set_num_threads: a call from a thread that never set it (the main thread, a reader
-/// thread, a one-thread team) would use every core whatever --threads says. Calls whose bits must
-/// not depend on the thread count pass 1: a threaded call splits its sums by the thread count
-/// (LAPACK dsyevd, dsyrk and dgemm do). Inside a team of several threads OpenBLAS runs on one
-/// thread anyway. Safe inside a parallel region: it sets only this thread's OpenMP setting.
-class BlasThreads {
-  public:
-    explicit BlasThreads(int threads);
-    ~BlasThreads();
-    BlasThreads(const BlasThreads&) = delete;
-    BlasThreads& operator=(const BlasThreads&) = delete;
-
-  private:
-    int previous_;
-};
-
 }  // namespace embgeom

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "core/checked_alloc.hpp"
-#include "cpu/blas_runtime.hpp"
+#include "core/openmp_threads.hpp"
 #include "embgeom/errors.hpp"
 
 // LAPACK from libopenblas (no LAPACKE). The trailing lengths are gfortran's hidden CHARACTER
@@ -71,7 +71,7 @@ void CpuGramAccumulator::add(MatrixView<const float> block, const std::uint8_t* 
     double* S = gram_.data();
 #pragma omp parallel num_threads(threads_)
     {
-        BlasThreads one(1);
+        OpenMpThreads one(1);
 #pragma omp for schedule(dynamic)
         for (std::int64_t p = 0; p < panels_; ++p) {
             const std::int64_t c0 = p * kGramPanel, w = std::min(kGramPanel, d - c0);
@@ -116,7 +116,7 @@ void cpu_symmetric_eigen(std::int64_t d, std::vector<double>& a, std::vector<dou
     // One BLAS thread: dsyevd's bits depend on the thread count (its blocked steps call threaded
     // dgemm), and the eigenvectors feed all-but-the-top. The cost, measured on a 2-core Xeon:
     // d = 4096 takes 14.1 s instead of 8.4 s on 2 threads, d = 2048 1.4 s instead of 0.9 s.
-    BlasThreads one_thread(1);
+    OpenMpThreads one_thread(1);
     int info = 0, lwork = -1, liwork = -1, iwork_query = 0;
     double work_query = 0.0;
     dsyevd_("V", "U", &n, a.data(), &n, eigenvalues.data(), &work_query, &lwork, &iwork_query,

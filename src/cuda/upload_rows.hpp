@@ -1,6 +1,6 @@
 #pragma once
 // Host rows (any leading dimension) packed densely for the device: through page-locked staging
-// filled by every core (stage_rows: the per-token passes, the held table), or straight from
+// filled by the calling thread's OpenMP threads (stage_rows: the per-token passes, the held table), or straight from
 // pageable memory for callers that do not synchronise between uploads (upload_rows: the
 // covariance pass), where dense rows go as one 1-D copy: a 2-D copy from pageable memory may be
 // staged by the driver row by row (the per-token passes moved ~1 GB/s on an H100 machine with 2-D
@@ -15,7 +15,8 @@
 namespace embgeom {
 
 /// Packs rows (any leading dimension) densely into dst, a page-locked staging buffer for one
-/// asynchronous copy, with every core: one thread's copy is far below the host's memory
+/// asynchronous copy, by the calling thread's OpenMP threads (--threads in analyze, which sets
+/// them: core/openmp_threads.hpp): one thread's copy is far below the host's memory
 /// bandwidth, and a copy from pageable memory goes through the driver's own staging, one thread
 /// at a time.
 inline void stage_rows(MatrixView<const float> rows, float* dst) {

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "cpu/blas_runtime.hpp"
+#include "core/openmp_threads.hpp"
 #include "embgeom/errors.hpp"
 
 namespace embgeom {
@@ -28,7 +28,7 @@ void remove_mean_and_top_directions(MatrixView<float> block, const std::vector<d
     const std::int64_t chunks = (b + chunk - 1) / chunk;
 #pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
     {
-        BlasThreads one(1);
+        OpenMpThreads one(1);
         std::vector<double> y(static_cast<std::size_t>(chunk * d));
         std::vector<double> p(static_cast<std::size_t>(chunk * std::max<std::int64_t>(D, 1)));
 #pragma omp for schedule(static)

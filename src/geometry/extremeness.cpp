@@ -10,7 +10,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "cpu/blas_runtime.hpp"
+#include "core/openmp_threads.hpp"
 #include "embgeom/errors.hpp"
 
 namespace embgeom {
@@ -201,7 +201,7 @@ Extremeness random_direction_extremeness(RowSource& source, const std::vector<st
 #pragma omp parallel num_threads(threads)
         {
             // One BLAS thread per call, so the grid shape is not split again inside BLAS.
-            BlasThreads one(1);
+            OpenMpThreads one(1);
             ThreadState& st = states[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(static)
             for (std::int64_t t = 0; t < n_tiles; ++t) {

@@ -8,7 +8,7 @@
 #include <limits>
 #include <string>
 
-#include "cpu/blas_runtime.hpp"
+#include "core/openmp_threads.hpp"
 #include "embgeom/errors.hpp"
 #include "geometry/simplex_row_math.hpp"
 
@@ -125,7 +125,7 @@ SimplexCorners simplex_corners(RowSource& source, const std::vector<std::uint8_t
         const std::int64_t n_tiles = (count + T - 1) / T;
 #pragma omp parallel num_threads(threads)
         {
-            BlasThreads one(1);  // one BLAS thread per same-shape call (see extremeness.cpp)
+            OpenMpThreads one(1);  // one BLAS thread per same-shape call (see extremeness.cpp)
             ThreadState& st = states[static_cast<std::size_t>(omp_get_thread_num())];
             std::vector<double> lambda(static_cast<std::size_t>(K));
 #pragma omp for schedule(static)

@@ -17,6 +17,7 @@
 #include "analysis/summary_stats.hpp"
 #include "core/cpu_affinity.hpp"
 #include "core/large_host_buffer.hpp"
+#include "core/openmp_threads.hpp"
 #include "embgeom/backend.hpp"
 #include "embgeom/build_info.hpp"
 #include "embgeom/errors.hpp"
@@ -224,6 +225,9 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
     // as MPICH's, leaves every rank the whole machine). After the agreement above: a collective.
     const int sharing_cores = scaleout::ranks_sharing_my_cores();
     if (cfg.threads == 0) cfg.threads = default_thread_count(sharing_cores);
+    // Every parallel region and BLAS call this thread starts without a count of its own (the
+    // CUDA backend's staging copies among them) takes --threads too.
+    const OpenMpThreads job_threads(cfg.threads);
 
     // Fails now, before any compute, if the folder is unwritable. Rank 0 of an MPI job writes the
     // results; the other ranks compute the same ones and drop them.
