@@ -161,6 +161,63 @@ TEST(AllPairsShares, AddUpToTheWholeJobBitForBitInAnyOrderBlockSizeAndThreadCoun
     }
 }
 
+// Cells of the V x V matrix as a sink receives them (a tile and its mirror), with how many times
+// each was written.
+class MatrixCells final : public MatrixSink {
+  public:
+    explicit MatrixCells(std::int64_t V)
+        : V_(V), value_(static_cast<std::size_t>(V * V), 0.0f), writes_(value_.size(), 0) {}
+    std::int64_t V_;
+    std::vector<float> value_;
+    std::vector<int> writes_;
+
+    void write_tile(std::int64_t row0, std::int64_t col0, MatrixView<const float> tile) override {
+        for (std::int64_t r = 0; r < tile.rows; ++r)
+            for (std::int64_t c = 0; c < tile.cols; ++c) {
+                put(row0 + r, col0 + c, tile.row(r)[c]);
+                if (row0 != col0) put(col0 + c, row0 + r, tile.row(r)[c]);
+            }
+    }
+  private:
+    void put(std::int64_t i, std::int64_t j, float v) {
+        value_[static_cast<std::size_t>(i * V_ + j)] = v;
+        ++writes_[static_cast<std::size_t>(i * V_ + j)];
+    }
+};
+
+// What --write-matrix in an MPI job rests on: the shares' tiles, whatever block size each plans
+// with, cover every cell once and hold the one-process matrix's bits (rows of a non-finite token
+// included, which go with the tile before them).
+TEST(AllPairsShares, MatrixTilesOfTheSharesCoverTheWholeMatrixOnce) {
+    const Case c = make_case(530, 17, test::fresh_seed());
+    MemoryRowSource source(c.view());
+    AllPairsOptions opt;
+    opt.k = 4;
+    const std::unique_ptr<Backend> cpu = make_cpu_backend(2);
+    MatrixCells whole(c.V);
+    opt.matrix = &whole;
+    (void)cpu->all_pairs(source, c.valid, opt);
+    for (const int count : {2, 3, 7}) {
+        SCOPED_TRACE(testing::Message() << count << " shares");
+        MatrixCells shared(c.V);
+        for (int index = 0; index < count; ++index) {
+            AllPairsOptions o = opt;
+            o.matrix = &shared;
+            o.block_rows = index % 2 ? 64 : 0;
+            WorkShare share;
+            share.index = index;
+            share.count = count;
+            AllPairsPartial partial;
+            (void)cpu->all_pairs_share(source, c.valid, o, share, partial);
+        }
+        EXPECT_TRUE(std::all_of(shared.writes_.begin(), shared.writes_.end(),
+                                [](int w) { return w == 1; }))
+            << "a cell written " << *std::max_element(shared.writes_.begin(), shared.writes_.end())
+            << " times or never";
+        EXPECT_TRUE(same_bits(shared.value_, whole.value_));
+    }
+}
+
 TEST(AllPairsShares, CslsListsMergeToTheWholeListsBitForBit) {
     const Case c = make_case(500, 20, test::fresh_seed());
     MemoryRowSource source(c.view());

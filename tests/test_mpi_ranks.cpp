@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "support/test_support.hpp"
 
@@ -57,6 +58,39 @@ TEST(MpiRanks, TransfersRunToTheirEndWhenARankFails) {
             << "rank " << rank << ": " << mine;
         EXPECT_NE(mine.find("histogram[0] 1"), std::string::npos) << "rank " << rank << ": " << mine;
     }
+#endif
+}
+
+// --write-matrix's tiles on their way to rank 0 (tests/mpi/matrix_tiles_to_root.cpp): every tile
+// arrives whole and in place, also one sent in two pieces; when rank 0's file fails and another
+// rank's share fails, every rank still ends, rank 0 writes nothing after its failure, and all
+// agree on rank 0's error.
+TEST(MpiRanks, MatrixTilesReachRankZeroAndFailuresLeaveNoRankWaiting) {
+    const std::string mpiexec = EMBGEOM_MPIEXEC;
+    if (mpiexec.empty()) GTEST_SKIP() << "built without MPI (EMBGEOM_MPI=OFF or no MPI library)";
+    if (!test::file_exists(mpiexec)) GTEST_SKIP() << mpiexec << " is not on this machine";
+#ifdef EMBGEOM_MPI_MATRIX_TILES_PROBE
+    test::TempDir dir;
+    const test::CommandResult r = test::run_command(
+        "timeout 120 " + test::shell_quote(mpiexec) + " -n 3 " +
+        test::shell_quote(EMBGEOM_MPI_MATRIX_TILES_PROBE) + " " + test::shell_quote(dir.path()));
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    std::vector<std::string> lines[3];
+    for (int rank = 0; rank < 3; ++rank) {
+        std::ifstream in(dir.file("rank" + std::to_string(rank) + ".txt"));
+        for (std::string line; std::getline(in, line);) lines[rank].push_back(line);
+        ASSERT_EQ(lines[rank].size(), 2u) << "rank " << rank << "; " << r.err;
+    }
+    if (lines[0][0] == "threads may not take turns")
+        GTEST_SKIP() << "this MPI library does not provide MPI_THREAD_SERIALIZED";
+    // 5x5 + 4100x4100 + 3 x 7x9 values; the order the tiles came in varies.
+    EXPECT_EQ(lines[0][0].rfind("whole: 5 tiles, 16810214 values;", 0), 0u) << lines[0][0];
+    EXPECT_EQ(lines[0][0].find("WRONG"), std::string::npos) << lines[0][0];
+    EXPECT_NE(lines[0][0].find("[10,5000 4100x4100 right]"), std::string::npos) << lines[0][0];
+    EXPECT_EQ(lines[0][1], "failures: failed: the disk is full; agreed: the disk is full; "
+                           "file took 1 tiles");
+    EXPECT_EQ(lines[1][1], "failures: ended; agreed: the disk is full");
+    EXPECT_EQ(lines[2][1], "failures: failed: rank 2's share failed; agreed: the disk is full");
 #endif
 }
 

@@ -251,7 +251,8 @@ class Backend {
     ///        duplicates of the pairs this share computed; row means, S and valid_rows are whole;
     ///        partial receives the exact sums. A re-scored path leaves its candidates in partial
     ///        and its lists padded: the caller merges every share's candidates and calls
-    ///        rescore_candidates once. opt.matrix must be null.
+    ///        rescore_candidates once. opt.matrix receives the tiles this share computed (the
+    ///        shares' tiles cover the matrix once), with the fast cosines on a re-scored path.
     /// @throws as all_pairs; UsageError when this backend cannot run a share (CUDA with several
     ///         --devices).
     virtual AllPairsResult all_pairs_share(RowSource& source, const std::vector<std::uint8_t>& valid,

@@ -629,12 +629,13 @@ AllPairsResult cpu_all_pairs(RowSource& source, const std::vector<std::uint8_t>&
     fp.dup_min = engine::duplicate_min(opt.dup_threshold);
     fp.row_sums = opt.accumulate_row_sums;
 
-    EMBGEOM_EXPECTS(share.whole() || !opt.matrix, "a share writes no matrix");
     AllPairsPass pass(opt, fp, map, plan, K, T, d, share);
     const auto t_grid = std::chrono::steady_clock::now();
     const double seconds_loading =
         cpu::run_grid_pass(source, map.orig, plan, pass.rows_options(center), T, pass, share);
-    if (opt.matrix && n == 0) emit_nan_matrix(*opt.matrix, V);
+    // A share writes the matrix tiles of its grid tiles (an MPI job's rank 0 gathers them); with
+    // no valid row there is no grid, and the first share writes the NaN matrix alone.
+    if (opt.matrix && n == 0 && share.index == 0) emit_nan_matrix(*opt.matrix, V);
     const auto t_finish = std::chrono::steady_clock::now();
     AllPairsResult res = pass.finish(V, partial);
     const auto t_end = std::chrono::steady_clock::now();

@@ -106,9 +106,11 @@ class CachedTable {
 // What an MPI job of several ranks cannot do, found before anything is read.
 void check_rank_config(const AnalyzeConfig& cfg, const scaleout::JobRanks& ranks) {
     const std::string job = "in an MPI job of " + std::to_string(ranks.size) + " ranks";
-    if (cfg.all_pairs && cfg.write_matrix)
-        throw UsageError("--write-matrix " + job +
-                         ": the matrix is written by one process; run the job without mpiexec");
+    if (cfg.all_pairs && cfg.write_matrix && !scaleout::ranks_can_send_matrix_tiles())
+        throw UsageError("--write-matrix " + job + ": this MPI library (" +
+                         scaleout::mpi_library_version() +
+                         ") does not let threads call it in turn (MPI_THREAD_SERIALIZED), which "
+                         "sending the matrix's tiles to rank 0 needs; run the job without mpiexec");
     if (cfg.backend != BackendKind::kCpu && cfg.devices.size() > 1)
         throw UsageError("--devices lists " + std::to_string(cfg.devices.size()) + " GPUs " + job +
                          ": each rank runs one GPU (by default the GPU of its local rank); start "
@@ -316,8 +318,11 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
     std::string precision_ran = "none";  // the main all-pairs pass's product (root attribute)
     if (cfg.all_pairs) {
         std::unique_ptr<MatrixSink> sink;
+        // In an MPI job rank 0 writes the matrix, its tiles coming from every rank.
         if (cfg.write_matrix)
-            sink = out.create_square_matrix("/cosine/matrix", V, cfg.matrix_dtype, cfg.matrix_gzip);
+            sink = ranks.root() ? out.create_square_matrix("/cosine/matrix", V, cfg.matrix_dtype,
+                                                           cfg.matrix_gzip)
+                                : scaleout::matrix_written_by_rank0();
         opt.matrix = sink.get();
         opt.progress = progress_reporter("all pairs");
         const auto t_pairs = Clock::now();

@@ -54,6 +54,15 @@ const JobRanks& job_ranks();
 ///        a job of one rank.
 int ranks_sharing_my_cores();
 
+/// @brief For --write-matrix on a rank other than 0, which writes no file: the sink to hand the
+///        all-pairs pass, whose shared form (share_between_ranks) sends the rank's tiles to rank
+///        0's file instead (scaleout/matrix_tiles.hpp). Never written to itself.
+std::unique_ptr<MatrixSink> matrix_written_by_rank0();
+
+/// Whether the ranks can send rank 0 their matrix tiles: the MPI library lets threads call it in
+/// turn (MPI_THREAD_SERIALIZED), which the engines' threads need. True for a job of one rank.
+bool ranks_can_send_matrix_tiles();
+
 /// "MPICH Version: 4.0.2 ..." (first line of MPI_Get_library_version), or "built without MPI".
 std::string mpi_library_version();
 

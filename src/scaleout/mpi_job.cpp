@@ -11,12 +11,14 @@
 
 #include "scaleout/job_ranks.hpp"
 #include "scaleout/machine_ranks.hpp"
+#include "scaleout/matrix_tiles.hpp"
 #include "scaleout/rank_exchange.hpp"
 
 namespace embgeom::scaleout {
 namespace {
 
 JobRanks g_ranks;
+int g_thread_level = MPI_THREAD_SINGLE;  // what MPI_Init_thread provided
 MPI_Comm g_machine = MPI_COMM_NULL;  // the job's ranks on this machine
 
 // The variables the common launchers set for each process they start: MPICH/Hydra and Intel MPI
@@ -34,9 +36,9 @@ bool started_by_mpi_launcher() {
 
 MpiSession::MpiSession(int& argc, char**& argv) {
     if (!started_by_mpi_launcher()) return;
-    int provided = 0;
-    // Only the main thread calls MPI (the engines' threads never do).
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    // Threads call MPI one at a time: the main thread, and with --write-matrix the thread of an
+    // engine sending its tiles or rank 0's thread receiving them (matrix_tiles.hpp).
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &g_thread_level);
     initialised_ = true;
     MPI_Comm_rank(MPI_COMM_WORLD, &g_ranks.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_ranks.size);
@@ -84,6 +86,10 @@ int ranks_sharing_my_cores() {
 }
 
 const JobRanks& job_ranks() { return g_ranks; }
+
+bool mpi_threads_take_turns() { return g_thread_level >= MPI_THREAD_SERIALIZED; }
+
+bool ranks_can_send_matrix_tiles() { return !g_ranks.several() || mpi_threads_take_turns(); }
 
 std::string mpi_library_version() {
     char text[MPI_MAX_LIBRARY_VERSION_STRING];

@@ -27,6 +27,7 @@
 #include "geometry/extremeness.hpp"
 #include "scaleout/job_ranks.hpp"
 #include "scaleout/machine_ranks.hpp"
+#include "scaleout/matrix_tiles.hpp"
 #include "scaleout/rank_exchange.hpp"
 
 namespace embgeom::scaleout {
@@ -85,13 +86,11 @@ class RankedBackend final : public Backend {
 
     AllPairsResult all_pairs(RowSource& source, const std::vector<std::uint8_t>& valid,
                              const AllPairsOptions& opt) override {
-        // analyze refuses --write-matrix in an MPI job before it reads anything.
-        EMBGEOM_EXPECTS(!opt.matrix, "a pass shared by ranks writes no matrix");
         const auto start = std::chrono::steady_clock::now();
         const WorkShare share = this_share();
         AllPairsResult result;
         AllPairsPartial sums;
-        agreed_step([&] { result = local_->all_pairs_share(source, valid, opt, share, sums); });
+        agreed_step([&] { result = share_writing_matrix(source, valid, opt, share, sums); });
         agreed_step([&] { reduce_shares_to_root(result, sums, opt); });
         agreed_step([&] {
             if (!job_ranks().root()) return;
@@ -153,6 +152,26 @@ class RankedBackend final : public Backend {
     }
 
   private:
+    // This rank's share of the pass; with a matrix, its tiles go to rank 0's file (rank 0 writes
+    // every rank's as they come) and the pass ends only when rank 0 has written them all.
+    AllPairsResult share_writing_matrix(RowSource& source, const std::vector<std::uint8_t>& valid,
+                                        const AllPairsOptions& opt, const WorkShare& share,
+                                        AllPairsPartial& sums) {
+        if (!opt.matrix) return local_->all_pairs_share(source, valid, opt, share, sums);
+        MatrixToRoot matrix(*opt.matrix);
+        AllPairsOptions mine = opt;
+        mine.matrix = matrix.sink();
+        AllPairsResult result;
+        try {
+            result = local_->all_pairs_share(source, valid, mine, share, sums);
+        } catch (...) {
+            matrix.end_after_failure();
+            throw;
+        }
+        matrix.end();
+        return result;
+    }
+
     // This rank's share, with the device bytes every rank plans with (0 from a CPU backend:
     // its plan needs no agreement).
     WorkShare this_share() {

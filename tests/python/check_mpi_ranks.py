@@ -6,6 +6,9 @@ usage: check_mpi_ranks.py EMBGEOM EMULATED MPIEXEC WORKDIR SEED
 Checks, printing "ok" at the end:
   - 2 and 3 ranks on the CPU give the one-process file bit for bit (every dataset; the root's
     mpi_ranks attribute says how many ran), with every geometry stage and null model;
+  - --write-matrix: the matrix rank 0 writes from every rank's tiles is the one-process matrix
+    bit for bit (float32 and float16, with non-finite rows, on the CPU and the emulated CUDA
+    backend); a job whose shares fail while it writes leaves no file;
   - 2 ranks of the emulated CUDA backend in the re-scored product (auto, several tile pairs), on
     two devices and both on one (which then holds no table copy), and
     3 on a bfloat16 table (the raw 16-bit product), give the one-process file bit for bit;
@@ -13,7 +16,7 @@ Checks, printing "ok" at the end:
     (exit 3), leaving an earlier file at the output path untouched and nothing beside it;
     ranks given another configuration, or another table behind the same path, stop with a
     one-line usage error naming the first difference (exit 2);
-    --write-matrix and a command other than analyze are one-line usage errors (exit 2); shares
+    a command other than analyze is a one-line usage error (exit 2); shares
     that fail inside the shared pass (emulated device memory) stop every rank with one line
     (exit 4); ranks that end on different backends (auto: CUDA on one, the CPU on a machine without a GPU)
     stop with a one-line usage error.
@@ -133,13 +136,27 @@ r = two_ranks(in_folder("a") + small_job, in_folder("c") + small_job)
 one_error_line(r, "rank 1: another table than rank 0's (first difference: 'shape = 701 x 12'")
 assert not os.path.exists("diff.h5")
 
-r = run([mpiexec, "-n", "2", embgeom] + job + ["--backend", "cpu", "--output", "m.h5",
-                                               "--write-matrix"], expect_rc=2)
-one_error_line(r, "--write-matrix in an MPI job of 2 ranks")
+# --write-matrix: rank 0 writes the matrix from every rank's tiles. Rows that hold a NaN make
+# tiles of awkward extents (invalid rows go with the tile before them); small blocks make many.
+with h5py.File("table.h5", "r") as f:
+    rows = f["embeddings"][:]
+rows[[0, 17, 1300, len(rows) - 1]] = float("nan")
+with h5py.File("holes.h5", "w") as f:
+    f["embeddings"] = rows
+matrix_job = ["analyze", "--input", "holes.h5", "--dataset", "embeddings", "--topk", "5",
+              "--center", "--backend", "cpu", "--block-rows", "300", "--write-matrix"]
+for dtype, n in (("float32", 3), ("float16", 2)):
+    run([embgeom] + matrix_job + ["--matrix-dtype", dtype, "--output", "m1.h5"])
+    run([mpiexec, "-n", str(n), embgeom] + matrix_job + ["--matrix-dtype", dtype, "--threads", "1",
+                                                         "--output", "m%d.h5" % n])
+    same_files("m1.h5", "m%d.h5" % n)
+    with h5py.File("m%d.h5" % n, "r") as f:
+        assert f["cosine/matrix"].shape == (len(rows), len(rows)), f["cosine/matrix"].shape
+        assert str(f["cosine/matrix"].dtype) == dtype, f["cosine/matrix"].dtype
 r = run([mpiexec, "-n", "2", embgeom, "synth", "--rows", "10", "--dim", "4", "-o", "s.h5"],
         expect_rc=2)
 one_error_line(r, "only `embgeom analyze` runs as an MPI job")
-assert not os.path.exists("s.h5") and not os.path.exists("m.h5")
+assert not os.path.exists("s.h5")
 
 if emulated:
     # The CUDA path: deferred re-scores merged across ranks, CSLS shared, on the emulated device.
@@ -161,6 +178,10 @@ if emulated:
     assert len(lines) == 2 and all(": cuda (" in l and l.endswith(", device 0") for l in lines), lines
     with h5py.File("cuda2.h5", "r") as f:
         assert f.attrs["precision"] in ("tf32", b"tf32"), f.attrs["precision"]
+    # The matrix from the emulated CUDA engines' tiles (the fast tf32 cosines, as in one process).
+    run([emulated] + small + ["--write-matrix", "--output", "cm1.h5"])
+    run([mpiexec, "-n", "3", emulated] + small + ["--write-matrix", "--output", "cm3.h5"])
+    same_files("cm1.h5", "cm3.h5")
     # A table stored as bfloat16: the raw 16-bit product, nothing to re-score.
     run([embgeom, "synth", "--kind", "trained", "--rows", "700", "--dim", "24", "--seed", seed,
          "--dtype", "bfloat16", "-o", "small.h5"])
@@ -171,7 +192,7 @@ if emulated:
         assert f.attrs["precision"] in ("bf16-raw", b"bf16-raw"), f.attrs["precision"]
     # The shares fail inside the shared pass (a device budget too small for any plan): every
     # rank stops there, and the error is printed once.
-    r = run([mpiexec, "-n", "2", emulated] + small + ["--output", "f.h5",
+    r = run([mpiexec, "-n", "2", emulated] + small + ["--output", "f.h5", "--write-matrix",
                                                       "--device-memory-budget", "64K"],
             expect_rc=4)
     one_error_line(r, "CUDA all-pairs: not enough device memory")
