@@ -8,7 +8,11 @@ On one machine ranks can only lose to threads (each rank reads and normalises th
 shares travel through rank 0); the ratio is that overhead. Across machines, ranks are what adds
 cores or GPUs, which one process cannot.
 
+With --matrix DTYPE every run also writes the V x V matrix (--write-matrix): one process writes
+its own tiles, while the ranks send theirs to rank 0, which writes them all.
+
 usage: python3 bench/mpi_ranks.py [--sizes 30522x384,50257x768] [--ranks 2] [--build build]
+                                  [--matrix float16|float32]
        (Debian's python3 with h5py; mpiexec from scripts/setup)
 """
 import argparse
@@ -27,6 +31,7 @@ p.add_argument("--ranks", default="2", help="comma-separated rank counts")
 p.add_argument("--threads", type=int, default=os.cpu_count())
 p.add_argument("--repeat", type=int, default=2)
 p.add_argument("--build", default=os.path.join(here, "..", "build"))
+p.add_argument("--matrix", choices=["float16", "float32"], help="also write the matrix, stored so")
 a = p.parse_args()
 embgeom = os.path.join(a.build, "embgeom")
 mpiexec = shutil.which("mpiexec")
@@ -45,8 +50,9 @@ def timed(cmd):
     return wall, float(m.group(1)) if m else float("nan")
 
 
-print("machine: %d cores, %s" % (os.cpu_count(), subprocess.run(
-    [mpiexec, "--version"], capture_output=True, text=True).stdout.splitlines()[1].strip()))
+print("machine: %d cores, %s%s" % (os.cpu_count(), subprocess.run(
+    [mpiexec, "--version"], capture_output=True, text=True).stdout.splitlines()[1].strip(),
+    ", writing the %s matrix" % a.matrix if a.matrix else ""))
 print()
 print("| table | run | wall s | all-pairs s | wall / 1 process | all-pairs / 1 process | identical |")
 print("|---|---|---|---|---|---|---|")
@@ -57,6 +63,8 @@ with tempfile.TemporaryDirectory() as work:
         subprocess.run([embgeom, "synth", "--kind", "trained", "--rows", str(V), "--dim", str(d),
                         "-o", table], check=True, capture_output=True)
         job = ["analyze", "-i", table, "-d", "/embeddings", "--backend", "cpu"]
+        if a.matrix:
+            job += ["--write-matrix", "--matrix-dtype", a.matrix]
         runs = {"1 process x %d threads" % a.threads:
                 [embgeom] + job + ["--threads", str(a.threads), "-o", os.path.join(work, "one.h5")]}
         for r in (int(x) for x in a.ranks.split(",")):
