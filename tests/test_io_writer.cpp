@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "embgeom/errors.hpp"
@@ -159,11 +160,14 @@ std::vector<float> symmetric_reference(std::int64_t n, std::uint64_t seed) {
 
 // Feeds the matrix to the sink the way the all-pairs engine does: upper tiles only (row0 <= col0),
 // as views into a larger buffer (ld = n), with edge tiles smaller than the rest.
+// The upper-triangle tiles of m, or those of every `stride`-th one from `first` (one thread's).
 void write_upper_tiles(embgeom::MatrixSink& sink, const std::vector<float>& m, std::int64_t n,
-                       std::int64_t block) {
+                       std::int64_t block, int first = 0, int stride = 1) {
+    int ordinal = 0;
     for (std::int64_t r0 = 0; r0 < n; r0 += block)
         for (std::int64_t c0 = r0; c0 < n; c0 += block)
-            sink.write_tile(r0, c0,
+            if (ordinal++ % stride == first)
+                sink.write_tile(r0, c0,
                             MatrixView<const float>(m.data() + r0 * n + c0, std::min(block, n - r0),
                                                     std::min(block, n - c0), n));
 }
@@ -222,6 +226,45 @@ print('ok')
 )",
                                        shell_quote(out));
     EXPECT_EQ(r.out, "ok\n");
+}
+
+// The CPU engine and an MPI job's rank 0 hand tiles to the sink from several threads at once:
+// each packs its tile apart and only the writes take turns; the file must hold every tile's bits.
+TEST(IoWriter, SquareMatrixTakesTilesFromManyThreadsAtOnce) {
+    TempDir dir;
+    const std::string out = dir.file("matrix.h5");
+    const std::int64_t n = 300;
+    const std::vector<float> ref = symmetric_reference(n, fresh_seed());
+    {
+        ResultFile rf(out);
+        rf.write_matrix("/reference", ref.data(), n, n);
+        auto m32 = rf.create_square_matrix("/f32", n, MatrixDtype::kFloat32, 0);
+        auto m16 = rf.create_square_matrix("/f16", n, MatrixDtype::kFloat16, 1);
+        ASSERT_TRUE(m32->takes_tiles_concurrently() && m16->takes_tiles_concurrently());
+        constexpr int kThreads = 4;
+        std::vector<std::thread> threads;
+        for (int t = 0; t < kThreads; ++t)
+            threads.emplace_back([&, t] {
+                write_upper_tiles(*m32, ref, n, 37, t, kThreads);
+                write_upper_tiles(*m16, ref, n, 64, t, kThreads);
+            });
+        for (std::thread& t : threads) t.join();
+        rf.commit();
+    }
+    const CommandResult r = run_python(R"(
+import sys, numpy as np, h5py
+with h5py.File(sys.argv[1], 'r') as f:
+    ref = f['reference'][...]
+    nan = np.isnan(ref)
+    a = f['f32'][...]
+    assert (np.isnan(a) == nan).all() and (a.view('<u4')[~nan] == ref.view('<u4')[~nan]).all()
+    b = f['f16'][...]
+    want = ref.astype(np.float16)
+    assert (np.isnan(b) == nan).all() and (b.view('<u2')[~nan] == want.view('<u2')[~nan]).all()
+print('ok')
+)",
+                                       shell_quote(out));
+    EXPECT_EQ(r.out, "ok\n") << r.err;
 }
 
 TEST(IoWriter, WithoutCommitNothingIsLeft) {

@@ -30,6 +30,10 @@ class MatrixSink {
     /// sink writes the tile and, when row0 != col0, its transpose. Rows or columns of invalid
     /// (non-finite) tokens hold NaN.
     virtual void write_tile(std::int64_t row0, std::int64_t col0, MatrixView<const float> tile) = 0;
+    /// Whether write_tile may be called from several threads at once (the CPU engine then hands
+    /// tiles on from every thread, and the sink packs them in parallel); when false the callers
+    /// make one call at a time.
+    virtual bool takes_tiles_concurrently() const { return false; }
 };
 
 /// One pair of tokens whose cosine reached --dup-threshold; i < j.

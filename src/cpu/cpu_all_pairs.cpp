@@ -473,7 +473,9 @@ class AllPairsPass final : public cpu::GridPass {
             const std::int64_t done = tiles_done_.fetch_add(1) + 1;
             if (thread == 0) opt_.progress(done, total_tiles());
         }
-        if (opt_.matrix) {
+        if (opt_.matrix && opt_.matrix->takes_tiles_concurrently()) {
+            emit_sink_tile(*opt_.matrix, map_, plan_, t.C, t.tile, ts.sink_tile);
+        } else if (opt_.matrix) {
             // Exceptions must not leave a critical region: caught inside it, rethrown outside.
             std::exception_ptr e;
 #pragma omp critical(embgeom_matrix_sink)

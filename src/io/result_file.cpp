@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <memory>
+#include <mutex>
 
 #include "embgeom/errors.hpp"
 #include "io/half_float.hpp"
@@ -99,8 +101,26 @@ struct BlockMatrixState {
     StoredFloat stored = StoredFloat::kFloat32;
     std::int64_t rows = 0, cols = 0;
     bool mirror = false;  // square symmetric: every off-diagonal tile is written transposed too
-    std::vector<float> f32;
-    std::vector<std::uint16_t> f16;
+
+    // Tiles are packed into the stored type by the threads that hand them over, each in a buffer
+    // of its own taken from here, and only their writes take turns (HDF5 is not thread-safe).
+    struct Packed {
+        std::vector<float> f32;
+        std::vector<std::uint16_t> f16;
+    };
+    std::unique_ptr<Packed> take_buffer() {
+        const std::lock_guard<std::mutex> lock(pool_mutex);
+        if (pool.empty()) return std::make_unique<Packed>();
+        std::unique_ptr<Packed> b = std::move(pool.back());
+        pool.pop_back();
+        return b;
+    }
+    void give_back(std::unique_ptr<Packed> b) {
+        const std::lock_guard<std::mutex> lock(pool_mutex);
+        pool.push_back(std::move(b));
+    }
+    std::mutex pool_mutex;
+    std::vector<std::unique_ptr<Packed>> pool;
 };
 
 }  // namespace io
@@ -140,46 +160,80 @@ class BlockMatrixSink final : public MatrixSink {
     BlockMatrixSink(std::shared_ptr<BlockMatrixState> st, std::string final_path)
         : st_(std::move(st)), final_path_(std::move(final_path)) {}
 
+    bool takes_tiles_concurrently() const override { return true; }
+
     void write_tile(std::int64_t row0, std::int64_t col0, MatrixView<const float> tile) override {
         BlockMatrixState& s = *st_;
-        if (!s.dataset)
-            throw ResourceError(final_path_ + ": cannot write " + s.path +
-                                " (the result file was already committed or closed)");
+        {
+            const std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+            check_open();
+        }
         EMBGEOM_EXPECTS(row0 >= 0 && col0 >= 0 && tile.rows >= 0 && tile.cols >= 0 &&
                             row0 + tile.rows <= s.rows && col0 + tile.cols <= s.cols &&
                             tile.ld >= tile.cols,
                         "matrix tile inside the dataset");
         if (tile.rows == 0 || tile.cols == 0) return;
-        const std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
-        silence_hdf5_errors();
-        write_block(row0, col0, tile, false);
-        if (s.mirror && row0 != col0) write_block(col0, row0, tile, true);
+        std::unique_ptr<BlockMatrixState::Packed> buffer = s.take_buffer();
+        pack(tile, false, *buffer);
+        write_block(row0, col0, tile.rows, tile.cols, *buffer);
+        if (s.mirror && row0 != col0) {
+            pack(tile, true, *buffer);
+            write_block(col0, row0, tile.cols, tile.rows, *buffer);
+        }
+        s.give_back(std::move(buffer));
     }
 
   private:
-    // Packs the tile (or its transpose) contiguously in the stored element type, then writes it.
-    void write_block(std::int64_t r0, std::int64_t c0, MatrixView<const float> tile,
-                     bool transpose) {
-        BlockMatrixState& s = *st_;
-        const std::int64_t rows = transpose ? tile.cols : tile.rows;
-        const std::int64_t cols = transpose ? tile.rows : tile.cols;
-        const std::size_t count = static_cast<std::size_t>(rows * cols);
-        const bool half = s.stored != StoredFloat::kFloat32;
-        const bool brain = s.stored == StoredFloat::kBFloat16;
-        if (half)
-            s.f16.resize(count);
-        else
-            s.f32.resize(count);
-        for (std::int64_t r = 0; r < rows; ++r) {
-            for (std::int64_t c = 0; c < cols; ++c) {
-                const float v = transpose ? tile.data[c * tile.ld + r] : tile.data[r * tile.ld + c];
-                const std::size_t at = static_cast<std::size_t>(r * cols + c);
-                if (half)
-                    s.f16[at] = brain ? float_to_bfloat16(v) : float_to_half(v);
-                else
-                    s.f32[at] = v;
-            }
+    // The tile (or its transpose) contiguous in the stored element type.
+    void pack(MatrixView<const float> tile, bool transpose, BlockMatrixState::Packed& out) const {
+        const std::size_t count = static_cast<std::size_t>(tile.rows * tile.cols);
+        switch (st_->stored) {
+            case StoredFloat::kFloat32:
+                out.f32.resize(count);
+                return pack_as(tile, transpose, out.f32.data(), [](float v) { return v; });
+            case StoredFloat::kBFloat16:
+                out.f16.resize(count);
+                return pack_as(tile, transpose, out.f16.data(), float_to_bfloat16);
+            case StoredFloat::kFloat16:
+                out.f16.resize(count);
+                return pack_as(tile, transpose, out.f16.data(), float_to_half);
         }
+    }
+    // The transpose goes in 32 x 32 blocks, so that both sides stay in cache.
+    template <class T, class Convert>
+    static void pack_as(MatrixView<const float> tile, bool transpose, T* out, Convert convert) {
+        if (!transpose) {
+            for (std::int64_t r = 0; r < tile.rows; ++r) {
+                const float* in = tile.row(r);
+                T* o = out + r * tile.cols;
+                for (std::int64_t c = 0; c < tile.cols; ++c) o[c] = convert(in[c]);
+            }
+            return;
+        }
+        constexpr std::int64_t kBlock = 32;
+        const std::int64_t rows = tile.cols, cols = tile.rows;  // of the transpose
+        for (std::int64_t r0 = 0; r0 < rows; r0 += kBlock)
+            for (std::int64_t c0 = 0; c0 < cols; c0 += kBlock)
+                for (std::int64_t r = r0; r < std::min(rows, r0 + kBlock); ++r)
+                    for (std::int64_t c = c0; c < std::min(cols, c0 + kBlock); ++c)
+                        out[r * cols + c] = convert(tile.data[c * tile.ld + r]);
+    }
+
+    // Under hdf5_mutex(): the file's commit or close may have closed the dataset.
+    void check_open() const {
+        if (!st_->dataset)
+            throw ResourceError(final_path_ + ": cannot write " + st_->path +
+                                " (the result file was already committed or closed)");
+    }
+
+    // Writes a packed block at (r0, c0); one thread at a time.
+    void write_block(std::int64_t r0, std::int64_t c0, std::int64_t rows, std::int64_t cols,
+                     const BlockMatrixState::Packed& block) {
+        BlockMatrixState& s = *st_;
+        const std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+        silence_hdf5_errors();
+        check_open();
+        const bool half = s.stored != StoredFloat::kFloat32;
         const hsize_t start[2] = {static_cast<hsize_t>(r0), static_cast<hsize_t>(c0)};
         const hsize_t extent[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
         DataspaceHandle mem(H5Screate_simple(2, extent, nullptr));
@@ -188,7 +242,8 @@ class BlockMatrixSink final : public MatrixSink {
                                             extent, nullptr) >= 0 &&
                         H5Dwrite(s.dataset.get(), half ? s.type.get() : H5T_NATIVE_FLOAT,
                                  mem.get(), s.file_space.get(), H5P_DEFAULT,
-                                 half ? static_cast<const void*>(s.f16.data()) : s.f32.data()) >= 0;
+                                 half ? static_cast<const void*>(block.f16.data())
+                                      : block.f32.data()) >= 0;
         if (!ok)
             throw ResourceError(final_path_ + ": failed writing " + s.path + " at [" +
                                 std::to_string(r0) + ", " + std::to_string(c0) + "]");

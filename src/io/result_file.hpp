@@ -70,7 +70,8 @@ class ResultFile {
     /// A chunked [n, n] dataset (float16 as IEEE half, or float32; gzip level 0 = none) that the
     /// all-pairs engine fills tile by tile. Valid until commit() or destruction; afterwards its
     /// write_tile throws ResourceError. float16 values are rounded to nearest even (overflow to
-    /// +-inf, NaN kept). 256 x 256 chunks, shuffle + deflate when gzip_level > 0.
+    /// +-inf, NaN kept). 256 x 256 chunks, shuffle + deflate when gzip_level > 0. Takes tiles
+    /// from several threads at once (each packs its own; the HDF5 writes take turns).
     std::unique_ptr<MatrixSink> create_square_matrix(const std::string& path, std::int64_t n,
                                                      MatrixDtype dtype, int gzip_level);
     /// A contiguous [rows, cols] float dataset written in row blocks through write_tile(row0, 0,
