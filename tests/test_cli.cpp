@@ -252,6 +252,40 @@ TEST(CliBinary, DevicesCommandListsTheGpusOrSaysWhyThereIsNone) {
     EXPECT_NE(r.out.find("yes\n"), std::string::npos) << r.out;
 }
 
+// Copies that a launcher started as one job but that did not join one (the launcher of another
+// MPI than the build's: each would be a job of one rank, run the whole job and race to write the
+// same output) stop with one line before anything is read or written. The launcher is simulated
+// by its variables: MPICH's MPI_Init then makes the process a job of one rank, as it does when
+// Open MPI's mpirun starts it.
+TEST(CliBinary, CopiesALauncherStartedApartStopWithOneLine) {
+    TempDir dir;
+    const std::string in = dir.file("t.h5"), out = dir.file("o.h5");
+    ASSERT_EQ(run_embgeom("synth --rows 50 --dim 4 --output " + shell_quote(in)).exit_code, 0);
+    for (const std::string env : {"PMI_SIZE=3 PMI_RANK=1", "PMIX_RANK=2 SLURM_STEP_NUM_TASKS=4"}) {
+        SCOPED_TRACE(env);
+        const test::CommandResult r = test::run_command(
+            "env " + env + " timeout 60 " + shell_quote(test::embgeom_binary()) +
+            " analyze --backend cpu --input " + shell_quote(in) + " --dataset /embeddings --output " +
+            shell_quote(out));
+        EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+        const std::string copies = env.rfind("PMI_SIZE", 0) == 0 ? "3 copies of embgeom (PMI_SIZE=3)"
+                                                 : "4 copies of embgeom (SLURM_STEP_NUM_TASKS=4)";
+        EXPECT_EQ(r.err.rfind("embgeom: error: the launcher started " + copies +
+                                  " but they did not join one MPI job: this embgeom ",
+                              0),
+                  0u)
+            << r.err;
+        EXPECT_FALSE(test::file_exists(out));
+    }
+    // One copy is no mistake.
+    const test::CommandResult one = test::run_command(
+        "env PMI_SIZE=1 PMI_RANK=0 timeout 60 " + shell_quote(test::embgeom_binary()) +
+        " analyze --backend cpu --input " + shell_quote(in) + " --dataset /embeddings --output " +
+        shell_quote(out));
+    EXPECT_EQ(one.exit_code, 0) << one.err;
+}
+
 // analyze checks the backend request before it reads the table (then makes the backend while it
 // reads): the quick check must refuse exactly what make_backend refuses, with the same message.
 TEST(CliBinary, QuickBackendCheckRefusesWhatMakeBackendRefuses) {

@@ -8,6 +8,7 @@
 #include "embgeom/errors.hpp"
 #include "io/unfinished_files.hpp"
 #include "scaleout/job_ranks.hpp"
+#include "scaleout/launcher_env.hpp"
 
 namespace embgeom {
 
@@ -33,6 +34,11 @@ int report_error(ExitCode code, const std::string& message, bool agreed) {
 // then agrees that all succeeded before it reports success.
 int run_subcommand(CLI::App& app, CliState& st) {
     const scaleout::JobRanks& ranks = scaleout::job_ranks();
+    // Copies a launcher started that did not become one job (a launcher of another MPI than the
+    // build's) would each run the whole job and race to write the same output.
+    const std::string apart = scaleout::copies_apart_error(scaleout::copies_the_launcher_started(),
+                                                           ranks.size, scaleout::mpi_library_version());
+    if (!apart.empty()) throw UsageError(apart);
     if (ranks.several() && !app.got_subcommand("analyze"))
         throw UsageError("only `embgeom analyze` runs as an MPI job of several ranks (this one has " +
                          std::to_string(ranks.size) + "); run the other commands without mpiexec");

@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <vector>
 
 #include "scaleout/job_ranks.hpp"
+#include "scaleout/launcher_env.hpp"
 #include "scaleout/machine_ranks.hpp"
 #include "scaleout/matrix_tiles.hpp"
 #include "scaleout/rank_exchange.hpp"
@@ -21,20 +21,11 @@ JobRanks g_ranks;
 int g_thread_level = MPI_THREAD_SINGLE;  // what MPI_Init_thread provided
 MPI_Comm g_machine = MPI_COMM_NULL;  // the job's ranks on this machine
 
-// The variables the common launchers set for each process they start: MPICH/Hydra and Intel MPI
-// (PMI_*), Open MPI (OMPI_*), PMIx launchers such as Slurm's srun --mpi=pmix (PMIX_RANK),
-// MVAPICH (MV2_*). Without one, this is a plain process and MPI is left alone: a singleton
-// MPI_Init can be slow or fail where no process manager runs.
-bool started_by_mpi_launcher() {
-    for (const char* v : {"PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE",
-                          "MV2_COMM_WORLD_SIZE"})
-        if (std::getenv(v)) return true;
-    return false;
-}
-
 }  // namespace
 
 MpiSession::MpiSession(int& argc, char**& argv) {
+    // Without a launcher this is a plain process and MPI is left alone: a singleton MPI_Init can
+    // be slow or fail where no process manager runs.
     if (!started_by_mpi_launcher()) return;
     // Threads call MPI one at a time: the main thread, and with --write-matrix the thread of an
     // engine sending its tiles or rank 0's thread receiving them (matrix_tiles.hpp).
@@ -95,7 +86,8 @@ std::string mpi_library_version() {
     char text[MPI_MAX_LIBRARY_VERSION_STRING];
     int len = 0;
     MPI_Get_library_version(text, &len);
-    std::string first_line(text, static_cast<std::size_t>(len));
+    // Open MPI counts the terminating NUL in len; a NUL inside a message would cut it short.
+    std::string first_line(text, strnlen(text, static_cast<std::size_t>(len)));
     if (const auto nl = first_line.find('\n'); nl != std::string::npos) first_line.resize(nl);
     // "MPICH Version:\t4.0.2" -> "MPICH Version: 4.0.2": one space between words.
     std::string s;
