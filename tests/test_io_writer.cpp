@@ -267,6 +267,38 @@ print('ok')
     EXPECT_EQ(r.out, "ok\n") << r.err;
 }
 
+// Tiles of a million values or more, handed over from outside a parallel region (as the CUDA
+// engine does), are packed by a team of threads, the mirror too: the same bits.
+TEST(IoWriter, LargeTilesPackedByATeamKeepTheirBits) {
+    TempDir dir;
+    const std::string out = dir.file("matrix.h5");
+    const std::int64_t n = 2100;  // tiles of 1050^2 values: one diagonal, one mirrored
+    const std::vector<float> ref = symmetric_reference(n, fresh_seed());
+    {
+        ResultFile rf(out);
+        rf.write_matrix("/reference", ref.data(), n, n);
+        auto m32 = rf.create_square_matrix("/f32", n, MatrixDtype::kFloat32, 0);
+        auto m16 = rf.create_square_matrix("/f16", n, MatrixDtype::kFloat16, 0);
+        write_upper_tiles(*m32, ref, n, 1050);
+        write_upper_tiles(*m16, ref, n, 1050);
+        rf.commit();
+    }
+    const CommandResult r = run_python(R"(
+import sys, numpy as np, h5py
+with h5py.File(sys.argv[1], 'r') as f:
+    ref = f['reference'][...]
+    nan = np.isnan(ref)
+    a = f['f32'][...]
+    assert (np.isnan(a) == nan).all() and (a.view('<u4')[~nan] == ref.view('<u4')[~nan]).all()
+    b = f['f16'][...]
+    want = ref.astype(np.float16)
+    assert (np.isnan(b) == nan).all() and (b.view('<u2')[~nan] == want.view('<u2')[~nan]).all()
+print('ok')
+)",
+                                       shell_quote(out));
+    EXPECT_EQ(r.out, "ok\n") << r.err;
+}
+
 TEST(IoWriter, WithoutCommitNothingIsLeft) {
     TempDir dir;
     std::unique_ptr<embgeom::MatrixSink> sink;

@@ -1,6 +1,7 @@
 #include "io/result_file.hpp"
 
 #include <fcntl.h>
+#include <omp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -174,35 +175,48 @@ class BlockMatrixSink final : public MatrixSink {
                         "matrix tile inside the dataset");
         if (tile.rows == 0 || tile.cols == 0) return;
         std::unique_ptr<BlockMatrixState::Packed> buffer = s.take_buffer();
-        pack(tile, false, *buffer);
-        write_block(row0, col0, tile.rows, tile.cols, *buffer);
-        if (s.mirror && row0 != col0) {
-            pack(tile, true, *buffer);
-            write_block(col0, row0, tile.cols, tile.rows, *buffer);
+        // A dense float32 tile is already what the file stores: it is written as it is.
+        if (s.stored == StoredFloat::kFloat32 && tile.ld == tile.cols) {
+            write_block(row0, col0, tile.rows, tile.cols, tile.data);
+        } else {
+            write_block(row0, col0, tile.rows, tile.cols, pack(tile, false, *buffer));
         }
+        if (s.mirror && row0 != col0)
+            write_block(col0, row0, tile.cols, tile.rows, pack(tile, true, *buffer));
         s.give_back(std::move(buffer));
     }
 
   private:
-    // The tile (or its transpose) contiguous in the stored element type.
-    void pack(MatrixView<const float> tile, bool transpose, BlockMatrixState::Packed& out) const {
+    // The tile (or its transpose) contiguous in the stored element type; returns its values.
+    const void* pack(MatrixView<const float> tile, bool transpose,
+                     BlockMatrixState::Packed& out) const {
         const std::size_t count = static_cast<std::size_t>(tile.rows * tile.cols);
         switch (st_->stored) {
             case StoredFloat::kFloat32:
                 out.f32.resize(count);
-                return pack_as(tile, transpose, out.f32.data(), [](float v) { return v; });
+                pack_as(tile, transpose, out.f32.data(), [](float v) { return v; });
+                return out.f32.data();
             case StoredFloat::kBFloat16:
                 out.f16.resize(count);
-                return pack_as(tile, transpose, out.f16.data(), float_to_bfloat16);
+                // Lambdas, not the functions' addresses: the conversion inlines into the loop.
+                pack_as(tile, transpose, out.f16.data(), [](float v) { return float_to_bfloat16(v); });
+                return out.f16.data();
             case StoredFloat::kFloat16:
                 out.f16.resize(count);
-                return pack_as(tile, transpose, out.f16.data(), float_to_half);
+                pack_as(tile, transpose, out.f16.data(), [](float v) { return float_to_half(v); });
+                return out.f16.data();
         }
+        return nullptr;
     }
-    // The transpose goes in 32 x 32 blocks, so that both sides stay in cache.
+    // The transpose goes in 32 x 32 blocks, so that both sides stay in cache. A large tile handed
+    // over by a thread outside any parallel region (the CUDA engine's: 8192^2 values; an MPI job's
+    // rank 0 receiving every rank's) is packed by a team of threads; inside the CPU engine's
+    // threads each packs its own tile alone. Each value is converted apart: the same bits.
     template <class T, class Convert>
     static void pack_as(MatrixView<const float> tile, bool transpose, T* out, Convert convert) {
+        const bool team = tile.rows * tile.cols >= (std::int64_t{1} << 20) && !omp_in_parallel();
         if (!transpose) {
+#pragma omp parallel for schedule(static) if (team)
             for (std::int64_t r = 0; r < tile.rows; ++r) {
                 const float* in = tile.row(r);
                 T* o = out + r * tile.cols;
@@ -212,6 +226,7 @@ class BlockMatrixSink final : public MatrixSink {
         }
         constexpr std::int64_t kBlock = 32;
         const std::int64_t rows = tile.cols, cols = tile.rows;  // of the transpose
+#pragma omp parallel for schedule(static) if (team)
         for (std::int64_t r0 = 0; r0 < rows; r0 += kBlock)
             for (std::int64_t c0 = 0; c0 < cols; c0 += kBlock)
                 for (std::int64_t r = r0; r < std::min(rows, r0 + kBlock); ++r)
@@ -226,9 +241,9 @@ class BlockMatrixSink final : public MatrixSink {
                                 " (the result file was already committed or closed)");
     }
 
-    // Writes a packed block at (r0, c0); one thread at a time.
+    // Writes rows x cols values, contiguous in the stored type, at (r0, c0); one thread at a time.
     void write_block(std::int64_t r0, std::int64_t c0, std::int64_t rows, std::int64_t cols,
-                     const BlockMatrixState::Packed& block) {
+                     const void* values) {
         BlockMatrixState& s = *st_;
         const std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
         silence_hdf5_errors();
@@ -241,9 +256,7 @@ class BlockMatrixSink final : public MatrixSink {
                         H5Sselect_hyperslab(s.file_space.get(), H5S_SELECT_SET, start, nullptr,
                                             extent, nullptr) >= 0 &&
                         H5Dwrite(s.dataset.get(), half ? s.type.get() : H5T_NATIVE_FLOAT,
-                                 mem.get(), s.file_space.get(), H5P_DEFAULT,
-                                 half ? static_cast<const void*>(block.f16.data())
-                                      : block.f32.data()) >= 0;
+                                 mem.get(), s.file_space.get(), H5P_DEFAULT, values) >= 0;
         if (!ok)
             throw ResourceError(final_path_ + ": failed writing " + s.path + " at [" +
                                 std::to_string(r0) + ", " + std::to_string(c0) + "]");
@@ -292,6 +305,10 @@ ResultFile::ResultFile(const std::string& final_path, ResultFileMode mode)
         // Closing the file closes anything still open in it, so commit() never renames a file
         // that HDF5 still holds.
         H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
+        // A matrix tile's rows are segments of the matrix's rows, apart in the file: through
+        // HDF5's 64 KiB sieve buffer each was copied once more and written alone anyway. Segments
+        // longer than the buffer are written straight from the tile.
+        H5Pset_sieve_buf_size(fapl.get(), 4096);
     }
     m.file = FileHandle(H5Fcreate(m.temp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT,
                                   fapl ? fapl.get() : H5P_DEFAULT));
