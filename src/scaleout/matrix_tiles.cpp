@@ -58,7 +58,14 @@ std::unique_ptr<MatrixSink> matrix_written_by_rank0() { return std::make_unique<
 MatrixToRoot::MatrixToRoot(MatrixSink& file_sink) : file_sink_(file_sink) {
     MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
     if (!job_ranks().root()) {
-        sender_ = std::make_unique<SendTilesToRoot>(comm_);
+        try {
+            sender_ = std::make_unique<SendTilesToRoot>(comm_);
+        } catch (...) {
+            // No destructor runs for a constructor that throws: rank 0 must still hear the end.
+            finish(true);
+            MPI_Comm_free(&comm_);
+            throw;
+        }
         return;
     }
     try {
@@ -134,8 +141,8 @@ void MatrixToRoot::receive_every_rank() noexcept {
             }
         }
         // A tile that will not be written still arrives whole, into a piece of scratch.
-        if (!keep) scratch.resize(static_cast<std::size_t>(
-                       std::max<std::int64_t>(std::int64_t(scratch.size()), std::min(kPieceFloats, total))));
+        const auto piece = static_cast<std::size_t>(std::min(kPieceFloats, total));
+        if (!keep && scratch.size() < piece) scratch.resize(piece);
         for (std::int64_t at = 0; at < total; at += kPieceFloats)
             MPI_Recv(keep ? tile.data() + at : scratch.data(),
                      static_cast<int>(std::min(kPieceFloats, total - at)), MPI_FLOAT,
