@@ -305,9 +305,11 @@ ResultFile::ResultFile(const std::string& final_path, ResultFileMode mode)
         // Closing the file closes anything still open in it, so commit() never renames a file
         // that HDF5 still holds.
         H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
-        // A matrix tile's rows are segments of the matrix's rows, apart in the file: through
-        // HDF5's 64 KiB sieve buffer each was copied once more and written alone anyway. Segments
-        // longer than the buffer are written straight from the tile.
+        // A matrix tile's rows are segments of the matrix's rows, apart in the file, so HDF5's
+        // 64 KiB sieve buffer cannot gather them; segments longer than the buffer are written
+        // straight from the tile. Measured (bench/matrix_write_rate, 16384^2 float32 in 8192^2
+        // tiles, 4 alternating rounds on 2 cores): 1.25-1.81 s with 4 KiB, 1.64-2.54 s with
+        // the default; 1024^2 tiles (4 KiB segments) the same either way.
         H5Pset_sieve_buf_size(fapl.get(), 4096);
     }
     m.file = FileHandle(H5Fcreate(m.temp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT,
