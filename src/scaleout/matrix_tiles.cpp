@@ -27,15 +27,20 @@ class SendTilesToRoot final : public MatrixSink {
 
     void write_tile(std::int64_t row0, std::int64_t col0, MatrixView<const float> tile) override {
         if (tile.rows <= 0 || tile.cols <= 0) return;
-        packed_.resize(static_cast<std::size_t>(tile.rows * tile.cols));
-        for (std::int64_t r = 0; r < tile.rows; ++r)
-            std::copy(tile.row(r), tile.row(r) + tile.cols, packed_.data() + r * tile.cols);
+        // The values go row after row: a dense tile (the engines') as it is, others packed.
+        const float* values = tile.data;
+        if (tile.ld != tile.cols) {
+            packed_.resize(static_cast<std::size_t>(tile.rows * tile.cols));
+            for (std::int64_t r = 0; r < tile.rows; ++r)
+                std::copy(tile.row(r), tile.row(r) + tile.cols, packed_.data() + r * tile.cols);
+            values = packed_.data();
+        }
         std::int64_t header[4] = {row0, col0, tile.rows, tile.cols};
         MPI_Send(header, 4, MPI_INT64_T, 0, kTileTag, comm_);
-        const auto total = static_cast<std::int64_t>(packed_.size());
+        const std::int64_t total = tile.rows * tile.cols;
         for (std::int64_t at = 0; at < total; at += kPieceFloats)
-            MPI_Send(packed_.data() + at, static_cast<int>(std::min(kPieceFloats, total - at)),
-                     MPI_FLOAT, 0, kTileTag, comm_);
+            MPI_Send(values + at, static_cast<int>(std::min(kPieceFloats, total - at)), MPI_FLOAT,
+                     0, kTileTag, comm_);
     }
 
   private:

@@ -24,10 +24,6 @@
 
 namespace embgeom::scaleout {
 
-/// Whether MPI was initialised with MPI_THREAD_SERIALIZED or more (mpi_job.cpp), which sending
-/// tiles from the engines' threads needs.
-bool mpi_threads_take_turns();
-
 /// The matrix of one shared all-pairs pass on its way to rank 0's file. Every rank constructs one
 /// (a collective step) around its share and calls end() after it, whether the share succeeded
 /// or not.

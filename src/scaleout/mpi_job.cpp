@@ -11,7 +11,6 @@
 #include "scaleout/job_ranks.hpp"
 #include "scaleout/launcher_env.hpp"
 #include "scaleout/machine_ranks.hpp"
-#include "scaleout/matrix_tiles.hpp"
 #include "scaleout/rank_exchange.hpp"
 
 namespace embgeom::scaleout {
@@ -78,9 +77,9 @@ int ranks_sharing_my_cores() {
 
 const JobRanks& job_ranks() { return g_ranks; }
 
-bool mpi_threads_take_turns() { return g_thread_level >= MPI_THREAD_SERIALIZED; }
-
-bool ranks_can_send_matrix_tiles() { return !g_ranks.several() || mpi_threads_take_turns(); }
+bool ranks_can_send_matrix_tiles() {
+    return !g_ranks.several() || g_thread_level >= MPI_THREAD_SERIALIZED;
+}
 
 std::string mpi_library_version() {
     char text[MPI_MAX_LIBRARY_VERSION_STRING];

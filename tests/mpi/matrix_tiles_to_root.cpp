@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::ofstream out(std::string(argv[1]) + "/rank" + std::to_string(ranks.rank) + ".txt");
-    if (!scaleout::mpi_threads_take_turns()) {
+    if (!scaleout::ranks_can_send_matrix_tiles()) {
         out << "threads may not take turns\n";
         return 0;
     }
