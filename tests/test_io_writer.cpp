@@ -228,6 +228,24 @@ print('ok')
     EXPECT_EQ(r.out, "ok\n");
 }
 
+// /f32 and /f16 of `path` hold /reference's bits, as float32 and as numpy's float16 (h5py).
+void expect_f32_and_f16_match_reference(const std::string& path) {
+    const CommandResult r = run_python(R"(
+import sys, numpy as np, h5py
+with h5py.File(sys.argv[1], 'r') as f:
+    ref = f['reference'][...]
+    nan = np.isnan(ref)
+    a = f['f32'][...]
+    assert (np.isnan(a) == nan).all() and (a.view('<u4')[~nan] == ref.view('<u4')[~nan]).all()
+    b = f['f16'][...]
+    want = ref.astype(np.float16)
+    assert (np.isnan(b) == nan).all() and (b.view('<u2')[~nan] == want.view('<u2')[~nan]).all()
+print('ok')
+)",
+                                       shell_quote(path));
+    EXPECT_EQ(r.out, "ok\n") << r.err;
+}
+
 // The CPU engine and an MPI job's rank 0 hand tiles to the sink from several threads at once:
 // each packs its tile apart and only the writes take turns; the file must hold every tile's bits.
 TEST(IoWriter, SquareMatrixTakesTilesFromManyThreadsAtOnce) {
@@ -251,20 +269,7 @@ TEST(IoWriter, SquareMatrixTakesTilesFromManyThreadsAtOnce) {
         for (std::thread& t : threads) t.join();
         rf.commit();
     }
-    const CommandResult r = run_python(R"(
-import sys, numpy as np, h5py
-with h5py.File(sys.argv[1], 'r') as f:
-    ref = f['reference'][...]
-    nan = np.isnan(ref)
-    a = f['f32'][...]
-    assert (np.isnan(a) == nan).all() and (a.view('<u4')[~nan] == ref.view('<u4')[~nan]).all()
-    b = f['f16'][...]
-    want = ref.astype(np.float16)
-    assert (np.isnan(b) == nan).all() and (b.view('<u2')[~nan] == want.view('<u2')[~nan]).all()
-print('ok')
-)",
-                                       shell_quote(out));
-    EXPECT_EQ(r.out, "ok\n") << r.err;
+    expect_f32_and_f16_match_reference(out);
 }
 
 // Tiles of a million values or more, handed over from outside a parallel region (as the CUDA
@@ -283,20 +288,7 @@ TEST(IoWriter, LargeTilesPackedByATeamKeepTheirBits) {
         write_upper_tiles(*m16, ref, n, 1050);
         rf.commit();
     }
-    const CommandResult r = run_python(R"(
-import sys, numpy as np, h5py
-with h5py.File(sys.argv[1], 'r') as f:
-    ref = f['reference'][...]
-    nan = np.isnan(ref)
-    a = f['f32'][...]
-    assert (np.isnan(a) == nan).all() and (a.view('<u4')[~nan] == ref.view('<u4')[~nan]).all()
-    b = f['f16'][...]
-    want = ref.astype(np.float16)
-    assert (np.isnan(b) == nan).all() and (b.view('<u2')[~nan] == want.view('<u2')[~nan]).all()
-print('ok')
-)",
-                                       shell_quote(out));
-    EXPECT_EQ(r.out, "ok\n") << r.err;
+    expect_f32_and_f16_match_reference(out);
 }
 
 TEST(IoWriter, WithoutCommitNothingIsLeft) {
