@@ -17,18 +17,31 @@
 namespace embgeom {
 namespace {
 
-TEST(MpiRanks, AJobOfTwoOrThreeRanksWritesTheOneProcessFileAndAgreesOnFailures) {
-    const std::string mpiexec = EMBGEOM_MPIEXEC;
-    if (mpiexec.empty()) GTEST_SKIP() << "built without MPI (EMBGEOM_MPI=OFF or no MPI library)";
+const std::string kMpiexec = EMBGEOM_MPIEXEC;
+
+// Why these tests cannot start an MPI job here, or "" where they can.
+std::string why_no_mpiexec() {
+    if (kMpiexec.empty()) return "built without MPI (EMBGEOM_MPI=OFF or no MPI library)";
     // A test binary carried to another machine (scripts/gpu-validate) may find no launcher there.
-    if (!test::file_exists(mpiexec)) GTEST_SKIP() << mpiexec << " is not on this machine";
+    if (!test::file_exists(kMpiexec)) return kMpiexec + " is not on this machine";
+    return "";
+}
+
+// A probe of tests/mpi/ on 3 ranks; each writes what it saw to dir/rank<R>.txt.
+test::CommandResult run_probe_on_three_ranks(const std::string& probe, const test::TempDir& dir) {
+    return test::run_command("timeout 120 " + test::shell_quote(kMpiexec) + " -n 3 " +
+                             test::shell_quote(probe) + " " + test::shell_quote(dir.path()));
+}
+
+TEST(MpiRanks, AJobOfTwoOrThreeRanksWritesTheOneProcessFileAndAgreesOnFailures) {
+    if (const std::string why = why_no_mpiexec(); !why.empty()) GTEST_SKIP() << why;
     const std::string emulated =
         test::file_exists(EMBGEOM_EMULATED_BINARY) ? EMBGEOM_EMULATED_BINARY : "";
     test::TempDir dir;
     const test::CommandResult r = test::run_python_file(
         "check_mpi_ranks.py",
         test::shell_quote(test::embgeom_binary()) + " " +
-            test::shell_quote(emulated) + " " + test::shell_quote(mpiexec) + " " +
+            test::shell_quote(emulated) + " " + test::shell_quote(kMpiexec) + " " +
             test::shell_quote(dir.path()) + " " + std::to_string(test::fresh_seed() % 1000000));
     EXPECT_NE(r.out.find("ok"), std::string::npos) << r.out << r.err;
 }
@@ -37,14 +50,10 @@ TEST(MpiRanks, AJobOfTwoOrThreeRanksWritesTheOneProcessFileAndAgreesOnFailures) 
 // rank 2's share, every rank finishes the reduction and the broadcast, and all learn rank 0's
 // failure in one agreement.
 TEST(MpiRanks, TransfersRunToTheirEndWhenARankFails) {
-    const std::string mpiexec = EMBGEOM_MPIEXEC;
-    if (mpiexec.empty()) GTEST_SKIP() << "built without MPI (EMBGEOM_MPI=OFF or no MPI library)";
-    if (!test::file_exists(mpiexec)) GTEST_SKIP() << mpiexec << " is not on this machine";
+    if (const std::string why = why_no_mpiexec(); !why.empty()) GTEST_SKIP() << why;
 #ifdef EMBGEOM_MPI_TRANSFER_PROBE
     test::TempDir dir;
-    const test::CommandResult r = test::run_command(
-        "timeout 120 " + test::shell_quote(mpiexec) + " -n 3 " +
-        test::shell_quote(EMBGEOM_MPI_TRANSFER_PROBE) + " " + test::shell_quote(dir.path()));
+    const test::CommandResult r = run_probe_on_three_ranks(EMBGEOM_MPI_TRANSFER_PROBE, dir);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     // Rank 0 failed adding rank 1's share and added nothing after it (its histogram stays its own
     // 1); the broadcast still gave every rank rank 0's result, and every rank learnt of the
@@ -66,14 +75,10 @@ TEST(MpiRanks, TransfersRunToTheirEndWhenARankFails) {
 // rank's share fails, every rank still ends, rank 0 writes nothing after its failure, and all
 // agree on rank 0's error.
 TEST(MpiRanks, MatrixTilesReachRankZeroAndFailuresLeaveNoRankWaiting) {
-    const std::string mpiexec = EMBGEOM_MPIEXEC;
-    if (mpiexec.empty()) GTEST_SKIP() << "built without MPI (EMBGEOM_MPI=OFF or no MPI library)";
-    if (!test::file_exists(mpiexec)) GTEST_SKIP() << mpiexec << " is not on this machine";
+    if (const std::string why = why_no_mpiexec(); !why.empty()) GTEST_SKIP() << why;
 #ifdef EMBGEOM_MPI_MATRIX_TILES_PROBE
     test::TempDir dir;
-    const test::CommandResult r = test::run_command(
-        "timeout 120 " + test::shell_quote(mpiexec) + " -n 3 " +
-        test::shell_quote(EMBGEOM_MPI_MATRIX_TILES_PROBE) + " " + test::shell_quote(dir.path()));
+    const test::CommandResult r = run_probe_on_three_ranks(EMBGEOM_MPI_MATRIX_TILES_PROBE, dir);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     std::vector<std::string> lines[3];
     for (int rank = 0; rank < 3; ++rank) {
