@@ -272,8 +272,35 @@ TEST(IoWriter, SquareMatrixTakesTilesFromManyThreadsAtOnce) {
     expect_f32_and_f16_match_reference(out);
 }
 
+// Chunks cut by tile edges wait in memory for their other pieces up to a budget; past it their
+// pieces go through HDF5's chunk cache and filters, mixed in one dataset with the chunks written
+// whole: the file still holds every tile's bits, compressed or not.
+TEST(IoWriter, CutChunksPastTheWaitingBudgetGoThroughHdf5) {
+    TempDir dir;
+    const std::int64_t n = 700;  // 37-tiles cut most of the 3 x 3 chunks of 256
+    const std::vector<float> ref = symmetric_reference(n, fresh_seed());
+    for (const std::size_t budget : {std::size_t{0}, std::size_t{3} * 256 * 256 * 4}) {
+        const std::string out = dir.file("matrix" + std::to_string(budget) + ".h5");
+        {
+            ResultFile rf(out);
+            rf.write_matrix("/reference", ref.data(), n, n);
+            auto m32 = rf.create_square_matrix("/f32", n, MatrixDtype::kFloat32, 1, budget);
+            auto m16 = rf.create_square_matrix("/f16", n, MatrixDtype::kFloat16, 6, budget);
+            std::vector<std::thread> threads;
+            for (int t = 0; t < 3; ++t)
+                threads.emplace_back([&, t] {
+                    write_upper_tiles(*m32, ref, n, 37, t, 3);
+                    write_upper_tiles(*m16, ref, n, 300, t, 3);
+                });
+            for (std::thread& t : threads) t.join();
+            rf.commit();
+        }
+        expect_f32_and_f16_match_reference(out);
+    }
+}
+
 // Tiles of a million values or more, handed over from outside a parallel region (as the CUDA
-// engine does), are packed by a team of threads, the mirror too: the same bits.
+// engine does), are packed and compressed by a team of threads, the mirror too: the same bits.
 TEST(IoWriter, LargeTilesPackedByATeamKeepTheirBits) {
     TempDir dir;
     const std::string out = dir.file("matrix.h5");
@@ -283,7 +310,7 @@ TEST(IoWriter, LargeTilesPackedByATeamKeepTheirBits) {
         ResultFile rf(out);
         rf.write_matrix("/reference", ref.data(), n, n);
         auto m32 = rf.create_square_matrix("/f32", n, MatrixDtype::kFloat32, 0);
-        auto m16 = rf.create_square_matrix("/f16", n, MatrixDtype::kFloat16, 0);
+        auto m16 = rf.create_square_matrix("/f16", n, MatrixDtype::kFloat16, 1);
         write_upper_tiles(*m32, ref, n, 1050);
         write_upper_tiles(*m16, ref, n, 1050);
         rf.commit();

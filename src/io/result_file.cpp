@@ -15,6 +15,7 @@
 #include "embgeom/errors.hpp"
 #include "io/half_float.hpp"
 #include "io/hdf5_handle.hpp"
+#include "io/matrix_chunks.hpp"
 #include "io/unfinished_files.hpp"
 
 namespace embgeom {
@@ -22,6 +23,8 @@ namespace embgeom {
 using namespace io;
 
 namespace {
+
+constexpr std::int64_t kChunkSide = 256;  // chunks of a chunked matrix: 256 x 256 cells
 
 // Element types as stored in the result file: fixed little-endian so files are identical on every
 // host; HDF5 converts from the native memory types (a no-op on x86-64 and aarch64).
@@ -95,6 +98,7 @@ namespace io {
 /// State of one block-written matrix, shared by its sink and the file so that commit() and the
 /// file's destructor can close the dataset even while the caller still holds the sink.
 struct BlockMatrixState {
+    std::string file_path;  // the result file's final path, for messages
     std::string path;
     DatasetHandle dataset;
     DataspaceHandle file_space;
@@ -102,6 +106,9 @@ struct BlockMatrixState {
     StoredFloat stored = StoredFloat::kFloat32;
     std::int64_t rows = 0, cols = 0;
     bool mirror = false;  // square symmetric: every off-diagonal tile is written transposed too
+    // A chunked matrix: its chunks are assembled, compressed and written whole by the threads
+    // that hand the tiles over (io/matrix_chunks.hpp). Null for a contiguous table.
+    std::unique_ptr<ChunkAssembler> chunks;
 
     // Tiles are packed into the stored type by the threads that hand them over, each in a buffer
     // of its own taken from here, and only their writes take turns (HDF5 is not thread-safe).
@@ -122,6 +129,51 @@ struct BlockMatrixState {
     }
     std::mutex pool_mutex;
     std::vector<std::unique_ptr<Packed>> pool;
+
+    // Under hdf5_mutex(): the file's commit or close may have closed the dataset.
+    void check_open() const {
+        if (!dataset)
+            throw ResourceError(file_path + ": cannot write " + path +
+                                " (the result file was already committed or closed)");
+    }
+    [[noreturn]] void fail_at(std::int64_t r0, std::int64_t c0) const {
+        throw ResourceError(file_path + ": failed writing " + path + " at [" +
+                            std::to_string(r0) + ", " + std::to_string(c0) + "]");
+    }
+
+    // Writes rows x cols values in the stored type (row pitch ld) at (r0, c0) through HDF5's
+    // type conversion, chunk cache and filters; one thread at a time.
+    void write_block(std::int64_t r0, std::int64_t c0, std::int64_t rows, std::int64_t cols,
+                     const void* values, std::int64_t ld) {
+        const std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+        silence_hdf5_errors();
+        check_open();
+        const bool half = stored != StoredFloat::kFloat32;
+        const hsize_t start[2] = {static_cast<hsize_t>(r0), static_cast<hsize_t>(c0)};
+        const hsize_t extent[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+        const hsize_t pitched[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(ld)};
+        const hsize_t origin[2] = {0, 0};
+        DataspaceHandle mem(H5Screate_simple(2, pitched, nullptr));
+        const bool ok = mem &&
+                        (ld == cols || H5Sselect_hyperslab(mem.get(), H5S_SELECT_SET, origin,
+                                                           nullptr, extent, nullptr) >= 0) &&
+                        H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr,
+                                            extent, nullptr) >= 0 &&
+                        H5Dwrite(dataset.get(), half ? type.get() : H5T_NATIVE_FLOAT, mem.get(),
+                                 file_space.get(), H5P_DEFAULT, values) >= 0;
+        if (!ok) fail_at(r0, c0);
+    }
+
+    // Stores one chunk, already encoded as the dataset's filters would (filter mask 0: all of
+    // them applied), whose first cell is (r0, c0).
+    void write_chunk(std::int64_t r0, std::int64_t c0, const void* bytes, std::size_t size) {
+        const std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+        silence_hdf5_errors();
+        check_open();
+        const hsize_t offset[2] = {static_cast<hsize_t>(r0), static_cast<hsize_t>(c0)};
+        if (H5Dwrite_chunk(dataset.get(), H5P_DEFAULT, 0, offset, size, bytes) < 0)
+            fail_at(r0, c0);
+    }
 };
 
 }  // namespace io
@@ -158,8 +210,7 @@ namespace {
 
 class BlockMatrixSink final : public MatrixSink {
   public:
-    BlockMatrixSink(std::shared_ptr<BlockMatrixState> st, std::string final_path)
-        : st_(std::move(st)), final_path_(std::move(final_path)) {}
+    explicit BlockMatrixSink(std::shared_ptr<BlockMatrixState> st) : st_(std::move(st)) {}
 
     bool takes_tiles_concurrently() const override { return true; }
 
@@ -167,7 +218,7 @@ class BlockMatrixSink final : public MatrixSink {
         BlockMatrixState& s = *st_;
         {
             const std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
-            check_open();
+            s.check_open();
         }
         EMBGEOM_EXPECTS(row0 >= 0 && col0 >= 0 && tile.rows >= 0 && tile.cols >= 0 &&
                             row0 + tile.rows <= s.rows && col0 + tile.cols <= s.cols &&
@@ -175,35 +226,51 @@ class BlockMatrixSink final : public MatrixSink {
                         "matrix tile inside the dataset");
         if (tile.rows == 0 || tile.cols == 0) return;
         std::unique_ptr<BlockMatrixState::Packed> buffer = s.take_buffer();
-        // A dense float32 tile is already what the file stores: it is written as it is.
-        if (s.stored == StoredFloat::kFloat32 && tile.ld == tile.cols) {
-            write_block(row0, col0, tile.rows, tile.cols, tile.data);
+        const bool team = is_large(tile) && !omp_in_parallel();
+        // A float32 tile is already what the file stores: it is written as it is (a contiguous
+        // dataset takes it dense only; the chunk assembler takes any row pitch).
+        if (s.stored == StoredFloat::kFloat32 && (s.chunks || tile.ld == tile.cols)) {
+            put(row0, col0, tile.rows, tile.cols, tile.data, tile.ld, team);
         } else {
-            write_block(row0, col0, tile.rows, tile.cols, pack(tile, false, *buffer));
+            put(row0, col0, tile.rows, tile.cols, pack(tile, false, team, *buffer), tile.cols,
+                team);
         }
         if (s.mirror && row0 != col0)
-            write_block(col0, row0, tile.cols, tile.rows, pack(tile, true, *buffer));
+            put(col0, row0, tile.cols, tile.rows, pack(tile, true, team, *buffer), tile.rows, team);
         s.give_back(std::move(buffer));
     }
 
   private:
+    static bool is_large(MatrixView<const float> tile) {
+        return tile.rows * tile.cols >= (std::int64_t{1} << 20);
+    }
+
+    void put(std::int64_t r0, std::int64_t c0, std::int64_t rows, std::int64_t cols,
+             const void* values, std::int64_t ld, bool team) {
+        if (st_->chunks)
+            st_->chunks->put(r0, c0, rows, cols, values, ld, team);
+        else
+            st_->write_block(r0, c0, rows, cols, values, ld);
+    }
+
     // The tile (or its transpose) contiguous in the stored element type; returns its values.
-    const void* pack(MatrixView<const float> tile, bool transpose,
+    const void* pack(MatrixView<const float> tile, bool transpose, bool team,
                      BlockMatrixState::Packed& out) const {
         const std::size_t count = static_cast<std::size_t>(tile.rows * tile.cols);
         switch (st_->stored) {
             case StoredFloat::kFloat32:
                 out.f32.resize(count);
-                pack_as(tile, transpose, out.f32.data(), [](float v) { return v; });
+                pack_as(tile, transpose, team, out.f32.data(), [](float v) { return v; });
                 return out.f32.data();
             case StoredFloat::kBFloat16:
                 out.f16.resize(count);
                 // Lambdas, not the functions' addresses: the conversion inlines into the loop.
-                pack_as(tile, transpose, out.f16.data(), [](float v) { return float_to_bfloat16(v); });
+                pack_as(tile, transpose, team, out.f16.data(),
+                        [](float v) { return float_to_bfloat16(v); });
                 return out.f16.data();
             case StoredFloat::kFloat16:
                 out.f16.resize(count);
-                pack_as(tile, transpose, out.f16.data(), [](float v) { return float_to_half(v); });
+                pack_as(tile, transpose, team, out.f16.data(), [](float v) { return float_to_half(v); });
                 return out.f16.data();
         }
         return nullptr;
@@ -213,8 +280,8 @@ class BlockMatrixSink final : public MatrixSink {
     // rank 0 receiving every rank's) is packed by a team of threads; inside the CPU engine's
     // threads each packs its own tile alone. Each value is converted apart: the same bits.
     template <class T, class Convert>
-    static void pack_as(MatrixView<const float> tile, bool transpose, T* out, Convert convert) {
-        const bool team = tile.rows * tile.cols >= (std::int64_t{1} << 20) && !omp_in_parallel();
+    static void pack_as(MatrixView<const float> tile, bool transpose, bool team, T* out,
+                        Convert convert) {
         if (!transpose) {
 #pragma omp parallel for schedule(static) if (team)
             for (std::int64_t r = 0; r < tile.rows; ++r) {
@@ -234,36 +301,7 @@ class BlockMatrixSink final : public MatrixSink {
                         out[r * cols + c] = convert(tile.data[c * tile.ld + r]);
     }
 
-    // Under hdf5_mutex(): the file's commit or close may have closed the dataset.
-    void check_open() const {
-        if (!st_->dataset)
-            throw ResourceError(final_path_ + ": cannot write " + st_->path +
-                                " (the result file was already committed or closed)");
-    }
-
-    // Writes rows x cols values, contiguous in the stored type, at (r0, c0); one thread at a time.
-    void write_block(std::int64_t r0, std::int64_t c0, std::int64_t rows, std::int64_t cols,
-                     const void* values) {
-        BlockMatrixState& s = *st_;
-        const std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
-        silence_hdf5_errors();
-        check_open();
-        const bool half = s.stored != StoredFloat::kFloat32;
-        const hsize_t start[2] = {static_cast<hsize_t>(r0), static_cast<hsize_t>(c0)};
-        const hsize_t extent[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
-        DataspaceHandle mem(H5Screate_simple(2, extent, nullptr));
-        const bool ok = mem &&
-                        H5Sselect_hyperslab(s.file_space.get(), H5S_SELECT_SET, start, nullptr,
-                                            extent, nullptr) >= 0 &&
-                        H5Dwrite(s.dataset.get(), half ? s.type.get() : H5T_NATIVE_FLOAT,
-                                 mem.get(), s.file_space.get(), H5P_DEFAULT, values) >= 0;
-        if (!ok)
-            throw ResourceError(final_path_ + ": failed writing " + s.path + " at [" +
-                                std::to_string(r0) + ", " + std::to_string(c0) + "]");
-    }
-
     std::shared_ptr<BlockMatrixState> st_;
-    std::string final_path_;
 };
 
 }  // namespace
@@ -543,27 +581,30 @@ void ResultFile::write_pairs(const std::string& path, const std::vector<PairRow>
 
 std::unique_ptr<MatrixSink> ResultFile::create_square_matrix(const std::string& path,
                                                              std::int64_t n, MatrixDtype dtype,
-                                                             int gzip_level) {
+                                                             int gzip_level,
+                                                             std::size_t waiting_chunk_budget) {
     EMBGEOM_EXPECTS(n >= 0 && gzip_level >= 0 && gzip_level <= 9, "matrix size and gzip level");
     return create_block_matrix(
         path, n, n, dtype == MatrixDtype::kFloat16 ? StoredFloat::kFloat16 : StoredFloat::kFloat32,
-        gzip_level, true);
+        gzip_level, true, waiting_chunk_budget);
 }
 
 std::unique_ptr<MatrixSink> ResultFile::create_table(const std::string& path, std::int64_t rows,
                                                      std::int64_t cols, StoredFloat stored) {
     EMBGEOM_EXPECTS(rows >= 0 && cols >= 0, "table size");
-    return create_block_matrix(path, rows, cols, stored, -1, false);
+    return create_block_matrix(path, rows, cols, stored, -1, false, 0);
 }
 
 std::unique_ptr<MatrixSink> ResultFile::create_block_matrix(const std::string& path,
                                                             std::int64_t rows, std::int64_t cols,
                                                             StoredFloat stored, int gzip_level,
-                                                            bool mirror) {
+                                                            bool mirror,
+                                                            std::size_t waiting_chunk_budget) {
     silence_hdf5_errors();
     Impl& m = *impl_;
     const hid_t f = m.fid(path);
     auto st = std::make_shared<BlockMatrixState>();
+    st->file_path = m.final_path;
     st->path = path;
     st->rows = rows;
     st->cols = cols;
@@ -580,19 +621,19 @@ std::unique_ptr<MatrixSink> ResultFile::create_block_matrix(const std::string& p
         // Contiguous, written in row blocks: every element is written, so no fill first.
         if (H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER) < 0) m.fail(path);
     } else if (rows > 0 && cols > 0) {
-        // 256 x 256 chunks (128-256 KiB): small enough that a tile edge cutting a chunk costs
-        // little re-compression, large enough for gzip to work well and for a row band to read
-        // quickly. A zero-sized matrix cannot be chunked (chunks must be non-empty and fit).
-        const hsize_t chunk[2] = {static_cast<hsize_t>(std::min<std::int64_t>(rows, 256)),
-                                  static_cast<hsize_t>(std::min<std::int64_t>(cols, 256))};
+        // 256 x 256 chunks (128-256 KiB): small enough that the chunks a tile edge cuts (which
+        // wait for their other pieces) hold little memory, large enough for gzip to work well
+        // and for a row band to read quickly. A zero-sized matrix cannot be chunked (chunks must
+        // be non-empty and fit).
+        const hsize_t chunk[2] = {static_cast<hsize_t>(std::min(rows, kChunkSide)),
+                                  static_cast<hsize_t>(std::min(cols, kChunkSide))};
         if (H5Pset_chunk(dcpl.get(), 2, chunk) < 0) m.fail(path);
         if (gzip_level > 0 && (H5Pset_shuffle(dcpl.get()) < 0 ||
                                H5Pset_deflate(dcpl.get(), static_cast<unsigned>(gzip_level)) < 0))
             m.fail(path);
-        // When a tile edge cuts through chunks, the next band of tiles completes them. Holding
-        // one chunk row and one chunk column (2 * n * 256 elements) would avoid ever compressing
-        // a chunk twice, but that is 200 MB at n = 100k; 64 MiB keeps most of it, and the rest
-        // costs a re-compression of edge chunks only. w0 = 1: full chunks leave the cache first.
+        // HDF5's chunk cache only sees the pieces of cut chunks past the waiting budget (see
+        // ChunkAssembler); such a chunk may be read back and re-compressed for each piece unless
+        // it stays cached until its last piece. w0 = 1: full chunks leave the cache first.
         const std::uint64_t esize = stored == StoredFloat::kFloat32 ? 4 : 2;
         const std::uint64_t chunk_bytes = 256ull * 256ull * esize;
         const std::uint64_t cache = std::clamp<std::uint64_t>(
@@ -606,11 +647,31 @@ std::unique_ptr<MatrixSink> ResultFile::create_block_matrix(const std::string& p
     if (!st->dataset) m.fail(path);
     st->file_space = DataspaceHandle(H5Dget_space(st->dataset.get()));
     if (!st->file_space) m.fail(path);
+    if (gzip_level >= 0 && rows > 0 && cols > 0) {
+        ChunkLayout layout;
+        layout.rows = rows;
+        layout.cols = cols;
+        layout.chunk_rows = std::min<std::int64_t>(rows, kChunkSide);
+        layout.chunk_cols = std::min<std::int64_t>(cols, kChunkSide);
+        layout.esize = stored == StoredFloat::kFloat32 ? 4 : 2;
+        layout.gzip_level = gzip_level;
+        // The state owns the assembler, so a plain pointer to it outlives the callbacks.
+        BlockMatrixState* state = st.get();
+        st->chunks = std::make_unique<ChunkAssembler>(
+            layout, waiting_chunk_budget,
+            [state](std::int64_t r0, std::int64_t c0, const void* bytes, std::size_t size) {
+                state->write_chunk(r0, c0, bytes, size);
+            },
+            [state](std::int64_t r0, std::int64_t c0, std::int64_t nr, std::int64_t nc,
+                    const void* values, std::int64_t ld) {
+                state->write_block(r0, c0, nr, nc, values, ld);
+            });
+    }
     m.matrices.erase(std::remove_if(m.matrices.begin(), m.matrices.end(),
                                     [](const auto& w) { return w.expired(); }),
                      m.matrices.end());
     m.matrices.push_back(st);
-    return std::make_unique<BlockMatrixSink>(std::move(st), m.final_path);
+    return std::make_unique<BlockMatrixSink>(std::move(st));
 }
 
 void ResultFile::commit() {
@@ -624,6 +685,16 @@ void ResultFile::commit() {
         ::unlink(m.temp_path.c_str());
         throw ResourceError("cannot write " + m.final_path + ": " + what);
     };
+    // Chunks still waiting for pieces exist only if a writer broke the each-cell-once contract;
+    // they are written as they are rather than lost.
+    for (auto& w : m.matrices)
+        if (auto st = w.lock(); st && st->chunks) {
+            try {
+                st->chunks->finish();
+            } catch (const std::exception& e) {
+                fail(std::string("finishing ") + st->path + " failed: " + e.what());
+            }
+        }
     m.close_matrices();
     if (m.temp_path.empty()) {  // a discarded file (ResultFileMode::kDiscard): nothing to keep
         m.close_file();

@@ -68,12 +68,17 @@ class ResultFile {
     void write_outliers(const std::string& path, const std::vector<OutlierRow>& rows);
     void write_pairs(const std::string& path, const std::vector<PairRow>& rows);
     /// A chunked [n, n] dataset (float16 as IEEE half, or float32; gzip level 0 = none) that the
-    /// all-pairs engine fills tile by tile. Valid until commit() or destruction; afterwards its
-    /// write_tile throws ResourceError. float16 values are rounded to nearest even (overflow to
-    /// +-inf, NaN kept). 256 x 256 chunks, shuffle + deflate when gzip_level > 0. Takes tiles
-    /// from several threads at once (each packs its own; the HDF5 writes take turns).
-    std::unique_ptr<MatrixSink> create_square_matrix(const std::string& path, std::int64_t n,
-                                                     MatrixDtype dtype, int gzip_level);
+    /// all-pairs engine fills tile by tile, each cell once. Valid until commit() or destruction;
+    /// afterwards its write_tile throws ResourceError. float16 values are rounded to nearest even
+    /// (overflow to +-inf, NaN kept). 256 x 256 chunks, shuffle + deflate when gzip_level > 0.
+    /// Takes tiles from several threads at once: each thread packs and compresses the chunks its
+    /// tile completes (io/matrix_chunks.hpp), and only the writes of finished chunks take turns.
+    /// Chunks cut by a tile edge wait in memory for their other pieces, up to
+    /// waiting_chunk_budget bytes; past it HDF5's own chunk cache takes those pieces.
+    std::unique_ptr<MatrixSink> create_square_matrix(
+        const std::string& path, std::int64_t n, MatrixDtype dtype, int gzip_level,
+        std::size_t waiting_chunk_budget = kDefaultWaitingChunkBudget);
+    static constexpr std::size_t kDefaultWaitingChunkBudget = std::size_t{256} << 20;
     /// A contiguous [rows, cols] float dataset written in row blocks through write_tile(row0, 0,
     /// block), stored as float32, IEEE float16 or bfloat16 (both rounded to nearest even), e.g.
     /// a synthetic table far larger than one would convert in one piece. Lifetime as above.
@@ -89,7 +94,8 @@ class ResultFile {
     /// gzip_level < 0: contiguous (no chunks); mirror: write each off-diagonal tile transposed too.
     std::unique_ptr<MatrixSink> create_block_matrix(const std::string& path, std::int64_t rows,
                                                     std::int64_t cols, StoredFloat stored,
-                                                    int gzip_level, bool mirror);
+                                                    int gzip_level, bool mirror,
+                                                    std::size_t waiting_chunk_budget);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
