@@ -69,9 +69,9 @@ std::vector<std::uint8_t> decode(const ChunkLayout& l, const void* bytes, std::s
     }
     std::vector<std::uint8_t> shuffled(l.chunk_bytes());
     uLongf n = static_cast<uLongf>(shuffled.size());
-    EXPECT_EQ(uncompress(shuffled.data(), &n, static_cast<const Bytef*>(bytes),
-                         static_cast<uLong>(size)),
-              Z_OK);
+    EXPECT_EQ(
+        uncompress(shuffled.data(), &n, static_cast<const Bytef*>(bytes), static_cast<uLong>(size)),
+        Z_OK);
     EXPECT_EQ(n, shuffled.size());
     const std::size_t count = raw.size() / l.esize;
     for (std::size_t i = 0; i < count; ++i)
@@ -112,8 +112,7 @@ std::unique_ptr<ChunkAssembler> make_assembler(const ChunkLayout& l, std::size_t
 std::vector<std::uint8_t> random_bytes(std::size_t n, std::mt19937_64& rng) {
     std::vector<std::uint8_t> v(n);
     // Half the bytes small, half random: compressible the way float exponents are, not all.
-    for (std::size_t i = 0; i < n; ++i)
-        v[i] = static_cast<std::uint8_t>(i % 2 ? rng() : rng() % 4);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(i % 2 ? rng() : rng() % 4);
     return v;
 }
 

@@ -50,9 +50,7 @@ std::pair<const void*, std::size_t> ChunkEncoder::encode(const void* chunk) {
     return {out_.data(), n};
 }
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 /// One thread's tools: an encoder and a whole chunk to assemble into. Kept in a pool, since a
 /// compressor at the higher levels is a megabyte to set up and the CPU engine hands over
@@ -106,8 +104,8 @@ void ChunkAssembler::encode_and_write(std::int64_t ci, std::int64_t cj, const vo
     write_chunk_(ci * layout_.chunk_rows, cj * layout_.chunk_cols, bytes, size);
 }
 
-void ChunkAssembler::put(std::int64_t row0, std::int64_t col0, std::int64_t rows,
-                         std::int64_t cols, const void* values, std::int64_t ld, bool team) {
+void ChunkAssembler::put(std::int64_t row0, std::int64_t col0, std::int64_t rows, std::int64_t cols,
+                         const void* values, std::int64_t ld, bool team) {
     EMBGEOM_EXPECTS(row0 >= 0 && col0 >= 0 && rows >= 0 && cols >= 0 &&
                         row0 + rows <= layout_.rows && col0 + cols <= layout_.cols && ld >= cols,
                     "block inside the chunked dataset");
@@ -119,7 +117,8 @@ void ChunkAssembler::put(std::int64_t row0, std::int64_t col0, std::int64_t rows
     const auto copy_piece = [&](const Piece& p, std::uint8_t* chunk) {
         for (std::int64_t r = p.r0; r < p.r0 + p.rows; ++r)
             std::memcpy(chunk + static_cast<std::size_t>((r - p.chunk_row * CR) * CC +
-                                                         (p.c0 - p.chunk_col * CC)) * es,
+                                                         (p.c0 - p.chunk_col * CC)) *
+                                    es,
                         block + static_cast<std::size_t>((r - row0) * ld + (p.c0 - col0)) * es,
                         static_cast<std::size_t>(p.cols) * es);
     };

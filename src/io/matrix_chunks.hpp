@@ -21,8 +21,8 @@ namespace embgeom::io {
 struct ChunkLayout {
     std::int64_t rows = 0, cols = 0;
     std::int64_t chunk_rows = 0, chunk_cols = 0;
-    int esize = 0;         ///< 2 or 4
-    int gzip_level = 0;    ///< 0: no filters; 1-9: shuffle then deflate at this level
+    int esize = 0;       ///< 2 or 4
+    int gzip_level = 0;  ///< 0: no filters; 1-9: shuffle then deflate at this level
     std::size_t chunk_bytes() const {
         return static_cast<std::size_t>(chunk_rows * chunk_cols) * static_cast<std::size_t>(esize);
     }
@@ -61,9 +61,8 @@ class ChunkAssembler {
   public:
     /// Stores one encoded chunk whose first cell is (row0, col0); called from the thread that
     /// completed it, several at once: it takes the file's lock itself.
-    using WriteChunk =
-        std::function<void(std::int64_t row0, std::int64_t col0, const void* bytes,
-                           std::size_t size)>;
+    using WriteChunk = std::function<void(std::int64_t row0, std::int64_t col0, const void* bytes,
+                                          std::size_t size)>;
     /// Writes rows x cols raw values (row pitch ld elements) at (row0, col0) the ordinary way.
     using WritePiece = std::function<void(std::int64_t row0, std::int64_t col0, std::int64_t rows,
                                           std::int64_t cols, const void* values, std::int64_t ld)>;
