@@ -145,14 +145,16 @@ with h5py.File("holes.h5", "w") as f:
     f["embeddings"] = rows
 matrix_job = ["analyze", "--input", "holes.h5", "--dataset", "embeddings", "--topk", "5",
               "--center", "--backend", "cpu", "--block-rows", "300", "--write-matrix"]
-for dtype, n in (("float32", 3), ("float16", 2)):
-    run([embgeom] + matrix_job + ["--matrix-dtype", dtype, "--output", "m1.h5"])
-    run([mpiexec, "-n", str(n), embgeom] + matrix_job + ["--matrix-dtype", dtype, "--threads", "1",
-                                                         "--output", "m%d.h5" % n])
+# Compressed (rank 0's receiving thread deflates the other ranks' chunks) and not.
+for dtype, n, gzip in (("float32", 3, 0), ("float16", 2, 1)):
+    job = matrix_job + ["--matrix-dtype", dtype, "--matrix-gzip", str(gzip)]
+    run([embgeom] + job + ["--output", "m1.h5"])
+    run([mpiexec, "-n", str(n), embgeom] + job + ["--threads", "1", "--output", "m%d.h5" % n])
     same_files("m1.h5", "m%d.h5" % n)
     with h5py.File("m%d.h5" % n, "r") as f:
         assert f["cosine/matrix"].shape == (len(rows), len(rows)), f["cosine/matrix"].shape
         assert str(f["cosine/matrix"].dtype) == dtype, f["cosine/matrix"].dtype
+        assert f["cosine/matrix"].compression_opts == (gzip or None), f["cosine/matrix"].compression
 r = run([mpiexec, "-n", "2", embgeom, "synth", "--rows", "10", "--dim", "4", "-o", "s.h5"],
         expect_rc=2)
 one_error_line(r, "only `embgeom analyze` runs as an MPI job")
@@ -179,8 +181,9 @@ if emulated:
     with h5py.File("cuda2.h5", "r") as f:
         assert f.attrs["precision"] in ("tf32", b"tf32"), f.attrs["precision"]
     # The matrix from the emulated CUDA engines' tiles (the fast tf32 cosines, as in one process).
-    run([emulated] + small + ["--write-matrix", "--output", "cm1.h5"])
-    run([mpiexec, "-n", "3", emulated] + small + ["--write-matrix", "--output", "cm3.h5"])
+    run([emulated] + small + ["--write-matrix", "--matrix-gzip", "2", "--output", "cm1.h5"])
+    run([mpiexec, "-n", "3", emulated] + small + ["--write-matrix", "--matrix-gzip", "2",
+                                                  "--output", "cm3.h5"])
     same_files("cm1.h5", "cm3.h5")
     # A table stored as bfloat16: the raw 16-bit product, nothing to re-score.
     run([embgeom, "synth", "--kind", "trained", "--rows", "700", "--dim", "24", "--seed", seed,
