@@ -4,6 +4,8 @@
 #include <sched.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "core/cpu_affinity.hpp"
@@ -219,6 +221,36 @@ assert np.allclose(M[both], C[both], atol=tol), np.abs(M[both] - C[both]).max()
 assert np.isnan(M[~both]).all()
 assert np.array_equal(M, M.T, equal_nan=True)
 )", shell_quote(in) + " " + shell_quote(out) + " " + dtype);
+    }
+}
+
+// The disk fills while the matrix is written (a file size limit: writes past it fail with EFBIG),
+// compressed (chunks deflated and written by the engine's threads) or not: one line naming the
+// output, exit 4, no temporary file left, and the result of an earlier run still in place.
+TEST(AnalyzeJob, AFullDiskWhileWritingTheMatrixLeavesOneLineAndTheEarlierResult) {
+    TempDir dir;
+    const std::string in = dir.file("in.h5"), out = dir.file("out.h5");
+    write_random_input(in, 1500, 16, test::fresh_seed());  // a 9 MB matrix, far past the limit
+    for (const char* gzip : {"0", "1"}) {
+        SCOPED_TRACE(std::string("--matrix-gzip ") + gzip);
+        {
+            std::ofstream earlier(out);
+            earlier << "an earlier result";
+        }
+        // SIGXFSZ ignored (inherited through exec), so a write past the limit fails instead.
+        const auto r = test::run_command(
+            "sh -c " + shell_quote("trap '' XFSZ; ulimit -f 2048; exec " +
+                                   shell_quote(EMBGEOM_BINARY) + " " + analyze_args(in, out) +
+                                   " --write-matrix --threads 2 --matrix-gzip " + gzip));
+        EXPECT_EQ(r.exit_code, 4) << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+        EXPECT_EQ(r.err.rfind("embgeom: ", 0), 0u) << r.err;
+        EXPECT_NE(r.err.find(out), std::string::npos) << r.err;
+        EXPECT_EQ(r.err.find("HDF5"), std::string::npos) << r.err;
+        EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"in.h5", "out.h5"}));
+        std::ifstream kept(out);
+        const std::string text((std::istreambuf_iterator<char>(kept)), {});
+        EXPECT_EQ(text, "an earlier result");
     }
 }
 

@@ -4,6 +4,21 @@
 
 namespace embgeom::io {
 
+namespace {
+
+// HDF5 closes whatever is still open when the process exits (its atexit handler). A result file
+// whose close failed (the disk filled while it flushed) stays half-closed in HDF5's tables, and
+// 1.10's handler then crashes on it (H5F__close_cb): a clean "one line, exit 4" became a
+// segmentation fault after the line. embgeom closes or removes every file it writes before it
+// exits, so the handler has nothing to do; H5dont_atexit must come before any other HDF5 call,
+// hence a static initialiser.
+const bool kNoHdf5AtExit = [] {
+    H5dont_atexit();
+    return true;
+}();
+
+}  // namespace
+
 std::recursive_mutex& hdf5_mutex() {
     static std::recursive_mutex m;
     return m;
