@@ -1,6 +1,7 @@
 // The analyze job end to end through the real binary: real HDF5 files written by h5py, results
 // read back by h5py and checked against a float64 numpy reference.
 #include <dirent.h>
+#include <unistd.h>
 #include <sched.h>
 #include <gtest/gtest.h>
 
@@ -362,6 +363,42 @@ TEST(AnalyzeJob, BadInputGivesOneLineErrorCodeAndNoOutput) {
         for (const std::string& f : listing(dir.path()))
             EXPECT_TRUE(f == "in.h5") << "left behind: " << f;
     }
+}
+
+// The result file takes its path when the job ends: pointed at the input table (by its name, a
+// symbolic link or another spelling) or at the --vocab-file, it would replace them. Refused.
+TEST(AnalyzeJob, AnOutputThatIsTheInputOrTheVocabFileIsRefusedAndBothStay) {
+    TempDir dir;
+    const std::string in = dir.file("in.h5"), words = dir.file("words.txt");
+    write_random_input(in, 40, 4, test::fresh_seed());
+    {
+        std::ofstream w(words);
+        for (int i = 0; i < 40; ++i) w << "word" << i << "\n";
+    }
+    ASSERT_EQ(::symlink(in.c_str(), dir.file("link.h5").c_str()), 0);
+    const auto contents = [](const std::string& path) {
+        std::ifstream f(path, std::ios::binary);
+        return std::string((std::istreambuf_iterator<char>(f)), {});
+    };
+    const std::string table = contents(in), vocab = contents(words);
+    const std::string base = "analyze --backend cpu --input " + shell_quote(in) + " --dataset emb";
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {base + " --output " + shell_quote(in), "is the input file"},
+        {base + " --output " + shell_quote(dir.file("link.h5")), "is the input file"},
+        {base + " --output " + shell_quote(dir.path() + "/./in.h5"), "is the input file"},
+        {base + " --vocab-file " + shell_quote(words) + " --output " + shell_quote(words),
+         "is the --vocab-file"},
+    };
+    for (const auto& [args, says] : cases) {
+        SCOPED_TRACE(args);
+        const auto r = run_embgeom(args);
+        EXPECT_EQ(r.exit_code, 2) << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+        EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+        EXPECT_TRUE(contents(in) == table);
+        EXPECT_TRUE(contents(words) == vocab);
+    }
+    EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"in.h5", "link.h5", "words.txt"}));
 }
 
 TEST(AnalyzeJob, DemoFindsEveryPlantedUndertrainedToken) {

@@ -1,5 +1,7 @@
 #include "pipeline/analyze_job.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -160,6 +162,14 @@ std::vector<int> rank_devices(const AnalyzeConfig& cfg, const scaleout::JobRanks
     return {usable[static_cast<std::size_t>(ranks.local_rank) % usable.size()]};
 }
 
+// Whether both paths name one existing file (by device and inode: a symbolic or hard link, or
+// another spelling, is the same file).
+bool same_existing_file(const std::string& a, const std::string& b) {
+    struct stat sa, sb;
+    return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 }  // namespace
 
 void validate_config(const AnalyzeConfig& cfg) {
@@ -168,6 +178,13 @@ void validate_config(const AnalyzeConfig& cfg) {
     if (cfg.output.empty()) throw UsageError("--output is required");
     if (cfg.vocab_dataset && cfg.vocab_file)
         throw UsageError("--vocab and --vocab-file exclude each other");
+    // The result file replaces its path when the job ends: it would replace the user's table.
+    if (same_existing_file(cfg.output, cfg.input))
+        throw UsageError("--output " + cfg.output + " is the input file (--input " + cfg.input +
+                         "): the results would replace the table; choose another output path");
+    if (cfg.vocab_file && same_existing_file(cfg.output, *cfg.vocab_file))
+        throw UsageError("--output " + cfg.output + " is the --vocab-file " + *cfg.vocab_file +
+                         ": the results would replace it; choose another output path");
     if (cfg.topk < 1) throw UsageError("--topk must be at least 1");
     if (cfg.outliers < 0) throw UsageError("--outliers must not be negative");
     if (cfg.threads < 0) throw UsageError("--threads must not be negative");
