@@ -1,6 +1,7 @@
 // The analyze job end to end through the real binary: real HDF5 files written by h5py, results
 // read back by h5py and checked against a float64 numpy reference.
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <sched.h>
 #include <gtest/gtest.h>
@@ -399,6 +400,22 @@ TEST(AnalyzeJob, AnOutputThatIsTheInputOrTheVocabFileIsRefusedAndBothStay) {
         EXPECT_TRUE(contents(words) == vocab);
     }
     EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"in.h5", "link.h5", "words.txt"}));
+}
+
+// --output /dev/null runs the whole job and keeps nothing: the device stays a device (a result
+// renamed onto it, as root, replaced it with a file), and the matrix is not held in memory.
+TEST(AnalyzeJob, OutputToDevNullRunsTheJobAndKeepsNothing) {
+    TempDir dir;
+    const std::string in = dir.file("in.h5");
+    write_random_input(in, 300, 8, test::fresh_seed());
+    const auto r = run_embgeom("analyze --backend cpu --input " + shell_quote(in) +
+                               " --dataset emb --output /dev/null --write-matrix");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("results dropped (--output /dev/null)"), std::string::npos) << r.out;
+    struct stat st;
+    ASSERT_EQ(::lstat("/dev/null", &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+    EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"in.h5"}));
 }
 
 TEST(AnalyzeJob, DemoFindsEveryPlantedUndertrainedToken) {

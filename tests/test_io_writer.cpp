@@ -372,6 +372,61 @@ TEST(IoWriter, MissingFolderIsAResourceErrorNamingIt) {
     EXPECT_TRUE(folder_entries(dir.path()) == std::set<std::string>{"plainfile"});
 }
 
+// The finished file is renamed onto its path: a pipe (or, as root, a device such as /dev/null)
+// there would be replaced by a regular file. Refused before anything is written; it stays.
+TEST(IoWriter, AnOutputPathThatIsNotARegularFileIsRefusedAndStays) {
+    TempDir dir;
+    const std::string fifo = dir.file("pipe");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    try {
+        ResultFile rf(fifo);
+        FAIL() << "no error";
+    } catch (const ResourceError& e) {
+        EXPECT_EQ(std::string(e.what()), "cannot write " + fifo +
+                                             ": it is not a regular file (a device, pipe or "
+                                             "socket); an HDF5 result needs a file path");
+    }
+    // Nor through a link to it.
+    ASSERT_EQ(::symlink(fifo.c_str(), dir.file("to-pipe").c_str()), 0);
+    EXPECT_THROW(ResultFile(dir.file("to-pipe")), ResourceError);
+    struct stat st;
+    ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISFIFO(st.st_mode));
+    EXPECT_TRUE(folder_entries(dir.path()) == (std::set<std::string>{"pipe", "to-pipe"}));
+}
+
+// A symbolic link at the output path is followed: the file it names (in another folder) is
+// replaced, atomically as ever, and the link stays a link. A link that names no file is refused.
+TEST(IoWriter, AnOutputLinkIsFollowedAndStays) {
+    TempDir dir;
+    ASSERT_EQ(::mkdir(dir.file("data").c_str(), 0700), 0);
+    const std::string target = dir.file("data/results.h5"), link = dir.file("results.h5");
+    write_text_file(target, "an earlier result");
+    ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+    {
+        ResultFile rf(link);
+        rf.write("/x", std::vector<double>{1.5, 2.5});
+        rf.commit();
+    }
+    struct stat st;
+    ASSERT_EQ(::lstat(link.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISLNK(st.st_mode));
+    EXPECT_TRUE(folder_entries(dir.file("data")) == std::set<std::string>{"results.h5"});
+    const CommandResult r = run_python(
+        "import sys, h5py\nprint(list(h5py.File(sys.argv[1], 'r')['x'][...]))", shell_quote(target));
+    EXPECT_EQ(r.out, "[1.5, 2.5]\n") << r.err;
+
+    ASSERT_EQ(::symlink(dir.file("data/nothing.h5").c_str(), dir.file("dangling.h5").c_str()), 0);
+    try {
+        ResultFile rf(dir.file("dangling.h5"));
+        FAIL() << "no error";
+    } catch (const ResourceError& e) {
+        EXPECT_NE(std::string(e.what()).find("is a symbolic link that names no file"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
 TEST(IoWriter, UnwritableFolderIsAResourceErrorNamingIt) {
     TempDir dir;
     const std::string ro = dir.file("readonly");

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -179,7 +180,8 @@ struct BlockMatrixState {
 }  // namespace io
 
 struct ResultFile::Impl {
-    std::string final_path;
+    std::string final_path;   // as the caller named it, for messages
+    std::string target_path;  // what the finished file is renamed onto (a link followed)
     std::string dir;
     std::string temp_path;
     FileHandle file;
@@ -304,6 +306,20 @@ class BlockMatrixSink final : public MatrixSink {
     std::shared_ptr<BlockMatrixState> st_;
 };
 
+// The square matrix of a discarded file: tiles are checked against its extent, then dropped.
+class DroppedMatrixSink final : public MatrixSink {
+  public:
+    explicit DroppedMatrixSink(std::int64_t n) : n_(n) {}
+    bool takes_tiles_concurrently() const override { return true; }
+    void write_tile(std::int64_t row0, std::int64_t col0, MatrixView<const float> tile) override {
+        EMBGEOM_EXPECTS(row0 >= 0 && col0 >= 0 && row0 + tile.rows <= n_ && col0 + tile.cols <= n_,
+                        "matrix tile inside the dataset");
+    }
+
+  private:
+    std::int64_t n_;
+};
+
 }  // namespace
 
 ResultFile::ResultFile(const std::string& final_path, ResultFileMode mode)
@@ -322,18 +338,36 @@ ResultFile::ResultFile(const std::string& final_path, ResultFileMode mode)
         init_write_properties();
         return;
     }
-    m.dir = parent_dir(final_path);
-    const std::string base = base_name(final_path);
+    // The finished file is renamed onto its path. A symbolic link there is followed, so that the
+    // file it names is replaced and the link stays (renaming onto the link would replace the
+    // link itself: as root, /dev/stdout's).
+    struct stat st;
+    m.target_path = final_path;
+    if (::lstat(final_path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+        std::unique_ptr<char, decltype(&std::free)> resolved(::realpath(final_path.c_str(), nullptr),
+                                                             &std::free);
+        if (!resolved)
+            throw ResourceError("cannot write " + final_path +
+                                ": it is a symbolic link that names no file (" +
+                                std::strerror(errno) + ")");
+        m.target_path = resolved.get();
+    }
+    m.dir = parent_dir(m.target_path);
+    const std::string base = base_name(m.target_path);
     if (base.empty() || base == "." || base == "..")
         throw ResourceError("cannot write " + final_path + ": not a file name");
-    struct stat st;
     if (::stat(m.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
         throw ResourceError("cannot write " + final_path + ": folder " + m.dir + " does not exist");
     if (::access(m.dir.c_str(), W_OK | X_OK) != 0)
         throw ResourceError("cannot write " + final_path + ": folder " + m.dir +
                             " is not writable");
-    if (::stat(final_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    if (::stat(m.target_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
         throw ResourceError("cannot write " + final_path + ": it is a folder");
+    // A device, pipe or socket would be replaced by a regular file: refused.
+    if (::stat(m.target_path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+        throw ResourceError("cannot write " + final_path +
+                            ": it is not a regular file (a device, pipe or socket); an HDF5 "
+                            "result needs a file path");
     m.temp_path = m.dir + "/." + base + ".tmp." + std::to_string(::getpid());
     m.unfinished = std::make_unique<UnfinishedFile>(m.temp_path, final_path);
 
@@ -584,6 +618,7 @@ std::unique_ptr<MatrixSink> ResultFile::create_square_matrix(const std::string& 
                                                              int gzip_level,
                                                              std::size_t waiting_chunk_budget) {
     EMBGEOM_EXPECTS(n >= 0 && gzip_level >= 0 && gzip_level <= 9, "matrix size and gzip level");
+    if (impl_->file && impl_->temp_path.empty()) return std::make_unique<DroppedMatrixSink>(n);
     return create_block_matrix(
         path, n, n, dtype == MatrixDtype::kFloat16 ? StoredFloat::kFloat16 : StoredFloat::kFloat32,
         gzip_level, true, waiting_chunk_budget);
@@ -706,7 +741,7 @@ void ResultFile::commit() {
     if (!m.close_file()) fail("closing the HDF5 file failed (disk full?)");
     if (!fsync_path(m.temp_path, O_RDONLY))
         fail(std::string("fsync of the temporary file failed (") + std::strerror(errno) + ")");
-    if (::rename(m.temp_path.c_str(), m.final_path.c_str()) != 0)
+    if (::rename(m.temp_path.c_str(), m.target_path.c_str()) != 0)
         fail(std::string("rename onto the final path failed (") + std::strerror(errno) + ")");
     m.committed = true;
     m.unfinished.reset();

@@ -33,7 +33,9 @@ struct PairRow {
 };
 
 /// kWrite: the file at the final path. kDiscard: every write goes to an HDF5 file in memory that
-/// commit() drops, for a process whose results another writes (the MPI ranks other than 0).
+/// commit() drops, for a process whose results another writes (the MPI ranks other than 0) or
+/// nobody keeps (--output /dev/null); its square matrices take tiles and keep nothing (a V x V
+/// matrix in memory could be far larger than the machine's).
 enum class ResultFileMode { kWrite, kDiscard };
 
 /// Every write throws ResourceError "OUTPUT: failed writing /path" when HDF5 refuses it (the

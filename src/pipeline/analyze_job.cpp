@@ -170,6 +170,13 @@ bool same_existing_file(const std::string& a, const std::string& b) {
            sa.st_ino == sb.st_ino;
 }
 
+// Whether path is the null device (by device number, so any name for it counts).
+bool is_null_device(const std::string& path) {
+    struct stat sp, sn;
+    return ::stat(path.c_str(), &sp) == 0 && S_ISCHR(sp.st_mode) &&
+           ::stat("/dev/null", &sn) == 0 && sp.st_rdev == sn.st_rdev;
+}
+
 }  // namespace
 
 void validate_config(const AnalyzeConfig& cfg) {
@@ -250,7 +257,11 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
 
     // Fails now, before any compute, if the folder is unwritable. Rank 0 of an MPI job writes the
     // results; the other ranks compute the same ones and drop them.
-    ResultFile out(cfg.output, ranks.root() ? ResultFileMode::kWrite : ResultFileMode::kDiscard);
+    // --output /dev/null runs the whole job and drops the results (a timing run), as the ranks
+    // other than 0 do; a file renamed onto the device would replace it.
+    ResultFile out(cfg.output, ranks.root() && !is_null_device(cfg.output)
+                                   ? ResultFileMode::kWrite
+                                   : ResultFileMode::kDiscard);
     // The backend is made while the table is read: a CUDA context and cuBLAS take 0.1-0.2 s on an
     // H100 machine, as long as reading a GPT-2-size table. Its quick checks (a GPU present, the
     // --devices ids) run first, so a bad request still fails before the read.
@@ -442,7 +453,9 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
     }
     log << std::setprecision(2) << ", total " << report.seconds_total << " s; then written in "
         << seconds_commit << " s, backend released in " << seconds_release << " s\n"
-        << "  wrote " << cfg.output << "\n";
+        << (is_null_device(cfg.output) ? "  results dropped (--output " + cfg.output + ")"
+                                       : "  wrote " + cfg.output)
+        << "\n";
     return report;
 }
 
