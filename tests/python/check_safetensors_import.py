@@ -6,6 +6,7 @@ Exits non-zero with a message on the first mismatch.
 """
 import json
 import os
+import stat
 import struct
 import subprocess
 import sys
@@ -159,6 +160,23 @@ with h5py.File(out, "r") as f:
     if f["vocab"].asstr()[...].tolist() != [f"▁w{i}" for i in range(V)]:
         fail("sharded: Unigram vocabulary")
 
+# A symbolic link at the output is followed: the file it names becomes the table, the link stays.
+os.makedirs(os.path.join(work, "elsewhere"), exist_ok=True)
+named = os.path.join(work, "elsewhere", "table.h5")
+with open(named, "w") as f:
+    f.write("an earlier table")
+link = os.path.join(work, "table-link.h5")
+os.symlink(named, link)
+r = convert(os.path.join(work, "llama", "model.safetensors"), "-o", link)
+if r.returncode != 0:
+    fail(f"conversion onto a link: {r.stderr}")
+if not os.path.islink(link) or sorted(os.listdir(os.path.join(work, "elsewhere"))) != ["table.h5"]:
+    fail("the output link was not followed or left files beside its target")
+with h5py.File(named, "r") as f:
+    if f["embeddings"].ndim != 2:
+        fail("the linked output does not hold the table")
+os.unlink(link)
+
 # 4. Bad input: one line naming the file or tensor, the documented exit code, no file left.
 before = sorted(os.listdir(work))
 target = os.path.join(work, "never.h5")
@@ -181,7 +199,12 @@ ints = os.path.join(work, "ints.safetensors")
 write_safetensors(ints, {"wte.weight": ("I32", np.zeros((4, 3), np.int32))})
 check_failure([ints, "-o", target], 3, ints, "I32")
 check_failure([path, "-o", os.path.join(work, "no-such-folder", "t.h5")], 4, "no-such-folder")
+pipe = os.path.join(work, "pipe")
+os.mkfifo(pipe)
+check_failure([path, "-o", pipe], 4, pipe, "not a regular file")
+if not stat.S_ISFIFO(os.lstat(pipe).st_mode):
+    fail("the pipe at the output path was replaced")
 if sorted(os.listdir(work)) != sorted(before + ["truncated.safetensors", "garbage.safetensors",
-                                                "ints.safetensors"]):
+                                                "ints.safetensors", "pipe"]):
     fail(f"a failed conversion left files: {sorted(set(os.listdir(work)) - set(before))}")
 print("ok")
