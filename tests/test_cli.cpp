@@ -284,6 +284,19 @@ TEST(CliBinary, CopiesALauncherStartedApartStopWithOneLine) {
         " analyze --backend cpu --input " + shell_quote(in) + " --dataset /embeddings --output " +
         shell_quote(out));
     EXPECT_EQ(one.exit_code, 0) << one.err;
+    // srun without an MPI plugin: task 0 runs the job and says, once, that the copies are alone.
+    for (const std::string procid : {"0", "1"}) {
+        const test::CommandResult r = test::run_command(
+            "env -u PMI_SIZE -u PMI_RANK -u PMIX_RANK SLURM_STEP_NUM_TASKS=3 SLURM_PROCID=" +
+            procid + " timeout 60 " + shell_quote(test::embgeom_binary()) +
+            " analyze --backend cpu --input " + shell_quote(in) +
+            " --dataset /embeddings --output " + shell_quote(out));
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        const bool noted =
+            r.err.find("embgeom: note: srun started 3 tasks (SLURM_STEP_NUM_TASKS=3)") !=
+            std::string::npos;
+        EXPECT_EQ(noted, procid == "0") << r.err;
+    }
 }
 
 // analyze checks the backend request before it reads the table (then makes the backend while it

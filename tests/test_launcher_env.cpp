@@ -40,7 +40,7 @@ const std::optional<std::string> kUnset;
 ScopedEnv no_launcher() {
     return ScopedEnv({{"PMI_RANK", kUnset}, {"PMI_SIZE", kUnset}, {"PMIX_RANK", kUnset},
                       {"OMPI_COMM_WORLD_SIZE", kUnset}, {"MV2_COMM_WORLD_SIZE", kUnset},
-                      {"SLURM_STEP_NUM_TASKS", kUnset}});
+                      {"SLURM_STEP_NUM_TASKS", kUnset}, {"SLURM_PROCID", kUnset}});
 }
 
 TEST(LauncherEnv, CountsTheCopiesTheLauncherStarted) {
@@ -92,6 +92,36 @@ TEST(LauncherEnv, CopiesApartErrorNamesTheCountAndWhatTheBuildSpeaks) {
         << without;
     EXPECT_EQ(with_mpi.find('\n'), std::string::npos);
     EXPECT_EQ(without.find('\n'), std::string::npos);
+}
+
+// srun without an MPI plugin sets only Slurm's variables: task 0 notes that the copies are alone
+// (a notice: one task of several may be the only one running embgeom); nothing under a launcher
+// of an MPI, in a one-task step, in a job of several ranks, or from the other tasks.
+TEST(LauncherEnv, SrunCopiesWithoutAnMpiPluginGetANoticeFromTaskZero) {
+    const ScopedEnv clean = no_launcher();
+    EXPECT_EQ(scaleout::srun_copies_apart_notice(1), "");
+    const ScopedEnv slurm({{"SLURM_STEP_NUM_TASKS", "4"}, {"SLURM_PROCID", "0"}});
+    const std::string notice = scaleout::srun_copies_apart_notice(1);
+    EXPECT_EQ(notice.rfind("srun started 4 tasks (SLURM_STEP_NUM_TASKS=4) and this embgeom joined "
+                           "no MPI job",
+                           0),
+              0u)
+        << notice;
+    EXPECT_NE(notice.find("--mpi=pmix or --mpi=pmi2"), std::string::npos) << notice;
+    EXPECT_EQ(notice.find('\n'), std::string::npos);
+    EXPECT_EQ(scaleout::srun_copies_apart_notice(4), "");  // they did join one job
+    {
+        const ScopedEnv other({{"SLURM_PROCID", "2"}});
+        EXPECT_EQ(scaleout::srun_copies_apart_notice(1), "");
+    }
+    {
+        const ScopedEnv one({{"SLURM_STEP_NUM_TASKS", "1"}});
+        EXPECT_EQ(scaleout::srun_copies_apart_notice(1), "");
+    }
+    {
+        const ScopedEnv pmix({{"PMIX_RANK", "0"}});  // the copies error's case, not this one
+        EXPECT_EQ(scaleout::srun_copies_apart_notice(1), "");
+    }
 }
 
 }  // namespace

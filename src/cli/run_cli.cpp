@@ -39,6 +39,10 @@ int run_subcommand(CLI::App& app, CliState& st) {
     const std::string apart = scaleout::copies_apart_error(scaleout::copies_the_launcher_started(),
                                                            ranks.size, scaleout::mpi_library_version());
     if (!apart.empty()) throw UsageError(apart);
+    // srun without an MPI plugin sets no launcher variable: its copies may be alone by design.
+    const std::string srun_apart = scaleout::srun_copies_apart_notice(ranks.size);
+    if (!srun_apart.empty() && app.got_subcommand("analyze"))
+        std::cerr << "embgeom: note: " << srun_apart << std::endl;
     if (ranks.several() && !app.got_subcommand("analyze"))
         throw UsageError("only `embgeom analyze` runs as an MPI job of several ranks (this one has " +
                          std::to_string(ranks.size) + "); run the other commands without mpiexec");

@@ -52,4 +52,19 @@ std::string copies_apart_error(const LauncherCopies& copies, int ranks,
            "or start one copy";
 }
 
+std::string srun_copies_apart_notice(int ranks) {
+    const int tasks = count_in("SLURM_STEP_NUM_TASKS");
+    const char* procid = std::getenv("SLURM_PROCID");
+    if (ranks > 1 || tasks <= 1 || !procid || std::string(procid) != "0" ||
+        started_by_mpi_launcher())
+        return {};
+    return "srun started " + std::to_string(tasks) + " tasks (SLURM_STEP_NUM_TASKS=" +
+           std::to_string(tasks) +
+           ") and this embgeom joined no MPI job: if each task runs embgeom, each runs the whole "
+           "job alone (for one job of " +
+           std::to_string(tasks) +
+           " ranks, srun needs an MPI plugin: --mpi=pmix or --mpi=pmi2, as `srun --mpi=list` "
+           "shows; for one copy, srun -n 1)";
+}
+
 }  // namespace embgeom::scaleout

@@ -26,4 +26,14 @@ LauncherCopies copies_the_launcher_started();
 /// @param[in] library  mpi_library_version(): what the build speaks.
 std::string copies_apart_error(const LauncherCopies& copies, int ranks, const std::string& library);
 
+/// @brief A notice (not an error) for copies that srun started without an MPI plugin: the step
+///        has several tasks (SLURM_STEP_NUM_TASKS), no launcher variable of an MPI is set, and
+///        this process is a job of one rank. Each copy then runs the whole job alone; they write
+///        the same results, so nothing is wrong but the waste. It is only a notice because a
+///        step may start several tasks of which one runs embgeom (a wrapper script), which looks
+///        the same. Said by task 0 only (SLURM_PROCID), so that N copies print it once; empty
+///        otherwise.
+/// @param[in] ranks  the size of this process's MPI job (1 without MPI).
+std::string srun_copies_apart_notice(int ranks);
+
 }  // namespace embgeom::scaleout

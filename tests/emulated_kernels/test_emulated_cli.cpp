@@ -138,7 +138,8 @@ TEST(EmulatedCliHold, ABfloat16TableIsHeldInBfloat16WithTheSameFile) {
 
 // Two emulated devices sharing the tile pairs (the copy of the table held on the first) write
 // the file one device writes, bit for bit (compare_outputs.py: every dataset): exact, and auto,
-// which runs tf32 on these centred float32 rows, its merged candidates re-scored on device 0.
+// which runs tf32 on these centred float32 rows, its merged candidates re-scored on device 0;
+// exact with the compressed matrix as well.
 TEST(EmulatedCliDevices, TwoDevicesWriteTheOneDeviceFile) {
     test::TempDir dir;
     const std::string table = dir.file("t.h5");
@@ -148,7 +149,9 @@ TEST(EmulatedCliDevices, TwoDevicesWriteTheOneDeviceFile) {
         const std::string args =
             " analyze -i " + shell_quote(table) +
             " -d /embeddings --vocab /vocab --backend cuda --precision " + precision +
-            " --center --principal --csls --simplex 3 --simplex-directions 300";
+            " --center --principal --csls --simplex 3 --simplex-directions 300" +
+            // Both engines' tiles into one compressed matrix (each chunk deflated once).
+            (precision == "exact" ? " --write-matrix --matrix-gzip 1" : "");
         const std::string run = shell_quote(emulated_binary()) + args;
         const std::string one_file = dir.file(precision + "1.h5");
         const std::string two_file = dir.file(precision + "2.h5");
