@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -416,6 +417,42 @@ TEST(AnalyzeJob, OutputToDevNullRunsTheJobAndKeepsNothing) {
     ASSERT_EQ(::lstat("/dev/null", &st), 0);
     EXPECT_TRUE(S_ISCHR(st.st_mode));
     EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"in.h5"}));
+}
+
+// The neighbour lists (V x K x 12 bytes) are held whatever the plan: more than the machine (or
+// the job's memory limit) holds is refused before any work, in one line naming --topk; more than
+// --memory-budget runs and says so.
+TEST(AnalyzeJob, NeighbourListsPastTheMemoryAreRefusedAndPastTheBudgetNoted) {
+    TempDir dir;
+    const std::string in = dir.file("in.h5");
+    const double memory = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
+    const long rows = static_cast<long>(std::sqrt(memory / 12.0) * 1.2) + 2;  // V (V-1) 12 > it
+    run_python("import sys, h5py, numpy as np\n"
+               "h5py.File(sys.argv[1], 'w')['emb'] = np.ones((int(sys.argv[2]), 1), 'f4')",
+               shell_quote(in) + " " + std::to_string(rows));
+    const auto r = run_embgeom("analyze --backend cpu --input " + shell_quote(in) +
+                               " --dataset emb --output " + shell_quote(dir.file("o.h5")) +
+                               " --topk " + std::to_string(rows - 1));
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_EQ(r.err.rfind("embgeom: error: --topk " + std::to_string(rows - 1) +
+                              ": the neighbour lists of " + std::to_string(rows) + " tokens take",
+                          0),
+              0u)
+        << r.err;
+    EXPECT_NE(r.err.find("more than the memory this job may use"), std::string::npos) << r.err;
+
+    const std::string small = dir.file("small.h5");
+    write_random_input(small, 300, 4, test::fresh_seed());
+    const auto noted = run_embgeom(analyze_args(small, dir.file("n.h5")) +
+                                   " --topk 200 --memory-budget 256K");
+    ASSERT_EQ(noted.exit_code, 0) << noted.err;
+    EXPECT_NE(noted.out.find("embgeom: note: --topk 200: the neighbour lists of 300 tokens take "
+                             "703.12 KiB (tokens x K x 12 bytes), more than --memory-budget "
+                             "256.00 KiB"),
+              std::string::npos)
+        << noted.out;
+    EXPECT_EQ(listing(dir.path()), (std::vector<std::string>{"in.h5", "n.h5", "small.h5"}));
 }
 
 TEST(AnalyzeJob, DemoFindsEveryPlantedUndertrainedToken) {

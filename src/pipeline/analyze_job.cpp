@@ -241,6 +241,28 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
         cfg.memory_budget ? cfg.memory_budget
                           : std::max<std::uint64_t>(default_memory_budget() / ranks.local_size,
                                                     256ull << 20);
+    // The neighbour lists (V x K cosines and ids, 12 bytes each) are held whatever the plan: past
+    // the memory the job may use it could only be killed part way; past the budget it runs,
+    // the rest of the plan held to the budget, and says so.
+    std::string lists_note;
+    if (cfg.all_pairs) {
+        const double lists = double(V) * double(cfg.topk) * 12.0;
+        const double memory = double(memory_this_process_may_use()) / ranks.local_size;
+        const std::string what = "--topk " + std::to_string(cfg.topk) + ": the neighbour lists of " +
+                                 std::to_string(V) + " tokens take " + format_bytes(lists) +
+                                 " (tokens x K x 12 bytes)";
+        if (lists > memory)
+            throw ResourceError(what + ", more than the memory this job may use (" +
+                                format_bytes(memory) +
+                                (ranks.local_size > 1
+                                     ? " for each of the " + std::to_string(ranks.local_size) +
+                                           " ranks on this machine"
+                                     : std::string()) +
+                                "); lower --topk");
+        if (lists > double(budget))
+            lists_note = what + ", more than --memory-budget " + format_bytes(double(budget)) +
+                         ": they are held anyway, and the rest of the plan is held to the budget";
+    }
     if (ranks.several()) {
         check_rank_config(cfg, ranks);
         scaleout::check_same_on_every_rank("configuration", config_every_rank_shares(cfg));
@@ -296,6 +318,7 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
     report.seconds_backend_start = seconds_backend_start;
     report.backend = backend->name();
     if (!notice.empty()) log << "embgeom: note: " << notice << "\n";
+    if (!lists_note.empty()) log << "embgeom: note: " << lists_note << "\n";
     if (!devices_left_out.empty() && notice.empty())
         log << "embgeom: note: --devices all leaves out " << devices_left_out << "\n";
     if (const std::string n =

@@ -12,13 +12,17 @@
 
 namespace embgeom {
 
-std::uint64_t default_memory_budget() {
+std::uint64_t memory_this_process_may_use() {
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     std::uint64_t memory = pages > 0 && page > 0 ? std::uint64_t(pages) * std::uint64_t(page)
                                                  : (8ull << 30);
     // A batch job's limit (Slurm --mem, a container's): the kernel kills a job past it.
     if (const auto limit = this_process_memory_limit()) memory = std::min(memory, *limit);
-    return std::max<std::uint64_t>(memory / 2, 256ull << 20);
+    return memory;
+}
+
+std::uint64_t default_memory_budget() {
+    return std::max<std::uint64_t>(memory_this_process_may_use() / 2, 256ull << 20);
 }
 
 std::uint64_t parse_byte_size(const std::string& text, const std::string& what) {

@@ -5,8 +5,11 @@
 
 namespace embgeom {
 
-/// Default --memory-budget: half of the physical memory, or of this process's control-group
-/// memory limit where that is smaller (a batch job's allocation), at least 256 MiB.
+/// The physical memory, or this process's control-group memory limit where that is smaller (a
+/// batch job's allocation, past which the kernel kills it).
+std::uint64_t memory_this_process_may_use();
+
+/// Default --memory-budget: half of memory_this_process_may_use(), at least 256 MiB.
 std::uint64_t default_memory_budget();
 
 /// Parses "4G", "512M", "1.5GiB", "1000000" (bytes; K/M/G/T are powers of 1024).
