@@ -370,9 +370,14 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
     if (cfg.all_pairs) {
         std::unique_ptr<MatrixSink> sink;
         // In an MPI job rank 0 writes the matrix, its tiles coming from every rank.
+        // The matrix's chunks cut by tile edges wait in memory for their other pieces: an eighth
+        // of the budget, at most the writer's default, at least 16 MiB (past it, HDF5's cache).
+        const std::size_t waiting_chunks = static_cast<std::size_t>(
+            std::clamp<std::uint64_t>(budget / 8, std::uint64_t{16} << 20,
+                                      ResultFile::kDefaultWaitingChunkBudget));
         if (cfg.write_matrix)
             sink = ranks.root() ? out.create_square_matrix("/cosine/matrix", V, cfg.matrix_dtype,
-                                                           cfg.matrix_gzip)
+                                                           cfg.matrix_gzip, waiting_chunks)
                                 : scaleout::matrix_written_by_rank0();
         opt.matrix = sink.get();
         opt.progress = progress_reporter("all pairs");
