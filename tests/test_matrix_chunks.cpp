@@ -183,6 +183,32 @@ INSTANTIATE_TEST_SUITE_P(, ChunkAssemblerCases,
                          ::testing::Combine(::testing::Values(2, 4), ::testing::Values(0, 1, 9),
                                             ::testing::Values(-1, 0, 3)));
 
+// A tile computed twice (no engine does; a retry might) is handed over twice: each cell still
+// holds its value, no chunk goes out before its last cell, and none waits forever.
+TEST(ChunkAssembler, TilesHandedOverTwiceLeaveTheSameDataset) {
+    std::mt19937_64 rng(embgeom::test::fresh_seed());
+    ChunkLayout l;
+    l.rows = 200 + static_cast<std::int64_t>(rng() % 100);
+    l.cols = 180 + static_cast<std::int64_t>(rng() % 100);
+    l.chunk_rows = 32;
+    l.chunk_cols = 40;
+    l.esize = 2;
+    l.gzip_level = 1;
+    const std::vector<std::uint8_t> ref = random_bytes(l.rows * l.cols * 2, rng);
+    std::vector<Rect> tiles = random_tiling(l, rng);
+    const std::size_t once = tiles.size();
+    for (std::size_t t = 0; t < once; ++t)
+        if (rng() % 2) tiles.push_back(tiles[t]);
+    std::shuffle(tiles.begin(), tiles.end(), rng);
+    Written w;
+    auto a = make_assembler(l, std::size_t{1} << 30, w);
+    put_all(*a, l, ref, tiles, 3, false);
+    EXPECT_EQ(a->waiting_bytes(), 0u);
+    EXPECT_TRUE(w.image == ref);
+    a->finish();
+    EXPECT_TRUE(w.image == ref);
+}
+
 // A job that stops part way leaves cut chunks waiting; finish() writes them with what arrived
 // (the cells that never did read as HDF5's fill value, 0), so nothing handed over is lost.
 TEST(ChunkAssembler, FinishWritesTheChunksStillWaitingWithWhatArrived) {

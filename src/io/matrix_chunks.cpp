@@ -89,6 +89,9 @@ ChunkAssembler::ChunkAssembler(const ChunkLayout& layout, std::size_t partial_bu
                         layout_.gzip_level <= 9,
                     "chunk layout");
     chunk_grid_cols_ = (layout_.cols + layout_.chunk_cols - 1) / layout_.chunk_cols;
+    written_.assign(static_cast<std::size_t>((layout_.rows + layout_.chunk_rows - 1) /
+                                             layout_.chunk_rows * chunk_grid_cols_),
+                    false);
 }
 
 ChunkAssembler::~ChunkAssembler() = default;
@@ -133,13 +136,24 @@ void ChunkAssembler::put(std::int64_t row0, std::int64_t col0, std::int64_t rows
         }
 
     // Cut chunks: add this block's cells; a chunk whose last cells these were is now whole.
+    // Cells are counted once each, and a piece of a chunk already written goes the ordinary way:
+    // a tile handed over twice (computed twice) must not complete a chunk before its last cells
+    // arrive, nor start a chunk that never completes and is written half empty at the end.
     std::vector<std::pair<Piece, std::vector<std::uint8_t>>> completed;
     std::vector<Piece> past_budget;
-    if (!cut.empty()) {
+    if (!cut.empty() || !whole.empty()) {
         const std::lock_guard<std::mutex> lock(mutex_);
+        for (const Piece& p : whole) {
+            const std::int64_t key = p.chunk_row * chunk_grid_cols_ + p.chunk_col;
+            written_[static_cast<std::size_t>(key)] = true;
+            if (const auto it = waiting_.find(key); it != waiting_.end()) {  // superseded
+                waiting_.erase(it);
+                waiting_bytes_ -= layout_.chunk_bytes();
+            }
+        }
         for (const Piece& p : cut) {
             const std::int64_t key = p.chunk_row * chunk_grid_cols_ + p.chunk_col;
-            if (past_budget_.count(key)) {
+            if (written_[static_cast<std::size_t>(key)] || past_budget_.count(key)) {
                 past_budget.push_back(p);
                 continue;
             }
@@ -152,14 +166,27 @@ void ChunkAssembler::put(std::int64_t row0, std::int64_t col0, std::int64_t rows
                 }
                 it = waiting_.emplace(key, Waiting{}).first;
                 it->second.values.assign(layout_.chunk_bytes(), 0);
+                it->second.have.assign(static_cast<std::size_t>((CR * CC + 63) / 64), 0);
                 it->second.cells_missing = cells_in_extent(p.chunk_row, p.chunk_col);
                 waiting_bytes_ += layout_.chunk_bytes();
                 peak_waiting_bytes_ = std::max(peak_waiting_bytes_, waiting_bytes_);
             }
-            copy_piece(p, it->second.values.data());
-            it->second.cells_missing -= p.rows * p.cols;
-            if (it->second.cells_missing <= 0) {
-                completed.emplace_back(p, std::move(it->second.values));
+            Waiting& w = it->second;
+            copy_piece(p, w.values.data());
+            for (std::int64_t r = p.r0 - p.chunk_row * CR; r < p.r0 + p.rows - p.chunk_row * CR;
+                 ++r)
+                for (std::int64_t c = p.c0 - p.chunk_col * CC; c < p.c0 + p.cols - p.chunk_col * CC;
+                     ++c) {
+                    const std::size_t cell = static_cast<std::size_t>(r * CC + c);
+                    const std::uint64_t bit = std::uint64_t{1} << (cell % 64);
+                    if (!(w.have[cell / 64] & bit)) {
+                        w.have[cell / 64] |= bit;
+                        --w.cells_missing;
+                    }
+                }
+            if (w.cells_missing == 0) {
+                written_[static_cast<std::size_t>(key)] = true;
+                completed.emplace_back(p, std::move(w.values));
                 waiting_.erase(it);
                 waiting_bytes_ -= layout_.chunk_bytes();
             }

@@ -51,8 +51,10 @@ class ChunkEncoder {
 };
 
 /// Takes blocks of stored values from any number of threads at once and hands each chunk to
-/// write_chunk exactly once, encoded, when all its cells have arrived. The caller's contract:
-/// every cell of the dataset arrives once (the all-pairs engines' tiles partition the matrix).
+/// write_chunk, encoded, when all its cells have arrived. The callers hand every cell over once
+/// (the all-pairs engines' tiles partition the matrix), and each chunk is then written once; a
+/// tile handed over again (computed twice: the same values) leaves the dataset as it was, never
+/// a chunk written with cells missing.
 /// A chunk that a block covers whole is encoded from the block directly. A chunk cut by a block's
 /// edge waits in memory for its other pieces, up to partial_budget bytes of such chunks; past
 /// that, the pieces of further cut chunks go to write_piece (HDF5's chunk cache and filters:
@@ -84,12 +86,14 @@ class ChunkAssembler {
     /// Bytes of chunks waiting for pieces now, and the most there ever were.
     std::size_t waiting_bytes() const;
     std::size_t peak_waiting_bytes() const;
-    /// How many pieces went to write_piece because the budget was full.
+    /// How many pieces went to write_piece: the budget was full, or (a tile handed over twice)
+    /// their chunk was written already.
     std::int64_t pieces_past_budget() const;
 
   private:
     struct Waiting {
         std::vector<std::uint8_t> values;  // the whole chunk, raw
+        std::vector<std::uint64_t> have;   // a bit per cell: arrived
         std::int64_t cells_missing = 0;
     };
     struct Piece {
@@ -111,6 +115,7 @@ class ChunkAssembler {
     mutable std::mutex mutex_;  // guards the members below
     std::unordered_map<std::int64_t, Waiting> waiting_;
     std::unordered_set<std::int64_t> past_budget_;
+    std::vector<bool> written_;  // by chunk: handed to write_chunk (whole or completed)
     std::size_t waiting_bytes_ = 0, peak_waiting_bytes_ = 0;
     std::int64_t pieces_past_budget_ = 0;
 
