@@ -34,6 +34,9 @@ class MatrixSink {
     /// tiles on from every thread, and the sink packs them in parallel); when false the callers
     /// make one call at a time.
     virtual bool takes_tiles_concurrently() const { return false; }
+    /// Whether the sink keeps the values as IEEE float16 (--matrix-dtype float16): then they may
+    /// travel to it as float16 (an MPI rank's tiles to rank 0) without changing what it keeps.
+    virtual bool stores_float16() const { return false; }
 };
 
 /// One pair of tokens whose cosine reached --dup-threshold; i < j.

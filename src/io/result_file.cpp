@@ -215,6 +215,7 @@ class BlockMatrixSink final : public MatrixSink {
     explicit BlockMatrixSink(std::shared_ptr<BlockMatrixState> st) : st_(std::move(st)) {}
 
     bool takes_tiles_concurrently() const override { return true; }
+    bool stores_float16() const override { return st_->stored == StoredFloat::kFloat16; }
 
     void write_tile(std::int64_t row0, std::int64_t col0, MatrixView<const float> tile) override {
         BlockMatrixState& s = *st_;

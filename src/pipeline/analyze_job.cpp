@@ -378,7 +378,8 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
         if (cfg.write_matrix)
             sink = ranks.root() ? out.create_square_matrix("/cosine/matrix", V, cfg.matrix_dtype,
                                                            cfg.matrix_gzip, waiting_chunks)
-                                : scaleout::matrix_written_by_rank0();
+                                : scaleout::matrix_written_by_rank0(cfg.matrix_dtype ==
+                                                                    MatrixDtype::kFloat16);
         opt.matrix = sink.get();
         opt.progress = progress_reporter("all pairs");
         const auto t_pairs = Clock::now();

@@ -57,7 +57,8 @@ int ranks_sharing_my_cores();
 /// @brief For --write-matrix on a rank other than 0, which writes no file: the sink to hand the
 ///        all-pairs pass, whose shared form (share_between_ranks) sends the rank's tiles to rank
 ///        0's file instead (scaleout/matrix_tiles.hpp). Never written to itself.
-std::unique_ptr<MatrixSink> matrix_written_by_rank0();
+/// @param[in] float16  rank 0's file keeps the matrix as float16 (the tiles travel so).
+std::unique_ptr<MatrixSink> matrix_written_by_rank0(bool float16);
 
 /// Whether the ranks can send rank 0 their matrix tiles: the MPI library lets threads call it in
 /// turn (MPI_THREAD_SERIALIZED), which the engines' threads need. True for a job of one rank.

@@ -14,7 +14,7 @@ const JobRanks& job_ranks() {
 int ranks_sharing_my_cores() { return 1; }
 
 // One rank writes its matrix itself.
-std::unique_ptr<MatrixSink> matrix_written_by_rank0() { return nullptr; }
+std::unique_ptr<MatrixSink> matrix_written_by_rank0(bool) { return nullptr; }
 bool ranks_can_send_matrix_tiles() { return true; }
 
 std::string mpi_library_version() { return "built without MPI"; }
