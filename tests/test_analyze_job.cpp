@@ -1,10 +1,10 @@
 // The analyze job end to end through the real binary: real HDF5 files written by h5py, results
 // read back by h5py and checked against a float64 numpy reference.
 #include <dirent.h>
+#include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <sched.h>
-#include <gtest/gtest.h>
 
 #include <cmath>
 #include <fstream>
@@ -427,9 +427,10 @@ TEST(AnalyzeJob, NeighbourListsPastTheMemoryAreRefusedAndPastTheBudgetNoted) {
     const std::string in = dir.file("in.h5");
     const double memory = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
     const long rows = static_cast<long>(std::sqrt(memory / 12.0) * 1.2) + 2;  // V (V-1) 12 > it
-    run_python("import sys, h5py, numpy as np\n"
-               "h5py.File(sys.argv[1], 'w')['emb'] = np.ones((int(sys.argv[2]), 1), 'f4')",
-               shell_quote(in) + " " + std::to_string(rows));
+    run_python(
+        "import sys, h5py, numpy as np\n"
+        "h5py.File(sys.argv[1], 'w')['emb'] = np.ones((int(sys.argv[2]), 1), 'f4')",
+        shell_quote(in) + " " + std::to_string(rows));
     const auto r = run_embgeom("analyze --backend cpu --input " + shell_quote(in) +
                                " --dataset emb --output " + shell_quote(dir.file("o.h5")) +
                                " --topk " + std::to_string(rows - 1));
@@ -444,8 +445,8 @@ TEST(AnalyzeJob, NeighbourListsPastTheMemoryAreRefusedAndPastTheBudgetNoted) {
 
     const std::string small = dir.file("small.h5");
     write_random_input(small, 300, 4, test::fresh_seed());
-    const auto noted = run_embgeom(analyze_args(small, dir.file("n.h5")) +
-                                   " --topk 200 --memory-budget 256K");
+    const auto noted =
+        run_embgeom(analyze_args(small, dir.file("n.h5")) + " --topk 200 --memory-budget 256K");
     ASSERT_EQ(noted.exit_code, 0) << noted.err;
     EXPECT_NE(noted.out.find("embgeom: note: --topk 200: the neighbour lists of 300 tokens take "
                              "703.12 KiB (tokens x K x 12 bytes), more than --memory-budget "

@@ -412,8 +412,9 @@ TEST(IoWriter, AnOutputLinkIsFollowedAndStays) {
     ASSERT_EQ(::lstat(link.c_str(), &st), 0);
     EXPECT_TRUE(S_ISLNK(st.st_mode));
     EXPECT_TRUE(folder_entries(dir.file("data")) == std::set<std::string>{"results.h5"});
-    const CommandResult r = run_python(
-        "import sys, h5py\nprint(list(h5py.File(sys.argv[1], 'r')['x'][...]))", shell_quote(target));
+    const CommandResult r =
+        run_python("import sys, h5py\nprint(list(h5py.File(sys.argv[1], 'r')['x'][...]))",
+                   shell_quote(target));
     EXPECT_EQ(r.out, "[1.5, 2.5]\n") << r.err;
 
     ASSERT_EQ(::symlink(dir.file("data/nothing.h5").c_str(), dir.file("dangling.h5").c_str()), 0);

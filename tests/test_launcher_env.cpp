@@ -38,9 +38,13 @@ class ScopedEnv {
 const std::optional<std::string> kUnset;
 
 ScopedEnv no_launcher() {
-    return ScopedEnv({{"PMI_RANK", kUnset}, {"PMI_SIZE", kUnset}, {"PMIX_RANK", kUnset},
-                      {"OMPI_COMM_WORLD_SIZE", kUnset}, {"MV2_COMM_WORLD_SIZE", kUnset},
-                      {"SLURM_STEP_NUM_TASKS", kUnset}, {"SLURM_PROCID", kUnset}});
+    return ScopedEnv({{"PMI_RANK", kUnset},
+                      {"PMI_SIZE", kUnset},
+                      {"PMIX_RANK", kUnset},
+                      {"OMPI_COMM_WORLD_SIZE", kUnset},
+                      {"MV2_COMM_WORLD_SIZE", kUnset},
+                      {"SLURM_STEP_NUM_TASKS", kUnset},
+                      {"SLURM_PROCID", kUnset}});
 }
 
 TEST(LauncherEnv, CountsTheCopiesTheLauncherStarted) {

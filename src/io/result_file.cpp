@@ -138,8 +138,8 @@ struct BlockMatrixState {
                                 " (the result file was already committed or closed)");
     }
     [[noreturn]] void fail_at(std::int64_t r0, std::int64_t c0) const {
-        throw ResourceError(file_path + ": failed writing " + path + " at [" +
-                            std::to_string(r0) + ", " + std::to_string(c0) + "]");
+        throw ResourceError(file_path + ": failed writing " + path + " at [" + std::to_string(r0) +
+                            ", " + std::to_string(c0) + "]");
     }
 
     // Writes rows x cols values in the stored type (row pitch ld) at (r0, c0) through HDF5's
@@ -172,8 +172,7 @@ struct BlockMatrixState {
         silence_hdf5_errors();
         check_open();
         const hsize_t offset[2] = {static_cast<hsize_t>(r0), static_cast<hsize_t>(c0)};
-        if (H5Dwrite_chunk(dataset.get(), H5P_DEFAULT, 0, offset, size, bytes) < 0)
-            fail_at(r0, c0);
+        if (H5Dwrite_chunk(dataset.get(), H5P_DEFAULT, 0, offset, size, bytes) < 0) fail_at(r0, c0);
     }
 };
 
@@ -273,7 +272,8 @@ class BlockMatrixSink final : public MatrixSink {
                 return out.f16.data();
             case StoredFloat::kFloat16:
                 out.f16.resize(count);
-                pack_as(tile, transpose, team, out.f16.data(), [](float v) { return float_to_half(v); });
+                pack_as(tile, transpose, team, out.f16.data(),
+                        [](float v) { return float_to_half(v); });
                 return out.f16.data();
         }
         return nullptr;
@@ -345,8 +345,8 @@ ResultFile::ResultFile(const std::string& final_path, ResultFileMode mode)
     struct stat st;
     m.target_path = final_path;
     if (::lstat(final_path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-        std::unique_ptr<char, decltype(&std::free)> resolved(::realpath(final_path.c_str(), nullptr),
-                                                             &std::free);
+        std::unique_ptr<char, decltype(&std::free)> resolved(
+            ::realpath(final_path.c_str(), nullptr), &std::free);
         if (!resolved)
             throw ResourceError("cannot write " + final_path +
                                 ": it is a symbolic link that names no file (" +
@@ -699,9 +699,8 @@ std::unique_ptr<MatrixSink> ResultFile::create_block_matrix(const std::string& p
                 state->write_chunk(r0, c0, bytes, size);
             },
             [state](std::int64_t r0, std::int64_t c0, std::int64_t nr, std::int64_t nc,
-                    const void* values, std::int64_t ld) {
-                state->write_block(r0, c0, nr, nc, values, ld);
-            });
+                    const void* values,
+                    std::int64_t ld) { state->write_block(r0, c0, nr, nc, values, ld); });
     }
     m.matrices.erase(std::remove_if(m.matrices.begin(), m.matrices.end(),
                                     [](const auto& w) { return w.expired(); }),

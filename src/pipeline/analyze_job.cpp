@@ -173,8 +173,8 @@ bool same_existing_file(const std::string& a, const std::string& b) {
 // Whether path is the null device (by device number, so any name for it counts).
 bool is_null_device(const std::string& path) {
     struct stat sp, sn;
-    return ::stat(path.c_str(), &sp) == 0 && S_ISCHR(sp.st_mode) &&
-           ::stat("/dev/null", &sn) == 0 && sp.st_rdev == sn.st_rdev;
+    return ::stat(path.c_str(), &sp) == 0 && S_ISCHR(sp.st_mode) && ::stat("/dev/null", &sn) == 0 &&
+           sp.st_rdev == sn.st_rdev;
 }
 
 }  // namespace
@@ -248,17 +248,16 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
     if (cfg.all_pairs) {
         const double lists = double(V) * double(cfg.topk) * 12.0;
         const double memory = double(memory_this_process_may_use()) / ranks.local_size;
-        const std::string what = "--topk " + std::to_string(cfg.topk) + ": the neighbour lists of " +
-                                 std::to_string(V) + " tokens take " + format_bytes(lists) +
-                                 " (tokens x K x 12 bytes)";
+        const std::string what = "--topk " + std::to_string(cfg.topk) +
+                                 ": the neighbour lists of " + std::to_string(V) + " tokens take " +
+                                 format_bytes(lists) + " (tokens x K x 12 bytes)";
         if (lists > memory)
-            throw ResourceError(what + ", more than the memory this job may use (" +
-                                format_bytes(memory) +
-                                (ranks.local_size > 1
-                                     ? " for each of the " + std::to_string(ranks.local_size) +
-                                           " ranks on this machine"
-                                     : std::string()) +
-                                "); lower --topk");
+            throw ResourceError(
+                what + ", more than the memory this job may use (" + format_bytes(memory) +
+                (ranks.local_size > 1 ? " for each of the " + std::to_string(ranks.local_size) +
+                                            " ranks on this machine"
+                                      : std::string()) +
+                "); lower --topk");
         if (lists > double(budget))
             lists_note = what + ", more than --memory-budget " + format_bytes(double(budget)) +
                          ": they are held anyway, and the rest of the plan is held to the budget";
@@ -369,17 +368,17 @@ AnalyzeReport run_analyze(const AnalyzeConfig& requested, std::ostream& log) {
     std::string precision_ran = "none";  // the main all-pairs pass's product (root attribute)
     if (cfg.all_pairs) {
         std::unique_ptr<MatrixSink> sink;
-        // In an MPI job rank 0 writes the matrix, its tiles coming from every rank.
         // The matrix's chunks cut by tile edges wait in memory for their other pieces: an eighth
         // of the budget, at most the writer's default, at least 16 MiB (past it, HDF5's cache).
-        const std::size_t waiting_chunks = static_cast<std::size_t>(
-            std::clamp<std::uint64_t>(budget / 8, std::uint64_t{16} << 20,
-                                      ResultFile::kDefaultWaitingChunkBudget));
+        const std::size_t waiting_chunks = static_cast<std::size_t>(std::clamp<std::uint64_t>(
+            budget / 8, std::uint64_t{16} << 20, ResultFile::kDefaultWaitingChunkBudget));
+        // In an MPI job rank 0 writes the matrix, its tiles coming from every rank.
         if (cfg.write_matrix)
-            sink = ranks.root() ? out.create_square_matrix("/cosine/matrix", V, cfg.matrix_dtype,
-                                                           cfg.matrix_gzip, waiting_chunks)
-                                : scaleout::matrix_written_by_rank0(cfg.matrix_dtype ==
-                                                                    MatrixDtype::kFloat16);
+            sink =
+                ranks.root()
+                    ? out.create_square_matrix("/cosine/matrix", V, cfg.matrix_dtype,
+                                               cfg.matrix_gzip, waiting_chunks)
+                    : scaleout::matrix_written_by_rank0(cfg.matrix_dtype == MatrixDtype::kFloat16);
         opt.matrix = sink.get();
         opt.progress = progress_reporter("all pairs");
         const auto t_pairs = Clock::now();

@@ -58,8 +58,8 @@ std::string srun_copies_apart_notice(int ranks) {
     if (ranks > 1 || tasks <= 1 || !procid || std::string(procid) != "0" ||
         started_by_mpi_launcher())
         return {};
-    return "srun started " + std::to_string(tasks) + " tasks (SLURM_STEP_NUM_TASKS=" +
-           std::to_string(tasks) +
+    return "srun started " + std::to_string(tasks) +
+           " tasks (SLURM_STEP_NUM_TASKS=" + std::to_string(tasks) +
            ") and this embgeom joined no MPI job: if each task runs embgeom, each runs the whole "
            "job alone (for one job of " +
            std::to_string(tasks) +
