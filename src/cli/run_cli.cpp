@@ -26,7 +26,9 @@ int report_error(ExitCode code, const std::string& message, bool agreed) {
             code = e.code();
             text = e.what();
         }
-    if (ranks.root()) std::cerr << "embgeom: error: " << text << "\n";
+    // One write of the whole line: copies started side by side (each a job of one rank) share
+    // the stream, and lines written in parts interleave there.
+    if (ranks.root()) std::cerr << ("embgeom: error: " + text + "\n") << std::flush;
     return static_cast<int>(code);
 }
 
@@ -42,7 +44,7 @@ int run_subcommand(CLI::App& app, CliState& st) {
     // srun without an MPI plugin sets no launcher variable: its copies may be alone by design.
     const std::string srun_apart = scaleout::srun_copies_apart_notice(ranks.size);
     if (!srun_apart.empty() && app.got_subcommand("analyze"))
-        std::cerr << "embgeom: note: " << srun_apart << std::endl;
+        std::cerr << ("embgeom: note: " + srun_apart + "\n") << std::flush;
     if (ranks.several() && !app.got_subcommand("analyze"))
         throw UsageError("only `embgeom analyze` runs as an MPI job of several ranks (this one has " +
                          std::to_string(ranks.size) + "); run the other commands without mpiexec");
