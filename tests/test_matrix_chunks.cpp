@@ -27,6 +27,18 @@ struct Rect {
     std::int64_t r0, c0, rows, cols;
 };
 
+ChunkLayout make_layout(std::int64_t rows, std::int64_t cols, std::int64_t chunk_rows,
+                        std::int64_t chunk_cols, int esize, int gzip_level) {
+    ChunkLayout l;
+    l.rows = rows;
+    l.cols = cols;
+    l.chunk_rows = chunk_rows;
+    l.chunk_cols = chunk_cols;
+    l.esize = esize;
+    l.gzip_level = gzip_level;
+    return l;
+}
+
 // Cuts of [0, n): the ends, a few random cells and a few chunk-aligned ones.
 std::vector<std::int64_t> random_cuts(std::int64_t n, std::int64_t chunk, std::mt19937_64& rng) {
     std::vector<std::int64_t> cuts{0, n};
@@ -142,13 +154,9 @@ class ChunkAssemblerCases : public ::testing::TestWithParam<Case> {};
 TEST_P(ChunkAssemblerCases, EveryChunkOnceAndTheDatasetRebuildsBitForBit) {
     const auto [esize, gzip, budget_chunks] = GetParam();
     std::mt19937_64 rng(embgeom::test::fresh_seed());
-    ChunkLayout l;
-    l.rows = 300 + static_cast<std::int64_t>(rng() % 200);
-    l.cols = 250 + static_cast<std::int64_t>(rng() % 300);
-    l.chunk_rows = 64;
-    l.chunk_cols = 48;
-    l.esize = esize;
-    l.gzip_level = gzip;
+    const ChunkLayout l =
+        make_layout(300 + static_cast<std::int64_t>(rng() % 200),
+                    250 + static_cast<std::int64_t>(rng() % 300), 64, 48, esize, gzip);
     const std::size_t budget =
         budget_chunks < 0 ? std::size_t{1} << 30 : budget_chunks * l.chunk_bytes();
     const std::vector<std::uint8_t> ref = random_bytes(l.rows * l.cols * esize, rng);
@@ -187,13 +195,8 @@ INSTANTIATE_TEST_SUITE_P(, ChunkAssemblerCases,
 // holds its value, no chunk goes out before its last cell, and none waits forever.
 TEST(ChunkAssembler, TilesHandedOverTwiceLeaveTheSameDataset) {
     std::mt19937_64 rng(embgeom::test::fresh_seed());
-    ChunkLayout l;
-    l.rows = 200 + static_cast<std::int64_t>(rng() % 100);
-    l.cols = 180 + static_cast<std::int64_t>(rng() % 100);
-    l.chunk_rows = 32;
-    l.chunk_cols = 40;
-    l.esize = 2;
-    l.gzip_level = 1;
+    const ChunkLayout l = make_layout(200 + static_cast<std::int64_t>(rng() % 100),
+                                      180 + static_cast<std::int64_t>(rng() % 100), 32, 40, 2, 1);
     const std::vector<std::uint8_t> ref = random_bytes(l.rows * l.cols * 2, rng);
     std::vector<Rect> tiles = random_tiling(l, rng);
     const std::size_t once = tiles.size();
@@ -213,13 +216,7 @@ TEST(ChunkAssembler, TilesHandedOverTwiceLeaveTheSameDataset) {
 // (the cells that never did read as HDF5's fill value, 0), so nothing handed over is lost.
 TEST(ChunkAssembler, FinishWritesTheChunksStillWaitingWithWhatArrived) {
     std::mt19937_64 rng(embgeom::test::fresh_seed());
-    ChunkLayout l;
-    l.rows = 100;
-    l.cols = 90;
-    l.chunk_rows = 32;
-    l.chunk_cols = 32;
-    l.esize = 4;
-    l.gzip_level = 1;
+    const ChunkLayout l = make_layout(100, 90, 32, 32, 4, 1);
     const std::vector<std::uint8_t> ref = random_bytes(l.rows * l.cols * 4, rng);
     // Three tiles of a 2 x 2 split at (50, 40); the lower right one never comes.
     std::vector<Rect> tiles = {{0, 0, 50, 40}, {0, 40, 50, 50}, {50, 0, 50, 40}};
